@@ -1,0 +1,68 @@
+package hitl
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// EventType names what happened, as the bot receives it.
+type EventType string
+
+const (
+	EventAssigned    EventType = "hitl.assigned"
+	EventMessage     EventType = "hitl.message"
+	EventTransferred EventType = "hitl.transferred"
+	EventStopped     EventType = "hitl.stopped"
+)
+
+// Reasons a session stopped.
+const (
+	ReasonAgentClosed = "agent_closed"
+	ReasonMissed      = "missed"
+	ReasonBotStopped  = "bot_stopped"
+	ReasonTimeout     = "timeout"
+)
+
+// Event is a callback to the bot. Its JSON form is the native callback body.
+type Event struct {
+	ID                string    `json:"id"`
+	Type              EventType `json:"type"`
+	SessionID         string    `json:"sessionId"`
+	BotConversationID string    `json:"botConversationId"`
+	Provider          string    `json:"provider"`
+	OccurredAt        time.Time `json:"occurredAt"`
+	Agent             *Agent    `json:"agent,omitempty"`
+	Message           *Message  `json:"message,omitempty"`
+	Reason            string    `json:"reason,omitempty"`
+	// Queue is set on hitl.transferred when the chat waits in a queue
+	// rather than going to a named agent.
+	Queued bool `json:"queued,omitempty"`
+	// Channel and UserID route the event; they are not part of the body.
+	Channel string `json:"-"`
+	UserID  string `json:"-"`
+}
+
+// EventID derives a stable event id from what identifies the happening at
+// its source, so a provider's retried delivery maps to the same id.
+func EventID(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return "evt_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16]))
+}
+
+// ProviderEvent is a parsed, verified provider webhook that concerns a
+// conversation: what the provider packages hand to the Bridge.
+type ProviderEvent struct {
+	Provider       string
+	ConversationID string
+	// Key identifies the happening at the provider (a message id, or the
+	// action and its ids) and is the same on every retried delivery.
+	Key        string
+	Type       EventType
+	OccurredAt time.Time
+	Agent      *Agent
+	Message    *Message
+	Reason     string
+	Queued     bool
+}

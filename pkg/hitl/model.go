@@ -1,0 +1,72 @@
+package hitl
+
+import "time"
+
+// Provider names.
+const (
+	LiveChat = "livechat"
+	Zoho     = "zoho"
+)
+
+// Channel names: which callback contract a session's events are delivered with.
+const (
+	ChannelNative   = "native"
+	ChannelBotpress = "botpress"
+)
+
+// User is an end user the bot registered.
+type User struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	Email      string    `json:"email,omitempty"`
+	Phone      string    `json:"phone,omitempty"`
+	PictureURL string    `json:"pictureUrl,omitempty"`
+	ExternalID string    `json:"externalId,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+}
+
+// Status is where a session is in its life.
+type Status string
+
+const (
+	StatusOpening  Status = "opening"  // recorded, provider conversation not yet open
+	StatusWaiting  Status = "waiting"  // open at the provider, no agent yet
+	StatusAssigned Status = "assigned" // an agent has it
+	StatusClosed   Status = "closed"   // ended by either side; accepts no more changes
+)
+
+// Agent is a human agent at a provider.
+type Agent struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Visitor is the end user's identity at the provider, kept so messages are
+// sent as the same person. Token and Cookies are credentials: never logged,
+// never returned by the API.
+type Visitor struct {
+	ID             string    `json:"id,omitempty"`
+	Token          string    `json:"-"`
+	TokenExpiresAt time.Time `json:"-"`
+	Cookies        []string  `json:"-"` // "name=value" pairs that let the provider refresh the token
+}
+
+// Session is one handoff of one end user to a provider's agents.
+type Session struct {
+	ID                     string    `json:"id"`
+	UserID                 string    `json:"userId"`
+	Provider               string    `json:"provider"`
+	Channel                string    `json:"channel"`
+	ProviderConversationID string    `json:"providerConversationId,omitempty"`
+	BotConversationID      string    `json:"botConversationId,omitempty"`
+	Status                 Status    `json:"status"`
+	Agent                  *Agent    `json:"agent,omitempty"`
+	Visitor                Visitor   `json:"-"`
+	CloseReason            string    `json:"closeReason,omitempty"`
+	CreatedAt              time.Time `json:"createdAt"`
+	UpdatedAt              time.Time `json:"updatedAt"`
+	ClosedAt               time.Time `json:"closedAt,omitzero"`
+}
+
+// Closed reports whether the session has ended.
+func (s Session) Closed() bool { return s.Status == StatusClosed }

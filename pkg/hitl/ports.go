@@ -1,0 +1,150 @@
+package hitl
+
+import (
+	"context"
+	"time"
+)
+
+// Provider is a live-agent platform. Implementations translate to the
+// provider's API; they keep no per-session state of their own.
+type Provider interface {
+	// Open starts a conversation as the end user with the handoff details and
+	// returns the provider's conversation id and the visitor identity used.
+	Open(ctx context.Context, req OpenRequest) (Opened, error)
+	// Send posts an end-user message to the conversation. If the provider
+	// refreshed the visitor's credentials on the way, the new visitor is
+	// returned so the caller can keep it.
+	Send(ctx context.Context, s Session, m Message) (Sent, error)
+	// Close ends the provider conversation. Closing an ended one is not an error.
+	Close(ctx context.Context, s Session) error
+}
+
+// VisitorRefresher is implemented by providers whose visitor credentials
+// expire (LiveChat customer tokens).
+type VisitorRefresher interface {
+	RefreshVisitor(ctx context.Context, v Visitor) (Visitor, error)
+}
+
+// OpenRequest is what a provider needs to open a conversation.
+type OpenRequest struct {
+	SessionID   string
+	User        User
+	Title       string
+	Description string
+	Transcript  []TranscriptEntry
+	// Visitor is set when a previous attempt for the same session already
+	// created the provider identity; providers reuse it.
+	Visitor Visitor
+}
+
+// TranscriptEntry is one message of the conversation before the handoff.
+type TranscriptEntry struct {
+	From    string // "user" or "bot"
+	Message Message
+}
+
+// Opened is the result of Provider.Open.
+type Opened struct {
+	ConversationID string
+	Visitor        Visitor
+}
+
+// Sent is the result of Provider.Send.
+type Sent struct {
+	MessageID string
+	Visitor   *Visitor // non-nil when the provider refreshed the credentials
+}
+
+// Change is a state change of a session and the event it causes, applied
+// atomically by Store.Record.
+type Change struct {
+	SessionID string
+	// Status, when set, is the session's new status. A closed session
+	// accepts no change.
+	Status      Status
+	Agent       *Agent
+	CloseReason string
+	Event       Event
+	At          time.Time
+}
+
+// Recorded is the outcome of Store.Record.
+type Recorded struct {
+	// Applied is false when the change was a duplicate or the session was
+	// already closed; nothing was written then.
+	Applied bool
+	// Leased is true when the caller now holds the session's delivery lease;
+	// Pending then lists the undelivered events in order, oldest first.
+	Leased  bool
+	Pending []Event
+}
+
+// Retry describes a failed delivery attempt.
+type Retry struct {
+	At       time.Time // next attempt
+	Attempts int       // failed attempts so far, this one included
+	Since    time.Time // first failure of the current run of failures
+}
+
+// DeadLetter is an event that could not be delivered within the retry window.
+type DeadLetter struct {
+	Event  Event     `json:"event"`
+	DeadAt time.Time `json:"deadAt"`
+}
+
+// Store keeps users, sessions and each session's outbox of undelivered
+// events. Every implementation passes the contract suite in
+// pkg/store/storetest.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+
+	// CreateSession stores s. With an idempotency key, a second call with
+	// the same key stores nothing and returns the first session with
+	// ErrExists.
+	CreateSession(ctx context.Context, s Session, idempotencyKey string) (Session, error)
+	GetSession(ctx context.Context, id string) (Session, error)
+	// SessionByConversation finds a session by its provider conversation.
+	SessionByConversation(ctx context.Context, provider, conversationID string) (Session, error)
+	// Opened records an opening session's provider conversation and visitor,
+	// sets it waiting, and makes it findable by that conversation.
+	Opened(ctx context.Context, id, conversationID string, v Visitor, at time.Time) error
+	// SaveVisitor replaces the session's visitor credentials.
+	SaveVisitor(ctx context.Context, id string, v Visitor) error
+	// DeleteSession removes a session that never opened, with its
+	// idempotency key, so a retry can try again.
+	DeleteSession(ctx context.Context, id, idempotencyKey string) error
+	// VisitorsExpiring lists open sessions whose visitor token expires
+	// before t, cheapest first; cost grows with the result, not the table.
+	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]Session, error)
+
+	// Record applies c and appends c.Event to the session's outbox in one
+	// atomic step, unless the session is closed or already recorded an event
+	// with the same id (at least its last 100 ids are remembered). It then tries to take the session's delivery lease for
+	// owner until leaseUntil.
+	Record(ctx context.Context, c Change, owner string, leaseUntil time.Time) (Recorded, error)
+	// Claim takes the delivery lease of a session whose lease is free or
+	// expired and returns its pending events; ok is false if another owner
+	// holds it or nothing is pending.
+	Claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (pending []Event, ok bool, err error)
+	// Ack removes the first delivered events of the outbox and releases the
+	// lease. With retry set, the rest stays due at retry.At. It reports
+	// whether events remain (appended meanwhile, or not delivered).
+	Ack(ctx context.Context, sessionID, owner string, delivered int, retry *Retry) (more bool, err error)
+	// RetryState returns the outbox's current run of failures.
+	RetryState(ctx context.Context, sessionID string) (Retry, error)
+	// DueOutboxes lists sessions whose outbox is due for an attempt at now.
+	DueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Bury moves the session's pending events to its dead letters and
+	// releases the lease (owner must hold it).
+	Bury(ctx context.Context, sessionID, owner string, at time.Time) error
+	// DeadLetters lists dead letters, oldest first.
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// Replay moves a session's dead letters back into its outbox, due now,
+	// and returns how many.
+	Replay(ctx context.Context, sessionID string, now time.Time) (int, error)
+
+	// AcquireLease takes the named lease for owner until until, if it is free
+	// or expired; it is how scheduled work runs once across containers.
+	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+}
