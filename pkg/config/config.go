@@ -1,0 +1,214 @@
+// Package config reads hitl-bridge's settings: non-secret ones from the
+// environment, secret ones from the config secret document (Secrets Manager
+// in AWS, HITL_SECRET_JSON locally). Everything is validated at start, and
+// every problem is reported in one error.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// Secret is the config secret document. Its values are credentials: never
+// log them.
+type Secret struct {
+	BotAPIKeys            []string        `json:"botApiKeys"`
+	CallbackSigningSecret string          `json:"callbackSigningSecret"`
+	BotpressPathToken     string          `json:"botpressPathToken"`
+	AdminAPIKey           string          `json:"adminApiKey"`
+	LiveChat              *LiveChatSecret `json:"livechat"`
+	Zoho                  *ZohoSecret     `json:"zoho"`
+}
+
+// LiveChatSecret holds LiveChat credentials.
+type LiveChatSecret struct {
+	AgentToken    string `json:"agentToken"` // base64 "account_id:PAT"
+	WebhookSecret string `json:"webhookSecret"`
+}
+
+// ZohoSecret holds Zoho SalesIQ credentials.
+type ZohoSecret struct {
+	ClientID          string   `json:"clientId"`
+	ClientSecret      string   `json:"clientSecret"`
+	RefreshToken      string   `json:"refreshToken"`
+	WebhookPublicKeys []string `json:"webhookPublicKeys"`
+}
+
+// Config is every setting of one process or function.
+type Config struct {
+	DefaultProvider    string
+	BotCallbackURL     string
+	BotpressWebhookURL string
+	AllowPrivateURLs   bool
+
+	LiveChat *LiveChat // nil when LiveChat is not used
+
+	// AWS deployment.
+	TableName       string
+	ConfigSecretARN string
+
+	// Local process.
+	Listen    string
+	StorePath string
+
+	Secret Secret
+}
+
+// LiveChat is the LiveChat setting set.
+type LiveChat struct {
+	OrganizationID string
+	ClientID       string
+	GroupID        int
+	APIURL         string
+	AccountsURL    string
+}
+
+// Env reads the non-secret settings through getenv (os.Getenv in
+// production). Problems are joined into one error.
+func Env(getenv func(string) string) (Config, error) {
+	var errs []error
+	c := Config{
+		DefaultProvider:    getenv("DEFAULT_PROVIDER"),
+		BotCallbackURL:     getenv("BOT_CALLBACK_URL"),
+		BotpressWebhookURL: getenv("BOTPRESS_WEBHOOK_URL"),
+		TableName:          getenv("TABLE_NAME"),
+		ConfigSecretARN:    getenv("CONFIG_SECRET_ARN"),
+		Listen:             or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
+		StorePath:          or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
+	}
+	if v := getenv("HITL_ALLOW_PRIVATE_URLS"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HITL_ALLOW_PRIVATE_URLS must be true or false"))
+		}
+		c.AllowPrivateURLs = b
+	}
+	if org := getenv("LIVECHAT_ORGANIZATION_ID"); org != "" {
+		lc := &LiveChat{
+			OrganizationID: org,
+			ClientID:       getenv("LIVECHAT_CLIENT_ID"),
+			APIURL:         or(getenv("LIVECHAT_API_URL"), "https://api.livechatinc.com/v3.6"),
+			AccountsURL:    or(getenv("LIVECHAT_ACCOUNTS_URL"), "https://accounts.livechat.com"),
+		}
+		group, err := strconv.Atoi(or(getenv("LIVECHAT_GROUP_ID"), "0"))
+		if err != nil || group < 0 {
+			errs = append(errs, fmt.Errorf("LIVECHAT_GROUP_ID must be a LiveChat group number"))
+		}
+		lc.GroupID = group
+		if lc.ClientID == "" {
+			errs = append(errs, fmt.Errorf("LIVECHAT_CLIENT_ID is required with LIVECHAT_ORGANIZATION_ID"))
+		}
+		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL, true), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL, true))
+		c.LiveChat = lc
+	}
+	return c, errors.Join(errs...)
+}
+
+// ParseSecret decodes the config secret document.
+func ParseSecret(b []byte) (Secret, error) {
+	var s Secret
+	if err := hitl.DecodeJSON(b, &s); err != nil {
+		return Secret{}, fmt.Errorf("config secret is not valid: %s", hitl.ErrorMessage(err))
+	}
+	return s, nil
+}
+
+// Validate checks that the settings and the secret fit together: each
+// provider has all it needs, URLs are absolute, keys are strong enough.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	providers := c.Providers()
+	if len(providers) == 0 {
+		add("no provider is configured: set LIVECHAT_ORGANIZATION_ID and the livechat block of the config secret")
+	}
+	if len(providers) > 0 && !slices.Contains(providers, c.Default()) {
+		add("DEFAULT_PROVIDER %q is not a configured provider (configured: %s)", c.DefaultProvider, strings.Join(providers, ", "))
+	}
+	if c.LiveChat != nil {
+		switch lc := c.Secret.LiveChat; {
+		case lc == nil:
+			add("LIVECHAT_ORGANIZATION_ID is set but the config secret has no livechat block")
+		default:
+			if lc.WebhookSecret == "" {
+				add("config secret: livechat.webhookSecret is required")
+			}
+			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); err != nil || !strings.Contains(string(raw), ":") {
+				add(`config secret: livechat.agentToken must be base64 of "account_id:PAT"`)
+			}
+		}
+	} else if c.Secret.LiveChat != nil {
+		add("the config secret has a livechat block but LIVECHAT_ORGANIZATION_ID is not set")
+	}
+	if len(c.Secret.BotAPIKeys) == 0 {
+		add("config secret: botApiKeys needs at least one key")
+	}
+	for i, k := range c.Secret.BotAPIKeys {
+		if len(k) < 16 {
+			add("config secret: botApiKeys[%d] is shorter than 16 characters", i)
+		}
+	}
+	if len(c.Secret.CallbackSigningSecret) < 16 {
+		add("config secret: callbackSigningSecret must be at least 16 characters")
+	}
+	if c.Secret.AdminAPIKey != "" && len(c.Secret.AdminAPIKey) < 16 {
+		add("config secret: adminApiKey must be at least 16 characters")
+	}
+	if c.BotCallbackURL == "" {
+		add("BOT_CALLBACK_URL is required: the bot receives agent events there")
+	} else if err := checkURL("BOT_CALLBACK_URL", c.BotCallbackURL, c.AllowPrivateURLs); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Providers lists the configured providers.
+func (c Config) Providers() []string {
+	var p []string
+	if c.LiveChat != nil {
+		p = append(p, hitl.LiveChat)
+	}
+	return p
+}
+
+// Default returns the default provider name.
+func (c Config) Default() string {
+	if c.DefaultProvider == "" && len(c.Providers()) == 1 {
+		return c.Providers()[0]
+	}
+	return c.DefaultProvider
+}
+
+func checkURL(name, raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(allowHTTP && u.Scheme == "http")) {
+		if allowHTTP {
+			return fmt.Errorf("%s must be an absolute http(s) URL", name)
+		}
+		return fmt.Errorf("%s must be an absolute https URL", name)
+	}
+	return nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// MarshalJSON never reveals secret values, in case a Secret is logged or
+// encoded by mistake.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal("[redacted]") }
+
+// String never reveals secret values.
+func (s Secret) String() string { return "[redacted]" }

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func validEnv() map[string]string {
+	return map[string]string{
+		"BOT_CALLBACK_URL":         "https://bot.example.com/hitl",
+		"LIVECHAT_ORGANIZATION_ID": "org-1",
+		"LIVECHAT_CLIENT_ID":       "client-1",
+		"LIVECHAT_GROUP_ID":        "2",
+	}
+}
+
+func validSecret() Secret {
+	return Secret{
+		BotAPIKeys:            []string{"bot-key-0123456789"},
+		CallbackSigningSecret: "sign-0123456789abcdef",
+		LiveChat: &LiveChatSecret{
+			AgentToken:    base64.StdEncoding.EncodeToString([]byte("acc:pat")),
+			WebhookSecret: "whsec",
+		},
+	}
+}
+
+func TestValidConfig(t *testing.T) {
+	c, err := Env(env(validEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Secret = validSecret()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Default() != "livechat" || c.LiveChat.GroupID != 2 || c.LiveChat.APIURL != "https://api.livechatinc.com/v3.6" {
+		t.Fatalf("unexpected config %+v %+v", c, c.LiveChat)
+	}
+}
+
+func TestInvalidConfigNamesEveryProblem(t *testing.T) {
+	e := validEnv()
+	e["LIVECHAT_GROUP_ID"] = "abc"
+	e["LIVECHAT_CLIENT_ID"] = ""
+	e["BOT_CALLBACK_URL"] = "http://bot.example.com"
+	e["DEFAULT_PROVIDER"] = "zoho"
+	c, envErr := Env(env(e))
+	c.Secret = validSecret()
+	c.Secret.BotAPIKeys = []string{"short"}
+	c.Secret.LiveChat.AgentToken = "not base64!"
+	err := c.Validate()
+	all := envErr.Error() + "\n" + err.Error()
+	for _, want := range []string{"LIVECHAT_GROUP_ID", "LIVECHAT_CLIENT_ID", "BOT_CALLBACK_URL must be an absolute https URL",
+		`DEFAULT_PROVIDER "zoho"`, "botApiKeys[0]", "agentToken"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("errors do not mention %q:\n%s", want, all)
+		}
+	}
+}
+
+func TestNoProvider(t *testing.T) {
+	c, _ := Env(env(map[string]string{"BOT_CALLBACK_URL": "https://bot.example.com"}))
+	c.Secret = validSecret()
+	c.Secret.LiveChat = nil
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no provider is configured") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseSecretAndRedaction(t *testing.T) {
+	s, err := ParseSecret([]byte(`{"botApiKeys":["k1"],"callbackSigningSecret":"topsecret","livechat":{"agentToken":"t","webhookSecret":"w"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CallbackSigningSecret != "topsecret" || s.LiveChat.WebhookSecret != "w" {
+		t.Fatalf("parsed %#v", s.LiveChat)
+	}
+	b, _ := json.Marshal(s)
+	if strings.Contains(string(b), "topsecret") || strings.Contains(s.String(), "topsecret") {
+		t.Fatal("secret values leak through encoding")
+	}
+	if _, err := ParseSecret([]byte(`{"botApiKeys":"k1"}`)); err == nil || !strings.Contains(err.Error(), "botApiKeys") {
+		t.Fatalf("wrong type: err = %v", err)
+	}
+}

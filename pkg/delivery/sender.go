@@ -1,0 +1,93 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// Sender delivers one event to the bot; an error means "not accepted, try
+// again later".
+type Sender interface {
+	Send(ctx context.Context, e hitl.Event) error
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(ctx context.Context, e hitl.Event) error
+
+// Send calls f.
+func (f SenderFunc) Send(ctx context.Context, e hitl.Event) error { return f(ctx, e) }
+
+// Signature header names of native callbacks.
+const (
+	HeaderEventID   = "Hitl-Event-Id"
+	HeaderSignature = "Hitl-Signature"
+)
+
+// Sign returns the Hitl-Signature value for body at time t:
+// "t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>".
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(ts))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Callback posts native callbacks (DESIGN 3.1) to the bot's URL.
+type Callback struct {
+	URL    string
+	Secret []byte
+	Client *http.Client
+	Now    func() time.Time
+}
+
+// Send posts e, signed; any 2xx answer is acceptance.
+func (c *Callback) Send(ctx context.Context, e hitl.Event) error {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", e.ID, err)
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	return post(ctx, c.Client, c.URL, body, map[string]string{
+		HeaderEventID:   e.ID,
+		HeaderSignature: Sign(c.Secret, now(), body),
+	})
+}
+
+// post sends a JSON body and treats any 2xx as success.
+func post(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build callback request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "hitl-bridge")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post callback: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("bot answered %d", resp.StatusCode)
+	}
+	return nil
+}

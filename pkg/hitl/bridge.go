@@ -1,0 +1,402 @@
+package hitl
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Outbox delivers a session's pending events to the bot. The caller holds
+// the session's delivery lease as owner; Flush releases it.
+type Outbox interface {
+	Flush(ctx context.Context, sessionID, owner string, pending []Event)
+}
+
+// DeliveryLease is how long a delivery lease is held before another
+// deliverer may take over (a crashed holder is retried by the sweeper).
+const DeliveryLease = time.Minute
+
+// Bridge carries a conversation between the bot and a provider's agents.
+type Bridge struct {
+	Store           Store
+	Providers       map[string]Provider // configured providers by name
+	DefaultProvider string
+	Outbox          Outbox
+	Log             *slog.Logger
+	Now             func() time.Time
+
+	refs sync.Map // provider + "\x00" + conversation id → Session (immutable fields only)
+}
+
+// NewID returns a random id with the given prefix, e.g. "ses_…".
+func NewID(prefix string) string {
+	return prefix + "_" + strings.ToLower(rand.Text())
+}
+
+func (b *Bridge) now() time.Time {
+	if b.Now != nil {
+		return b.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// NewUser is the bot's description of an end user.
+type NewUser struct {
+	Name       string `json:"name"`
+	Email      string `json:"email"`
+	Phone      string `json:"phone"`
+	PictureURL string `json:"pictureUrl"`
+	ExternalID string `json:"externalId"`
+}
+
+// CreateUser validates and stores an end user. No provider is called.
+func (b *Bridge) CreateUser(ctx context.Context, in NewUser) (User, error) {
+	u := User{
+		ID: NewID("usr"), Name: strings.TrimSpace(in.Name), Email: strings.TrimSpace(in.Email),
+		Phone: strings.TrimSpace(in.Phone), PictureURL: in.PictureURL, ExternalID: in.ExternalID,
+		CreatedAt: b.now(),
+	}
+	if err := validateUser(u); err != nil {
+		return User{}, err
+	}
+	if err := b.Store.CreateUser(ctx, u); err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+func validateUser(u User) error {
+	fields := []struct{ name, value string }{
+		{"name", u.Name}, {"email", u.Email}, {"phone", u.Phone}, {"pictureUrl", u.PictureURL}, {"externalId", u.ExternalID},
+	}
+	for _, f := range fields {
+		if len(f.value) > 512 || !utf8.ValidString(f.value) {
+			return Errorf(CodeInvalid, "%s must be valid UTF-8 of at most 512 bytes", f.name)
+		}
+	}
+	if u.Name == "" {
+		return Errorf(CodeInvalid, "name is required")
+	}
+	if u.Email != "" {
+		if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
+			return Errorf(CodeInvalid, "email is not a valid address")
+		}
+	}
+	if u.PictureURL != "" {
+		if err := checkURL(u.PictureURL); err != nil {
+			return Errorf(CodeInvalid, "pictureUrl: %v", err)
+		}
+	}
+	return nil
+}
+
+// GetUser returns a stored user.
+func (b *Bridge) GetUser(ctx context.Context, id string) (User, error) {
+	return b.Store.GetUser(ctx, id)
+}
+
+// StartRequest asks for an agent for a user.
+type StartRequest struct {
+	UserID            string
+	Provider          string
+	Channel           string
+	Title             string
+	Description       string
+	BotConversationID string
+	History           []TranscriptEntry
+	IdempotencyKey    string
+}
+
+// Limits on what startHitl accepts.
+const (
+	MaxHistory     = 200
+	maxTitle       = 512
+	maxDescription = 4096
+	maxIdemKey     = 255
+)
+
+// StartSession opens a provider conversation for the user, posts the
+// transcript and records the session. With an idempotency key, one provider
+// conversation is opened per key: a repeat returns the first session.
+func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, error) {
+	if in.Provider == "" {
+		in.Provider = b.DefaultProvider
+	}
+	if in.Channel == "" {
+		in.Channel = ChannelNative
+	}
+	provider, ok := b.Providers[in.Provider]
+	switch {
+	case in.UserID == "":
+		return Session{}, Errorf(CodeInvalid, "userId is required")
+	case !ok:
+		return Session{}, Errorf(CodeInvalid, "provider %q is not configured", in.Provider)
+	case len(in.Title) > maxTitle || !utf8.ValidString(in.Title):
+		return Session{}, Errorf(CodeInvalid, "title must be valid UTF-8 of at most %d bytes", maxTitle)
+	case len(in.Description) > maxDescription || !utf8.ValidString(in.Description):
+		return Session{}, Errorf(CodeInvalid, "description must be valid UTF-8 of at most %d bytes", maxDescription)
+	case len(in.History) > MaxHistory:
+		return Session{}, Errorf(CodeInvalid, "messageHistory has more than %d messages", MaxHistory)
+	case len(in.IdempotencyKey) > maxIdemKey:
+		return Session{}, Errorf(CodeInvalid, "Idempotency-Key is longer than %d bytes", maxIdemKey)
+	case len(in.BotConversationID) > maxTitle:
+		return Session{}, Errorf(CodeInvalid, "botConversationId is longer than %d bytes", maxTitle)
+	}
+	user, err := b.Store.GetUser(ctx, in.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, Errorf(CodeNotFound, "user %s not found", in.UserID)
+	} else if err != nil {
+		return Session{}, fmt.Errorf("start session: %w", err)
+	}
+
+	now := b.now()
+	s := Session{
+		ID: NewID("ses"), UserID: user.ID, Provider: in.Provider, Channel: in.Channel,
+		BotConversationID: in.BotConversationID, Status: StatusOpening, CreatedAt: now, UpdatedAt: now,
+	}
+	first, err := b.Store.CreateSession(ctx, s, in.IdempotencyKey)
+	if errors.Is(err, ErrExists) {
+		return b.repeatedStart(first, in)
+	} else if err != nil {
+		return Session{}, fmt.Errorf("start session: %w", err)
+	}
+
+	opened, err := provider.Open(ctx, OpenRequest{
+		SessionID: s.ID, User: user, Title: in.Title, Description: in.Description, Transcript: in.History,
+	})
+	if err != nil {
+		b.abandon(s, in.IdempotencyKey)
+		return Session{}, providerError(fmt.Sprintf("open %s conversation", in.Provider), err)
+	}
+	if err := b.Store.Opened(ctx, s.ID, opened.ConversationID, opened.Visitor, b.now()); err != nil {
+		s.ProviderConversationID, s.Visitor = opened.ConversationID, opened.Visitor
+		if cerr := provider.Close(context.WithoutCancel(ctx), s); cerr != nil {
+			b.Log.Error("close orphaned provider conversation", "session", s.ID, "provider", s.Provider, "err", cerr)
+		}
+		b.abandon(s, in.IdempotencyKey)
+		return Session{}, fmt.Errorf("record opened session %s: %w", s.ID, err)
+	}
+	b.Log.Info("session opened", "session", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
+	return b.Store.GetSession(ctx, s.ID)
+}
+
+// repeatedStart answers a start whose idempotency key was seen before.
+func (b *Bridge) repeatedStart(first Session, in StartRequest) (Session, error) {
+	switch {
+	case first.UserID != in.UserID || first.Provider != in.Provider:
+		return Session{}, Errorf(CodeConflict, "Idempotency-Key was used for a different request")
+	case first.Status == StatusOpening:
+		return Session{}, Errorf(CodeConflict, "a session with this Idempotency-Key is still opening; retry shortly")
+	}
+	return first, nil
+}
+
+// abandon forgets a session that never opened so the bot can retry.
+func (b *Bridge) abandon(s Session, idempotencyKey string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Store.DeleteSession(ctx, s.ID, idempotencyKey); err != nil {
+		b.Log.Error("delete unopened session", "session", s.ID, "err", err)
+	}
+}
+
+// GetSession returns a session.
+func (b *Bridge) GetSession(ctx context.Context, id string) (Session, error) {
+	s, err := b.Store.GetSession(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, Errorf(CodeNotFound, "session %s not found", id)
+	}
+	return s, err
+}
+
+// SendMessage posts an end-user message to the session's provider
+// conversation and returns the provider's message id. A non-empty userID
+// must be the session's user.
+func (b *Bridge) SendMessage(ctx context.Context, sessionID, userID string, m Message) (string, error) {
+	s, err := b.GetSession(ctx, sessionID)
+	if err != nil {
+		return "", err
+	}
+	if userID != "" && userID != s.UserID {
+		return "", Errorf(CodeInvalid, "userId %s is not the user of session %s", userID, s.ID)
+	}
+	switch s.Status {
+	case StatusClosed:
+		return "", Errorf(CodeConflict, "session %s is closed", s.ID)
+	case StatusOpening:
+		return "", Errorf(CodeConflict, "session %s is still opening", s.ID)
+	}
+	provider, ok := b.Providers[s.Provider]
+	if !ok {
+		return "", Errorf(CodeConflict, "provider %q of session %s is no longer configured", s.Provider, s.ID)
+	}
+	sent, err := provider.Send(ctx, s, m)
+	if errors.Is(err, ErrConversationEnded) {
+		b.Log.Info("provider conversation ended under a message", "session", s.ID, "provider", s.Provider)
+		if err := b.close(ctx, s, ReasonAgentClosed); err != nil {
+			return "", err
+		}
+		return "", Errorf(CodeConflict, "session %s has ended at the provider", s.ID)
+	} else if err != nil {
+		return "", providerError(fmt.Sprintf("send message to %s", s.Provider), err)
+	}
+	if sent.Visitor != nil {
+		if err := b.Store.SaveVisitor(ctx, s.ID, *sent.Visitor); err != nil {
+			b.Log.Error("save refreshed visitor", "session", s.ID, "err", err)
+		}
+	}
+	return sent.MessageID, nil
+}
+
+// StopSession ends the handoff from the bot's side: the provider
+// conversation is closed and hitl.stopped (bot_stopped) is emitted. Stopping
+// a closed session changes nothing.
+func (b *Bridge) StopSession(ctx context.Context, sessionID string) (Session, error) {
+	s, err := b.GetSession(ctx, sessionID)
+	if err != nil || s.Closed() {
+		return s, err
+	}
+	if s.Status == StatusOpening {
+		return Session{}, Errorf(CodeConflict, "session %s is still opening", s.ID)
+	}
+	if provider, ok := b.Providers[s.Provider]; ok {
+		if err := provider.Close(ctx, s); err != nil && !errors.Is(err, ErrConversationEnded) {
+			return Session{}, providerError(fmt.Sprintf("close %s conversation", s.Provider), err)
+		}
+	}
+	if err := b.close(ctx, s, ReasonBotStopped); err != nil {
+		return Session{}, err
+	}
+	return b.GetSession(ctx, sessionID)
+}
+
+// close records the session's end with its hitl.stopped event and delivers it.
+func (b *Bridge) close(ctx context.Context, s Session, reason string) error {
+	now := b.now()
+	return b.record(ctx, s, Change{
+		Status: StatusClosed, CloseReason: reason, At: now,
+		Event: Event{ID: EventID(s.ID, "stopped"), Type: EventStopped, OccurredAt: now, Reason: reason},
+	})
+}
+
+// HandleProviderEvent applies a verified provider webhook event: the session
+// is found by its provider conversation, the change recorded once, and the
+// event delivered to the bot. Events of conversations the bridge did not
+// start are ignored.
+func (b *Bridge) HandleProviderEvent(ctx context.Context, pe ProviderEvent) error {
+	s, err := b.sessionByConversation(ctx, pe.Provider, pe.ConversationID)
+	if errors.Is(err, ErrNotFound) {
+		b.Log.Info("ignored event of a conversation we did not start", "provider", pe.Provider, "conversation", pe.ConversationID, "type", pe.Type)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if pe.Type == EventMessage && pe.Agent != nil && s.Visitor.ID != "" && pe.Agent.ID == s.Visitor.ID {
+		return nil // the end user's own message, echoed by the provider
+	}
+	at := pe.OccurredAt
+	if at.IsZero() {
+		at = b.now()
+	}
+	c := Change{At: b.now(), Agent: pe.Agent, Event: Event{
+		ID: EventID(pe.Provider, pe.ConversationID, pe.Key), Type: pe.Type, OccurredAt: at.UTC(),
+		Agent: pe.Agent, Message: pe.Message, Reason: pe.Reason, Queued: pe.Queued,
+	}}
+	switch pe.Type {
+	case EventAssigned:
+		c.Status = StatusAssigned
+	case EventTransferred:
+		if pe.Queued {
+			c.Status = StatusWaiting
+		} else if pe.Agent != nil {
+			c.Status = StatusAssigned
+		}
+	case EventStopped:
+		c.Status, c.CloseReason = StatusClosed, pe.Reason
+		c.Event.ID = EventID(s.ID, "stopped") // one stop per session, whoever ends it
+	case EventMessage:
+		c.Agent = nil
+	default:
+		return fmt.Errorf("unknown provider event type %q", pe.Type)
+	}
+	return b.record(ctx, s, c)
+}
+
+func (b *Bridge) sessionByConversation(ctx context.Context, provider, conversationID string) (Session, error) {
+	key := provider + "\x00" + conversationID
+	if s, ok := b.refs.Load(key); ok {
+		return s.(Session), nil
+	}
+	s, err := b.Store.SessionByConversation(ctx, provider, conversationID)
+	if err != nil {
+		return Session{}, err
+	}
+	b.refs.Store(key, s)
+	return s, nil
+}
+
+// record applies c to s, and delivers the outbox if this call got the lease.
+func (b *Bridge) record(ctx context.Context, s Session, c Change) error {
+	c.SessionID = s.ID
+	c.Event.SessionID, c.Event.BotConversationID, c.Event.Provider = s.ID, s.BotConversationID, s.Provider
+	c.Event.Channel, c.Event.UserID = s.Channel, s.UserID
+	owner := NewID("own")
+	rec, err := b.Store.Record(ctx, c, owner, b.now().Add(DeliveryLease))
+	if err != nil {
+		return fmt.Errorf("record %s on session %s: %w", c.Event.Type, s.ID, err)
+	}
+	if !rec.Applied {
+		b.Log.Info("duplicate event ignored", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
+		return nil
+	}
+	b.Log.Info("event recorded", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
+	if rec.Leased {
+		b.Outbox.Flush(ctx, s.ID, owner, rec.Pending)
+	}
+	return nil
+}
+
+// RefreshVisitors renews provider visitor credentials that expire before
+// horizon, so no hot path ever finds an expired token. It returns how many
+// were renewed.
+func (b *Bridge) RefreshVisitors(ctx context.Context, horizon time.Duration) (int, error) {
+	due, err := b.Store.VisitorsExpiring(ctx, b.now().Add(horizon), 100)
+	if err != nil {
+		return 0, fmt.Errorf("list expiring visitors: %w", err)
+	}
+	var errs []error
+	n := 0
+	for _, s := range due {
+		r, ok := b.Providers[s.Provider].(VisitorRefresher)
+		if !ok {
+			continue
+		}
+		v, err := r.RefreshVisitor(ctx, s.Visitor)
+		if err == nil {
+			err = b.Store.SaveVisitor(ctx, s.ID, v)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("refresh visitor of session %s: %w", s.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// providerError keeps coded provider errors and wraps the rest as
+// provider_error, so a bot sees "the provider failed" and the log the cause.
+func providerError(doing string, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	return Wrap(CodeProvider, fmt.Errorf("%s: %w", doing, err), "the provider did not accept the request")
+}

@@ -1,0 +1,211 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// DeadLetters is the operator's view of undeliverable events.
+type DeadLetters interface {
+	DeadLetters(ctx context.Context, limit int) ([]hitl.DeadLetter, error)
+	Replay(ctx context.Context, sessionID string) (int, error)
+}
+
+// ActionsConfig is what the bot-facing routes need.
+type ActionsConfig struct {
+	Bridge      *hitl.Bridge
+	DeadLetters DeadLetters
+	BotAPIKeys  []string
+	AdminAPIKey string // empty disables the admin routes
+	Log         *slog.Logger
+}
+
+// Actions returns the handler of the native bot API (/v1/…), the operator
+// routes and /healthz.
+func Actions(c ActionsConfig) http.Handler {
+	a := &actions{ActionsConfig: c, bots: newKeyring(c.BotAPIKeys...), admin: newKeyring(c.AdminAPIKey)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("POST /v1/users", a.bot(a.createUser))
+	mux.Handle("POST /v1/sessions", a.bot(a.startSession))
+	mux.Handle("GET /v1/sessions/{id}", a.bot(a.getSession))
+	mux.Handle("POST /v1/sessions/{id}/messages", a.bot(a.sendMessage))
+	mux.Handle("POST /v1/sessions/{id}/stop", a.bot(a.stopSession))
+	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
+	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
+	mux.Handle("/", notFound(c.Log))
+	return logged(c.Log, mux)
+}
+
+type actions struct {
+	ActionsConfig
+	bots, admin keyring
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *actions) bot(h handlerFunc) http.Handler      { return a.guard(a.bots, h) }
+func (a *actions) operator(h handlerFunc) http.Handler { return a.guard(a.admin, h) }
+
+func (a *actions) guard(keys keyring, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !keys.has(bearer(r)) {
+			writeError(w, r, a.Log, hitl.Errorf(hitl.CodeUnauthenticated, "a valid API key is required (Authorization: Bearer <key>)"))
+			return
+		}
+		if err := h(w, r); err != nil {
+			writeError(w, r, a.Log, err)
+		}
+	})
+}
+
+func (a *actions) createUser(w http.ResponseWriter, r *http.Request) error {
+	var in hitl.NewUser
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	u, err := a.Bridge.CreateUser(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"userId": u.ID})
+	return nil
+}
+
+// historyEntry is one messageHistory item: a Botpress-style message with
+// its source.
+type historyEntry struct {
+	Source struct {
+		Type string `json:"type"`
+	} `json:"source"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+func (a *actions) startSession(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		UserID            string         `json:"userId"`
+		Provider          string         `json:"provider"`
+		Title             string         `json:"title"`
+		Description       string         `json:"description"`
+		BotConversationID string         `json:"botConversationId"`
+		MessageHistory    []historyEntry `json:"messageHistory"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if len(in.MessageHistory) > hitl.MaxHistory {
+		return hitl.Errorf(hitl.CodeInvalid, "messageHistory has more than %d messages", hitl.MaxHistory)
+	}
+	history, err := transcript(in.MessageHistory)
+	if err != nil {
+		return err
+	}
+	s, err := a.Bridge.StartSession(r.Context(), hitl.StartRequest{
+		UserID: in.UserID, Provider: in.Provider, Title: in.Title, Description: in.Description,
+		BotConversationID: in.BotConversationID, History: history, IdempotencyKey: r.Header.Get("Idempotency-Key"),
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{
+		"sessionId": s.ID, "provider": s.Provider, "status": string(s.Status), "providerConversationId": s.ProviderConversationID,
+	})
+	return nil
+}
+
+func transcript(entries []historyEntry) ([]hitl.TranscriptEntry, error) {
+	out := make([]hitl.TranscriptEntry, 0, len(entries))
+	for i, e := range entries {
+		if e.Source.Type != "user" && e.Source.Type != "bot" {
+			return nil, hitl.Errorf(hitl.CodeInvalid, `messageHistory[%d].source.type must be "user" or "bot"`, i)
+		}
+		m, err := hitl.DecodeMessage(e.Type, e.Payload)
+		if err != nil {
+			return nil, hitl.Errorf(hitl.CodeInvalid, "messageHistory[%d]: %s", i, hitl.ErrorMessage(err))
+		}
+		out = append(out, hitl.TranscriptEntry{From: e.Source.Type, Message: m})
+	}
+	return out, nil
+}
+
+func (a *actions) getSession(w http.ResponseWriter, r *http.Request) error {
+	s, err := a.Bridge.GetSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+func (a *actions) sendMessage(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+		UserID  string          `json:"userId"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	m, err := hitl.DecodeMessage(in.Type, in.Payload)
+	if err != nil {
+		return err
+	}
+	id, err := a.Bridge.SendMessage(r.Context(), r.PathValue("id"), in.UserID, m)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"messageId": id})
+	return nil
+}
+
+func (a *actions) stopSession(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) > 0 { // the body is optional
+		if err := hitl.DecodeJSON(b, &in); err != nil {
+			return err
+		}
+	}
+	if len(in.Reason) > 512 {
+		return hitl.Errorf(hitl.CodeInvalid, "reason is longer than 512 bytes")
+	}
+	s, err := a.Bridge.StopSession(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	a.Log.Info("session stopped by the bot", "session", s.ID)
+	writeJSON(w, http.StatusOK, map[string]string{"status": string(s.Status)})
+	return nil
+}
+
+func (a *actions) listDeadLetters(w http.ResponseWriter, r *http.Request) error {
+	dead, err := a.DeadLetters.DeadLetters(r.Context(), 500)
+	if err != nil {
+		return fmt.Errorf("list dead letters: %w", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dead})
+	return nil
+}
+
+func (a *actions) replay(w http.ResponseWriter, r *http.Request) error {
+	n, err := a.DeadLetters.Replay(r.Context(), r.PathValue("sessionId"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+	return nil
+}

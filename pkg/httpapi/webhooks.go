@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// WebhookParser verifies a provider's webhook delivery and parses it into
+// events. Verification failures are hitl errors with CodeUnauthenticated,
+// malformed bodies CodeInvalid; deliveries of no interest give no events.
+type WebhookParser interface {
+	Parse(h http.Header, body []byte) ([]hitl.ProviderEvent, error)
+}
+
+// WebhookBudget bounds the work done for one delivery, inline bot delivery
+// included, well inside Zoho's 5 s timeout: a slow bot never makes a
+// provider retry; the outbox takes over.
+const WebhookBudget = 3 * time.Second
+
+// Webhooks returns the handler of POST /webhooks/{provider}.
+func Webhooks(b *hitl.Bridge, parsers map[string]WebhookParser, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) {
+		provider := r.PathValue("provider")
+		parser, ok := parsers[provider]
+		if !ok {
+			writeError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such webhook"))
+			return
+		}
+		body, err := readBody(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		events, err := parser.Parse(r.Header, body)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), WebhookBudget)
+		defer cancel()
+		for _, e := range events {
+			if err := b.HandleProviderEvent(ctx, e); err != nil {
+				// A store failure: let the provider retry the delivery.
+				writeError(w, r, log, err)
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": len(events)})
+	})
+	mux.Handle("/", notFound(log))
+	return logged(log, mux)
+}
