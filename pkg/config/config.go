@@ -66,6 +66,7 @@ type Config struct {
 type LiveChat struct {
 	OrganizationID string
 	ClientID       string
+	RedirectURI    string // an allowed redirect URI of the LiveChat app; the customer token grant requires it
 	GroupID        int
 	APIURL         string
 	AccountsURL    string
@@ -95,6 +96,7 @@ func Env(getenv func(string) string) (Config, error) {
 		lc := &LiveChat{
 			OrganizationID: org,
 			ClientID:       getenv("LIVECHAT_CLIENT_ID"),
+			RedirectURI:    getenv("LIVECHAT_REDIRECT_URI"),
 			APIURL:         or(getenv("LIVECHAT_API_URL"), "https://api.livechatinc.com/v3.6"),
 			AccountsURL:    or(getenv("LIVECHAT_ACCOUNTS_URL"), "https://accounts.livechat.com"),
 		}
@@ -105,6 +107,9 @@ func Env(getenv func(string) string) (Config, error) {
 		lc.GroupID = group
 		if lc.ClientID == "" {
 			errs = append(errs, fmt.Errorf("LIVECHAT_CLIENT_ID is required with LIVECHAT_ORGANIZATION_ID"))
+		}
+		if lc.RedirectURI == "" {
+			errs = append(errs, fmt.Errorf("LIVECHAT_REDIRECT_URI is required with LIVECHAT_ORGANIZATION_ID: a redirect URI allowed in the LiveChat app"))
 		}
 		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL, true), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL, true))
 		c.LiveChat = lc

@@ -15,6 +15,7 @@ func validEnv() map[string]string {
 		"LIVECHAT_ORGANIZATION_ID": "org-1",
 		"LIVECHAT_CLIENT_ID":       "client-1",
 		"LIVECHAT_GROUP_ID":        "2",
+		"LIVECHAT_REDIRECT_URI":    "https://bot.example.com/",
 	}
 }
 

@@ -16,6 +16,13 @@ type WebhookParser interface {
 	Parse(h http.Header, body []byte) ([]hitl.ProviderEvent, error)
 }
 
+// BodyParser adapts a parser that needs only the body (the secret is
+// inside it, as with LiveChat).
+type BodyParser func(body []byte) ([]hitl.ProviderEvent, error)
+
+// Parse calls p with the body.
+func (p BodyParser) Parse(_ http.Header, body []byte) ([]hitl.ProviderEvent, error) { return p(body) }
+
 // WebhookBudget bounds the work done for one delivery, inline bot delivery
 // included, well inside Zoho's 5 s timeout: a slow bot never makes a
 // provider retry; the outbox takes over.

@@ -1,0 +1,317 @@
+package livechat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// APIError is an error answer from LiveChat: {"error":{"type","message"}}
+// and its HTTP status. Its text is for logs; callers see a hitl.Error.
+type APIError struct {
+	Action  string
+	Status  int
+	Type    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("livechat %s: HTTP %d %s: %s", e.Action, e.Status, e.Type, e.Message)
+}
+
+func (e *APIError) rateLimited() bool {
+	return e.Status == http.StatusTooManyRequests || e.Type == "too_many_requests"
+}
+
+func (e *APIError) unauthenticated() bool {
+	return e.Status == http.StatusUnauthorized || e.Type == "authentication"
+}
+
+var errorType = regexp.MustCompile(`^[a-z_]{1,40}$`)
+
+// parseAPIError reads an error body. The accounts server answers OAuth-style
+// {"error":"...","error_description":"..."} or {"identity_exception":"..."}
+// instead of the API's object.
+func parseAPIError(action string, status int, body []byte) *APIError {
+	e := &APIError{Action: action, Status: status}
+	var api struct {
+		Error json.RawMessage `json:"error"`
+	}
+	var oauth struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		Identity    string `json:"identity_exception"`
+		OAuth       string `json:"oauth_exception"`
+	}
+	var detail struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	}
+	switch {
+	case json.Unmarshal(body, &api) == nil && json.Unmarshal(api.Error, &detail) == nil && detail.Type != "":
+		e.Type, e.Message = detail.Type, detail.Message
+	case json.Unmarshal(body, &oauth) == nil && oauth.Error+oauth.Identity+oauth.OAuth != "":
+		e.Type = oauth.Error + oauth.Identity + oauth.OAuth
+		e.Message = oauth.Description
+	}
+	if !errorType.MatchString(e.Type) {
+		e.Type = "unknown"
+	}
+	if len(e.Message) > 200 {
+		e.Message = e.Message[:200]
+	}
+	return e
+}
+
+// publicError turns a failure of op into the error the Bridge sees: the
+// hitl sentinels for an ended chat and for rate limiting, a provider error
+// otherwise. Public messages name the LiveChat error type only.
+func publicError(op string, err error) error {
+	var he *hitl.Error
+	if errors.As(err, &he) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	var api *APIError
+	if !errors.As(err, &api) {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, err), "LiveChat could not be reached")
+	}
+	switch {
+	case api.Type == "chat_inactive":
+		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrConversationEnded, api)
+	case api.rateLimited():
+		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrRateLimited, api)
+	}
+	return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, api),
+		fmt.Sprintf("LiveChat refused %s (%s)", api.Action, api.Type))
+}
+
+const maxAttempts = 3
+
+// request is one LiveChat call. build makes a fresh *http.Request for each
+// attempt.
+type request struct {
+	action string
+	// applyOnce marks calls that must not be repeated when LiveChat may
+	// have applied them (send_event, start_chat, creating a customer): they
+	// are retried only when LiveChat said it did not process them (429,
+	// too_many_requests) or the request never left. Others are also retried
+	// on 5xx and lost answers.
+	applyOnce bool
+	build     func(ctx context.Context) (*http.Request, error)
+}
+
+// do runs r with a timeout per attempt and bounded retries with capped
+// exponential backoff and jitter. It returns the 2xx answer, an *APIError,
+// or a transport error.
+func (c *Client) do(ctx context.Context, r request) (*http.Response, []byte, error) {
+	for attempt := 1; ; attempt++ {
+		resp, body, err := c.attempt(ctx, r)
+		var retry bool
+		var after string
+		var api *APIError
+		switch {
+		case err == nil:
+			return resp, body, nil
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case errors.As(err, &api):
+			retry = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
+			after = resp.Header.Get("Retry-After")
+		default:
+			retry = !r.applyOnce || notSent(err)
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call failed",
+			slog.String("action", r.action), slog.Int("attempt", attempt),
+			slog.Bool("retry", retry && attempt < maxAttempts), slog.String("error", errorKind(err)))
+		if !retry || attempt == maxAttempts {
+			return nil, nil, err
+		}
+		if err := sleep(ctx, c.backoff(attempt, after)); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+func (c *Client) attempt(ctx context.Context, r request) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := r.build(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("build %s request: %w", r.action, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err // its text quotes the URL
+		}
+		return nil, nil, fmt.Errorf("livechat %s: %w", r.action, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("livechat %s: read answer: %w", r.action, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, nil, parseAPIError(r.action, resp.StatusCode, body)
+	}
+	return resp, body, nil
+}
+
+// notSent reports whether a transport error happened before the request
+// could reach LiveChat.
+func notSent(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial")
+}
+
+func errorKind(err error) string {
+	var api *APIError
+	if errors.As(err, &api) {
+		return strconv.Itoa(api.Status) + " " + api.Type
+	}
+	return err.Error()
+}
+
+// backoff is the wait before attempt+1: RetryDelay doubled per attempt,
+// capped at 5 s, with full jitter over its upper half, or Retry-After when
+// LiveChat sends one (also capped).
+func (c *Client) backoff(attempt int, retryAfter string) time.Duration {
+	const ceiling = 5 * time.Second
+	if s, err := strconv.Atoi(retryAfter); err == nil && s >= 0 {
+		return min(time.Duration(s)*time.Second, ceiling)
+	}
+	d := min(c.retryDelay<<(attempt-1), ceiling)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// agentCall posts a JSON action to the Agent Chat API as the integration's
+// agent (Basic PAT) and decodes the answer into out when given.
+func (c *Client) agentCall(ctx context.Context, action string, applyOnce bool, in, out any) error {
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", action, err)
+	}
+	_, body, err := c.do(ctx, request{action: action, applyOnce: applyOnce, build: func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL+"/agent/action/"+action, bytes.NewReader(payload))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Basic "+c.agentToken)
+		setRegion(req, c.agentRegion)
+		return req, nil
+	}})
+	if err != nil {
+		return err
+	}
+	return decodeAnswer(action, body, out)
+}
+
+// upload is a file for upload_file.
+type upload struct {
+	name, contentType string
+	body              []byte
+}
+
+// customerCall posts an action to the Customer Chat API as the visitor,
+// JSON in, or multipart when in is an upload.
+func (c *Client) customerCall(ctx context.Context, token, action string, applyOnce bool, in, out any) error {
+	var payload []byte
+	contentType := "application/json"
+	if f, ok := in.(upload); ok {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, f.name))
+		h.Set("Content-Type", f.contentType)
+		part, err := w.CreatePart(h)
+		if err == nil {
+			_, err = part.Write(f.body)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", action, err)
+		}
+		payload, contentType = buf.Bytes(), w.FormDataContentType()
+	} else {
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode %s: %w", action, err)
+		}
+	}
+	target := c.apiURL + "/customer/action/" + action + "?organization_id=" + url.QueryEscape(c.organizationID)
+	_, body, err := c.do(ctx, request{action: action, applyOnce: applyOnce, build: func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(payload))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set("Authorization", "Bearer "+token)
+		setRegion(req, region(token))
+		return req, nil
+	}})
+	if err != nil {
+		return err
+	}
+	return decodeAnswer(action, body, out)
+}
+
+func decodeAnswer(action string, body []byte, out any) error {
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("livechat %s: unexpected answer: %w", action, err)
+	}
+	return nil
+}
+
+// region returns a token's data-centre prefix ("dal", "fra"): LiveChat
+// wants it in X-Region for tokens outside the default centre.
+func region(token string) string {
+	prefix, _, ok := strings.Cut(token, ":")
+	if !ok || len(prefix) != 3 || strings.ToLower(prefix) != prefix {
+		return ""
+	}
+	return prefix
+}
+
+func setRegion(req *http.Request, region string) {
+	if region != "" && region != "dal" {
+		req.Header.Set("X-Region", region)
+	}
+}

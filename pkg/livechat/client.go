@@ -1,0 +1,462 @@
+package livechat
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+)
+
+// Config configures a Client.
+type Config struct {
+	// APIURL is the versioned API base; default https://api.livechatinc.com/v3.6.
+	APIURL string
+	// AccountsURL is the accounts server; default https://accounts.livechat.com.
+	AccountsURL    string
+	OrganizationID string
+	// ClientID is the LiveChat app whose cookie grant creates customers.
+	ClientID string
+	// RedirectURI is one of the app's allowed redirect URLs, sent with the
+	// cookie grant; LiveChat otherwise takes it from an Origin header,
+	// which a server does not send.
+	RedirectURI string
+	// GroupID is the group whose agents take the handoffs.
+	GroupID int
+	// AgentToken is base64("<account id>:<personal access token>").
+	AgentToken string
+	HTTPClient *http.Client
+	// Media fetches media URLs for upload; nil sends every media message
+	// as its link.
+	Media  *media.Fetcher
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Timeout bounds each HTTP attempt; default 10 s.
+	Timeout time.Duration
+	// RetryDelay is the first retry's backoff; default 250 ms.
+	RetryDelay time.Duration
+}
+
+// Client is the LiveChat provider. It keeps no per-session state: the
+// visitor's credentials travel in hitl.Session.Visitor.
+type Client struct {
+	apiURL, accountsURL     string
+	organizationID          string
+	clientID, redirectURI   string
+	groupID                 int
+	agentToken, agentRegion string
+	http                    *http.Client
+	media                   *media.Fetcher
+	now                     func() time.Time
+	log                     *slog.Logger
+	timeout, retryDelay     time.Duration
+}
+
+var (
+	_ hitl.Provider         = (*Client)(nil)
+	_ hitl.VisitorRefresher = (*Client)(nil)
+)
+
+const (
+	// maxUploadBytes is LiveChat's upload_file limit.
+	maxUploadBytes = 10 << 20
+	// maxTranscriptEvents bounds the events start_chat carries; older
+	// transcript entries are summarised as a count.
+	maxTranscriptEvents = 50
+	// customIDPrefix marks every event this package posts, so the webhook
+	// parser can recognise and drop their echoes.
+	customIDPrefix = "hitl-bridge:"
+	// refreshMargin renews a token this long before it expires.
+	refreshMargin = time.Minute
+)
+
+// NewClient validates cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	c := &Client{
+		apiURL:         strings.TrimRight(orDefault(cfg.APIURL, "https://api.livechatinc.com/v3.6"), "/"),
+		accountsURL:    strings.TrimRight(orDefault(cfg.AccountsURL, "https://accounts.livechat.com"), "/"),
+		organizationID: cfg.OrganizationID,
+		clientID:       cfg.ClientID,
+		redirectURI:    cfg.RedirectURI,
+		groupID:        cfg.GroupID,
+		agentToken:     cfg.AgentToken,
+		http:           cfg.HTTPClient,
+		media:          cfg.Media,
+		now:            cfg.Now,
+		log:            cfg.Logger,
+		timeout:        cfg.Timeout,
+		retryDelay:     cfg.RetryDelay,
+	}
+	var problems []string
+	for _, u := range []struct{ name, value string }{{"API URL", c.apiURL}, {"accounts URL", c.accountsURL}} {
+		if p, err := url.Parse(u.value); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			problems = append(problems, u.name+" must be an absolute http(s) URL")
+		}
+	}
+	if c.organizationID == "" {
+		problems = append(problems, "organization id is required")
+	}
+	if c.clientID == "" {
+		problems = append(problems, "client id is required")
+	}
+	if c.groupID < 0 {
+		problems = append(problems, "group id must not be negative")
+	}
+	raw, err := base64.StdEncoding.DecodeString(c.agentToken)
+	account, pat, ok := strings.Cut(string(raw), ":")
+	if err != nil || !ok || account == "" || pat == "" {
+		problems = append(problems, `agent token must be base64 of "<account id>:<personal access token>"`)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("livechat config: %s", strings.Join(problems, "; "))
+	}
+	c.agentRegion = region(pat)
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.timeout <= 0 {
+		c.timeout = 10 * time.Second
+	}
+	if c.retryDelay <= 0 {
+		c.retryDelay = 250 * time.Millisecond
+	}
+	return c, nil
+}
+
+func orDefault(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}
+
+// event is a LiveChat event this package posts.
+type event struct {
+	Type     string `json:"type"`
+	Text     string `json:"text,omitempty"`
+	URL      string `json:"url,omitempty"`
+	CustomID string `json:"custom_id,omitempty"`
+}
+
+// Open creates (or reuses) the customer, starts a continuous chat in the
+// configured group carrying the handoff and transcript, adds the customer,
+// and transfers the chat to the group so it is routed to a human or queued.
+//
+// The chat is started with the integration's agent token, which makes that
+// agent its first assignee; the transfer with ignore_agents_availability
+// hands it to the group's routing, which assigns a human or queues the chat
+// when nobody is available instead of failing.
+func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, error) {
+	op := "open livechat chat for session " + req.SessionID
+	v := &visitor{Visitor: req.Visitor}
+	if v.ID == "" {
+		nv, err := c.grant(ctx, nil)
+		if err != nil {
+			return hitl.Opened{}, publicError(op+": create customer", err)
+		}
+		v.Visitor = nv
+	}
+	if err := c.updateCustomer(ctx, v, req); err != nil {
+		return hitl.Opened{}, publicError(op+": update customer", err)
+	}
+	var started struct {
+		ChatID string `json:"chat_id"`
+	}
+	err := c.agentCall(ctx, "start_chat", true, map[string]any{
+		"chat": map[string]any{
+			"access": map[string]any{"group_ids": []int{c.groupID}},
+			"thread": map[string]any{"events": transcript(req)},
+		},
+		"continuous": true,
+	}, &started)
+	if err == nil && started.ChatID == "" {
+		err = errors.New("livechat start_chat: answer has no chat_id")
+	}
+	if err != nil {
+		return hitl.Opened{}, publicError(op+": start chat", err)
+	}
+	chatID := started.ChatID
+	err = c.agentCall(ctx, "add_user_to_chat", false, map[string]any{
+		"chat_id":                   chatID,
+		"user_id":                   v.ID,
+		"user_type":                 "customer",
+		"visibility":                "all",
+		"ignore_requester_presence": true,
+	}, nil)
+	if err == nil {
+		err = c.agentCall(ctx, "transfer_chat", false, map[string]any{
+			"id":                         chatID,
+			"target":                     map[string]any{"type": "group", "ids": []int{c.groupID}},
+			"ignore_agents_availability": true,
+			"ignore_requester_presence":  true,
+		}, nil)
+	}
+	if err != nil {
+		c.abandon(ctx, req.SessionID, chatID)
+		return hitl.Opened{}, publicError(op+": hand chat "+chatID+" to the group", err)
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat chat opened",
+		slog.String("session_id", req.SessionID), slog.String("chat_id", chatID),
+		slog.String("customer_id", v.ID), slog.Int("group_id", c.groupID))
+	return hitl.Opened{ConversationID: chatID, Visitor: v.Visitor}, nil
+}
+
+// updateCustomer gives the customer the end user's name and email. An
+// address LiveChat rejects does not stop the handoff.
+func (c *Client) updateCustomer(ctx context.Context, v *visitor, req hitl.OpenRequest) error {
+	in := map[string]string{}
+	if req.User.Name != "" {
+		in["name"] = req.User.Name
+	}
+	if req.User.Email != "" {
+		in["email"] = req.User.Email
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	err := c.asCustomer(ctx, v, "update_customer", false, in, nil)
+	var api *APIError
+	if errors.As(err, &api) && api.Type == "validation" {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "livechat kept customer without name or email",
+			slog.String("session_id", req.SessionID), slog.String("error", "validation"))
+		return nil
+	}
+	return err
+}
+
+// abandon deactivates a chat that could not be handed to the group, so no
+// half-open chat is left behind.
+func (c *Client) abandon(ctx context.Context, sessionID, chatID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	defer cancel()
+	err := c.agentCall(ctx, "deactivate_chat", false, map[string]any{"id": chatID, "ignore_requester_presence": true}, nil)
+	outcome := "deactivated"
+	if err != nil {
+		outcome = errorKind(err)
+	}
+	c.log.LogAttrs(ctx, slog.LevelWarn, "livechat abandoned half-open chat",
+		slog.String("session_id", sessionID), slog.String("chat_id", chatID), slog.String("outcome", outcome))
+}
+
+// transcript renders the handoff as the chat's first events: a header with
+// the title and description, then one event per transcript entry marked
+// with who wrote it.
+func transcript(req hitl.OpenRequest) []event {
+	entries := req.Transcript
+	omitted := max(len(entries)-(maxTranscriptEvents-1), 0)
+	entries = entries[omitted:]
+
+	var b strings.Builder
+	b.WriteString("Handoff from the bot")
+	if req.Title != "" {
+		b.WriteString(": " + req.Title)
+	}
+	if req.Description != "" {
+		b.WriteString("\n\n" + req.Description)
+	}
+	switch {
+	case omitted > 0:
+		fmt.Fprintf(&b, "\n\nConversation so far (last %d of %d messages):", len(entries), len(req.Transcript))
+	case len(entries) > 0:
+		b.WriteString("\n\nConversation so far:")
+	}
+	customID := customIDPrefix + req.SessionID
+	events := []event{{Type: "message", Text: truncate(b.String()), CustomID: customID}}
+	for _, e := range entries {
+		from := "bot"
+		if e.From == "user" {
+			from = "user"
+		}
+		events = append(events, event{Type: "message", Text: truncate("[" + from + "] " + e.Message.Readable()), CustomID: customID})
+	}
+	return events
+}
+
+// truncate cuts s to LiveChat's text limit on a rune boundary.
+func truncate(s string) string {
+	if len(s) <= hitl.MaxTextBytes {
+		return s
+	}
+	s = s[:hitl.MaxTextBytes-len("…")]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// Send posts m as the visitor: text as a message; image, audio, video and
+// file re-uploaded as a file event when they can be fetched (https, at most
+// 10 MB, a public address), otherwise as text with the link; other types as
+// readable text. An expired token is renewed once and the call repeated;
+// the renewed visitor is in Sent.Visitor, even when the send then fails.
+func (c *Client) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl.Sent, error) {
+	op := "send to livechat chat " + s.ProviderConversationID
+	v := &visitor{Visitor: s.Visitor}
+	ev, err := c.eventFor(ctx, v, s, m)
+	var sent struct {
+		EventID string `json:"event_id"`
+	}
+	if err == nil {
+		err = c.asCustomer(ctx, v, "send_event", true, map[string]any{"chat_id": s.ProviderConversationID, "event": ev}, &sent)
+	}
+	out := hitl.Sent{MessageID: sent.EventID}
+	if v.refreshed {
+		out.Visitor = &v.Visitor
+	}
+	if err != nil {
+		return out, publicError(op, err)
+	}
+	return out, nil
+}
+
+// eventFor builds the event for m, uploading its file when it can.
+func (c *Client) eventFor(ctx context.Context, v *visitor, s hitl.Session, m hitl.Message) (event, error) {
+	customID := customIDPrefix + s.ID
+	if m.IsMedia() {
+		fileURL, err := c.upload(ctx, v, s, m)
+		if err != nil {
+			return event{}, err
+		}
+		if fileURL != "" {
+			return event{Type: "file", URL: fileURL, CustomID: customID}, nil
+		}
+	}
+	return event{Type: "message", Text: truncate(m.Readable()), CustomID: customID}, nil
+}
+
+// upload fetches m's file and uploads it as the visitor. It returns "" when
+// the file should travel as a link instead.
+func (c *Client) upload(ctx context.Context, v *visitor, s hitl.Session, m hitl.Message) (string, error) {
+	asLink := func(reason string) (string, error) {
+		c.log.LogAttrs(ctx, slog.LevelInfo, "livechat media sent as link",
+			slog.String("session_id", s.ID), slog.String("type", m.Type), slog.String("reason", reason))
+		return "", nil
+	}
+	if c.media == nil {
+		return asLink("no_fetcher")
+	}
+	f, err := c.media.Fetch(ctx, m.URL, maxUploadBytes)
+	switch {
+	case ctx.Err() != nil:
+		return "", ctx.Err()
+	case errors.Is(err, media.ErrTooLarge):
+		return asLink("too_large")
+	case errors.Is(err, media.ErrNotAllowed):
+		return asLink("not_allowed")
+	case err != nil:
+		return asLink("unavailable")
+	}
+	name := f.Name
+	if m.Type == hitl.TypeFile && m.Title != "" && len(m.Title) <= 100 && !strings.ContainsAny(m.Title, "/\\\x00") {
+		name = m.Title
+	}
+	var uploaded struct {
+		URL string `json:"url"`
+	}
+	err = c.asCustomer(ctx, v, "upload_file", false, upload{name: name, contentType: f.ContentType, body: f.Body}, &uploaded)
+	var api *APIError
+	if errors.As(err, &api) && (api.Status == http.StatusRequestEntityTooLarge || api.Type == "entity_too_large" || api.Type == "validation") {
+		return asLink("upload_refused")
+	}
+	if err != nil {
+		return "", err
+	}
+	if uploaded.URL == "" {
+		return "", errors.New("livechat upload_file: answer has no url")
+	}
+	return uploaded.URL, nil
+}
+
+// Close deactivates the chat. A chat that is already inactive counts as
+// closed.
+func (c *Client) Close(ctx context.Context, s hitl.Session) error {
+	if s.ProviderConversationID == "" {
+		return hitl.Errorf(hitl.CodeInternal, "session %s has no LiveChat chat", s.ID)
+	}
+	err := c.agentCall(ctx, "deactivate_chat", false, map[string]any{"id": s.ProviderConversationID, "ignore_requester_presence": true}, nil)
+	var api *APIError
+	if errors.As(err, &api) && api.Type == "chat_inactive" {
+		return nil
+	}
+	if err != nil {
+		return publicError("close livechat chat "+s.ProviderConversationID, err)
+	}
+	return nil
+}
+
+// RefreshVisitor renews the visitor's token through the cookie grant; the
+// customer stays the same.
+func (c *Client) RefreshVisitor(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error) {
+	nv, err := c.renew(ctx, v)
+	if err != nil {
+		return hitl.Visitor{}, publicError("refresh livechat customer "+v.ID, err)
+	}
+	return nv, nil
+}
+
+func (c *Client) renew(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error) {
+	if len(v.Cookies) == 0 {
+		return hitl.Visitor{}, hitl.Errorf(hitl.CodeProvider, "the LiveChat customer has no identity cookies to renew its token")
+	}
+	nv, err := c.grant(ctx, v.Cookies)
+	if err != nil {
+		return hitl.Visitor{}, err
+	}
+	if nv.ID != v.ID {
+		// Unrecognised cookies make the accounts server create a new
+		// customer; messages must not continue under another identity.
+		return hitl.Visitor{}, hitl.Errorf(hitl.CodeProvider, "LiveChat did not recognise the customer's identity cookies")
+	}
+	return nv, nil
+}
+
+// visitor is the end user's identity during one operation. Its token is
+// renewed at most once per operation.
+type visitor struct {
+	hitl.Visitor
+	refreshed bool
+}
+
+// asCustomer makes a Customer Chat API call as v, renewing a token that is
+// about to expire or that LiveChat refused, once, and repeating the call
+// after a refusal.
+func (c *Client) asCustomer(ctx context.Context, v *visitor, action string, applyOnce bool, in, out any) error {
+	if !v.refreshed && !v.TokenExpiresAt.IsZero() && c.now().Add(refreshMargin).After(v.TokenExpiresAt) {
+		if err := c.refresh(ctx, v); err != nil {
+			return err
+		}
+	}
+	err := c.customerCall(ctx, v.Token, action, applyOnce, in, out)
+	var api *APIError
+	if errors.As(err, &api) && api.unauthenticated() && !v.refreshed {
+		if err := c.refresh(ctx, v); err != nil {
+			return err
+		}
+		err = c.customerCall(ctx, v.Token, action, applyOnce, in, out)
+	}
+	return err
+}
+
+func (c *Client) refresh(ctx context.Context, v *visitor) error {
+	nv, err := c.renew(ctx, v.Visitor)
+	if err != nil {
+		return err
+	}
+	v.Visitor, v.refreshed = nv, true
+	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat customer token renewed", slog.String("customer_id", nv.ID))
+	return nil
+}

@@ -1,0 +1,571 @@
+package livechat_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+)
+
+const groupID = 7
+
+var png = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{1}, 1000)...)
+
+type fixture struct {
+	sim    *livechattest.Server
+	client *livechat.Client
+	media  *httptest.Server // serves /photo.png, /report.pdf and an 11 MB /huge.bin
+	logs   *bytes.Buffer
+	now    time.Time
+}
+
+type option func(*livechat.Config)
+
+func withMedia(f *media.Fetcher) option { return func(c *livechat.Config) { c.Media = f } }
+
+func newFixture(t *testing.T, opts ...option) *fixture {
+	t.Helper()
+	f := &fixture{sim: livechattest.New(livechattest.Options{}), logs: &bytes.Buffer{}, now: time.Now()}
+	t.Cleanup(f.sim.Close)
+	huge := bytes.Repeat([]byte("x"), 11<<20)
+	f.media = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/photo.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(png)
+		case "/report.pdf":
+			w.Header().Set("Content-Type", "application/pdf")
+			w.Write([]byte("%PDF-1.4 report"))
+		case "/huge.bin":
+			w.Write(huge)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(f.media.Close)
+	o := f.sim.Options()
+	cfg := livechat.Config{
+		APIURL:         f.sim.APIURL(),
+		AccountsURL:    f.sim.AccountsURL(),
+		OrganizationID: o.OrganizationID,
+		ClientID:       o.ClientID,
+		RedirectURI:    "https://bridge.example.com",
+		GroupID:        groupID,
+		AgentToken:     f.sim.AgentToken(),
+		Media:          media.NewFetcher(media.Config{AllowPrivate: true}),
+		Now:            func() time.Time { return f.now },
+		Logger:         slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RetryDelay:     time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := livechat.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = c
+	return f
+}
+
+func openRequest() hitl.OpenRequest {
+	return hitl.OpenRequest{
+		SessionID:   "ses_1",
+		User:        hitl.User{ID: "usr_1", Name: "Ada Lovelace", Email: "ada@example.com"},
+		Title:       "Refund request",
+		Description: "Order 42 arrived broken",
+		Transcript: []hitl.TranscriptEntry{
+			{From: "user", Message: hitl.Message{Type: hitl.TypeText, Text: "my order is broken"}},
+			{From: "bot", Message: hitl.Message{Type: hitl.TypeText, Text: "let me find an agent"}},
+		},
+	}
+}
+
+// open opens a chat and returns the session the Bridge would keep.
+func (f *fixture) open(t *testing.T) hitl.Session {
+	t.Helper()
+	opened, err := f.client.Open(context.Background(), openRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hitl.Session{ID: "ses_1", Provider: hitl.LiveChat, ProviderConversationID: opened.ConversationID, Visitor: opened.Visitor}
+}
+
+func (f *fixture) chat(t *testing.T, id string) livechattest.Chat {
+	t.Helper()
+	c, ok := f.sim.Chat(id)
+	if !ok {
+		t.Fatalf("no chat %s", id)
+	}
+	return c
+}
+
+func TestOpen(t *testing.T) {
+	f := newFixture(t)
+	opened, err := f.client.Open(context.Background(), openRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	v := opened.Visitor
+	if v.ID == "" || v.Token == "" || len(v.Cookies) != 2 {
+		t.Fatalf("visitor = %+v", v)
+	}
+	if want := f.now.Add(8 * time.Hour); !v.TokenExpiresAt.Equal(want) {
+		t.Errorf("token expires at %v, want %v", v.TokenExpiresAt, want)
+	}
+	if !strings.HasPrefix(v.Cookies[0], "__lc_cid=") || !strings.HasPrefix(v.Cookies[1], "__lc_cst=") {
+		t.Errorf("cookies = %q", v.Cookies)
+	}
+	customer, _ := f.sim.Customer(v.ID)
+	if customer.Name != "Ada Lovelace" || customer.Email != "ada@example.com" {
+		t.Errorf("customer = %+v", customer)
+	}
+
+	chat := f.chat(t, opened.ConversationID)
+	if chat.GroupID != groupID || !chat.Continuous || !chat.Active || !chat.Queued {
+		t.Errorf("chat = group %d continuous %v active %v queued %v", chat.GroupID, chat.Continuous, chat.Active, chat.Queued)
+	}
+	if len(chat.Users) != 1 || chat.Users[0].ID != v.ID || chat.Users[0].Visibility != "all" {
+		t.Errorf("users = %+v, want the customer alone (the integration agent leaves on transfer)", chat.Users)
+	}
+	var texts []string
+	for _, e := range chat.Events {
+		texts = append(texts, e.Text)
+		if e.CustomID != "hitl-bridge:ses_1" {
+			t.Errorf("event %s custom_id = %q", e.ID, e.CustomID)
+		}
+	}
+	want := []string{
+		"Handoff from the bot: Refund request\n\nOrder 42 arrived broken\n\nConversation so far:",
+		"[user] my order is broken",
+		"[bot] let me find an agent",
+	}
+	if !slices.Equal(texts, want) {
+		t.Errorf("events = %q, want %q", texts, want)
+	}
+
+	wantCalls := []string{"accounts/token", "customer/update_customer", "agent/start_chat", "agent/add_user_to_chat", "agent/transfer_chat"}
+	if got := f.sim.CallLog(); !slices.Equal(got, wantCalls) {
+		t.Errorf("calls = %q, want %q", got, wantCalls)
+	}
+	assertNoSecrets(t, f.logs.String(), f.sim, v)
+}
+
+func TestOpenLongTranscript(t *testing.T) {
+	f := newFixture(t)
+	req := openRequest()
+	req.Transcript = nil
+	for range 80 {
+		req.Transcript = append(req.Transcript, hitl.TranscriptEntry{From: "user", Message: hitl.Message{Type: hitl.TypeText, Text: strings.Repeat("é", 9000)}})
+	}
+	opened, err := f.client.Open(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat := f.chat(t, opened.ConversationID)
+	if len(chat.Events) != 50 || !strings.Contains(chat.Events[0].Text, "last 49 of 80 messages") {
+		t.Errorf("%d events, header %q", len(chat.Events), chat.Events[0].Text)
+	}
+}
+
+func TestOpenReusesVisitor(t *testing.T) {
+	f := newFixture(t)
+	first, err := f.client.Open(context.Background(), openRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	req := openRequest()
+	req.Visitor = first.Visitor
+	second, err := f.client.Open(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Visitor.ID != first.Visitor.ID || f.sim.Calls("token") != 1 {
+		t.Errorf("visitor %s vs %s, %d token grants", second.Visitor.ID, first.Visitor.ID, f.sim.Calls("token"))
+	}
+
+	// A stored visitor whose token has expired is renewed, not replaced.
+	f.now = f.now.Add(9 * time.Hour)
+	f.sim.Advance(9 * time.Hour)
+	third, err := f.client.Open(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Visitor.ID != first.Visitor.ID || third.Visitor.Token == first.Visitor.Token || f.sim.Calls("token") != 2 {
+		t.Errorf("visitor %+v after expiry, %d token grants", third.Visitor, f.sim.Calls("token"))
+	}
+}
+
+func TestOpenRetriesIdempotentCalls(t *testing.T) {
+	f := newFixture(t)
+	f.sim.FailNext("add_user_to_chat", 1, livechattest.Fault{Status: 503, Type: "service_unavailable", Message: "try later"})
+	f.sim.FailNext("update_customer", 1, livechattest.Fault{Status: 429, Type: "too_many_requests"})
+	if _, err := f.client.Open(context.Background(), openRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if f.sim.Calls("add_user_to_chat") != 2 || f.sim.Calls("update_customer") != 2 || f.sim.Calls("start_chat") != 1 {
+		t.Errorf("calls: %q", f.sim.CallLog())
+	}
+}
+
+func TestOpenDoesNotRepeatStartChatOnServerError(t *testing.T) {
+	f := newFixture(t)
+	f.sim.FailNext("start_chat", 1, livechattest.Fault{Status: 500, Type: "internal", Message: "boom"})
+	_, err := f.client.Open(context.Background(), openRequest())
+	if hitl.ErrorCode(err) != hitl.CodeProvider || f.sim.Calls("start_chat") != 1 {
+		t.Fatalf("err = %v, start_chat called %d times", err, f.sim.Calls("start_chat"))
+	}
+}
+
+func TestOpenAbandonsChatThatCannotBeTransferred(t *testing.T) {
+	f := newFixture(t)
+	f.sim.FailNext("transfer_chat", 3, livechattest.Fault{Status: 500, Type: "internal", Message: "boom"})
+	_, err := f.client.Open(context.Background(), openRequest())
+	if hitl.ErrorCode(err) != hitl.CodeProvider {
+		t.Fatalf("err = %v", err)
+	}
+	if got := hitl.ErrorMessage(err); got != "LiveChat refused transfer_chat (internal)" {
+		t.Errorf("public message = %q", got)
+	}
+	if f.sim.Calls("transfer_chat") != 3 || f.sim.Calls("deactivate_chat") != 1 {
+		t.Errorf("calls: %q", f.sim.CallLog())
+	}
+}
+
+func TestOpenKeepsGoingWhenEmailIsRejected(t *testing.T) {
+	f := newFixture(t)
+	req := openRequest()
+	req.User.Email = "not-an-email"
+	if _, err := f.client.Open(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSend(t *testing.T) {
+	tests := []struct {
+		name     string
+		private  bool // the fetcher may reach loopback and plain http
+		msg      func(mediaURL string) hitl.Message
+		wantType string
+		wantText func(mediaURL string) string // for text events
+		wantName string                       // for file events
+	}{
+		{
+			name:     "text",
+			msg:      func(string) hitl.Message { return hitl.Message{Type: hitl.TypeText, Text: "hello"} },
+			wantType: "message", wantText: func(string) string { return "hello" },
+		},
+		{
+			name:     "image uploaded",
+			private:  true,
+			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeImage, URL: u + "/photo.png"} },
+			wantType: "file", wantName: "photo.png",
+		},
+		{
+			name:    "file uploaded under its title",
+			private: true,
+			msg: func(u string) hitl.Message {
+				return hitl.Message{Type: hitl.TypeFile, URL: u + "/report.pdf", Title: "Invoice 42.pdf"}
+			},
+			wantType: "file", wantName: "Invoice 42.pdf",
+		},
+		{
+			name:     "audio uploaded",
+			private:  true,
+			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeAudio, URL: u + "/report.pdf"} },
+			wantType: "file", wantName: "report.pdf",
+		},
+		{
+			name:     "video over 10 MB sent as link",
+			private:  true,
+			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeVideo, URL: u + "/huge.bin"} },
+			wantType: "message", wantText: func(u string) string { return "[video] " + u + "/huge.bin" },
+		},
+		{
+			name:     "missing file sent as link",
+			private:  true,
+			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeImage, URL: u + "/gone.png"} },
+			wantType: "message", wantText: func(u string) string { return "[image] " + u + "/gone.png" },
+		},
+		{
+			name: "private address sent as link",
+			msg: func(u string) hitl.Message {
+				return hitl.Message{Type: hitl.TypeImage, URL: strings.Replace(u, "http:", "https:", 1) + "/photo.png"}
+			},
+			wantType: "message", wantText: func(u string) string { return "[image] https" + strings.TrimPrefix(u, "http") + "/photo.png" },
+		},
+		{
+			name: "plain http sent as link",
+			msg: func(u string) hitl.Message {
+				return hitl.Message{Type: hitl.TypeFile, URL: u + "/report.pdf", Title: "r.pdf"}
+			},
+			wantType: "message", wantText: func(u string) string { return "[file r.pdf] " + u + "/report.pdf" },
+		},
+		{
+			name: "location as text",
+			msg: func(string) hitl.Message {
+				return hitl.Message{Type: hitl.TypeLocation, Latitude: 45.5, Longitude: -73.56, Title: "Office"}
+			},
+			wantType: "message",
+			wantText: func(string) string {
+				return "Office\nLocation: 45.500000, -73.560000\nhttps://www.openstreetmap.org/?mlat=45.500000&mlon=-73.560000"
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, withMedia(media.NewFetcher(media.Config{AllowPrivate: tt.private})))
+			s := f.open(t)
+			m := tt.msg(f.media.URL)
+			sent, err := f.client.Send(context.Background(), s, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chat := f.chat(t, s.ProviderConversationID)
+			last := chat.Events[len(chat.Events)-1]
+			if sent.MessageID != last.ID || sent.Visitor != nil {
+				t.Errorf("sent = %+v, last event %s", sent, last.ID)
+			}
+			if last.Type != tt.wantType || last.AuthorID != s.Visitor.ID || last.CustomID != "hitl-bridge:ses_1" {
+				t.Fatalf("last event = %+v", last)
+			}
+			if tt.wantType == "message" {
+				if want := tt.wantText(f.media.URL); last.Text != want {
+					t.Errorf("text = %q, want %q", last.Text, want)
+				}
+				return
+			}
+			body, _, ok := f.sim.File(last.URL)
+			if !ok || last.Name != tt.wantName || len(body) == 0 {
+				t.Errorf("file event %+v (stored %v)", last, ok)
+			}
+		})
+	}
+}
+
+func TestSendWithoutFetcherSendsLinks(t *testing.T) {
+	f := newFixture(t, withMedia(nil))
+	s := f.open(t)
+	if _, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeImage, URL: f.media.URL + "/photo.png"}); err != nil {
+		t.Fatal(err)
+	}
+	chat := f.chat(t, s.ProviderConversationID)
+	if last := chat.Events[len(chat.Events)-1]; last.Text != "[image] "+f.media.URL+"/photo.png" {
+		t.Errorf("last = %+v", last)
+	}
+}
+
+func TestSendRenewsRefusedToken(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	f.sim.ExpireTokens() // LiveChat refuses it although our clock says it is valid
+
+	sent, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "still there?"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Visitor == nil || sent.Visitor.ID != s.Visitor.ID || sent.Visitor.Token == s.Visitor.Token {
+		t.Fatalf("sent.Visitor = %+v", sent.Visitor)
+	}
+	if f.sim.Calls("send_event") != 2 || f.sim.Calls("token") != 2 {
+		t.Errorf("calls: %q", f.sim.CallLog())
+	}
+	assertNoSecrets(t, f.logs.String(), f.sim, s.Visitor, *sent.Visitor)
+}
+
+func TestSendRenewsTokenAboutToExpire(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	f.now = s.Visitor.TokenExpiresAt.Add(-30 * time.Second)
+
+	sent, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Visitor == nil || f.sim.Calls("send_event") != 1 || f.sim.Calls("token") != 2 {
+		t.Errorf("visitor %v, calls %q", sent.Visitor, f.sim.CallLog())
+	}
+}
+
+func TestSendRenewsOnlyOnce(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	f.sim.FailNext("send_event", 2, livechattest.Fault{Status: 401, Type: "authentication", Message: "Invalid access token"})
+
+	sent, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"})
+	if hitl.ErrorCode(err) != hitl.CodeProvider {
+		t.Fatalf("err = %v", err)
+	}
+	if sent.Visitor == nil {
+		t.Error("the renewed visitor is lost")
+	}
+	if f.sim.Calls("send_event") != 2 || f.sim.Calls("token") != 2 {
+		t.Errorf("calls: %q", f.sim.CallLog())
+	}
+	if strings.Contains(err.Error(), s.Visitor.Token) || strings.Contains(err.Error(), sent.Visitor.Token) {
+		t.Error("error quotes a token")
+	}
+}
+
+func TestSendToClosedChat(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	if err := f.client.Close(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hello?"})
+	if !errors.Is(err, hitl.ErrConversationEnded) || hitl.ErrorCode(err) != hitl.CodeConflict {
+		t.Fatalf("err = %v, want ErrConversationEnded", err)
+	}
+}
+
+func TestSendRateLimited(t *testing.T) {
+	tests := []struct {
+		name      string
+		failures  int
+		wantErr   error
+		wantCalls int
+	}{
+		{"retried then sent", 2, nil, 3},
+		{"persistent", 3, hitl.ErrRateLimited, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			s := f.open(t)
+			f.sim.FailNext("send_event", tt.failures, livechattest.Fault{Status: 429, Type: "too_many_requests", Message: "Too many requests"})
+			_, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := f.sim.Calls("send_event"); got != tt.wantCalls {
+				t.Errorf("send_event called %d times, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestSendDoesNotRepeatOnServerError(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	f.sim.FailNext("send_event", 1, livechattest.Fault{Status: 500, Type: "internal", Message: "boom"})
+	_, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"})
+	if hitl.ErrorCode(err) != hitl.CodeProvider || f.sim.Calls("send_event") != 1 {
+		t.Fatalf("err = %v, send_event called %d times", err, f.sim.Calls("send_event"))
+	}
+}
+
+func TestClose(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	for range 2 {
+		if err := f.client.Close(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.chat(t, s.ProviderConversationID).Active || f.sim.Calls("deactivate_chat") != 2 {
+		t.Errorf("chat still active or calls %q", f.sim.CallLog())
+	}
+}
+
+func TestRefreshVisitor(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	f.now = f.now.Add(7 * time.Hour)
+
+	v, err := f.client.RefreshVisitor(context.Background(), s.Visitor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.ID != s.Visitor.ID || v.Token == s.Visitor.Token || !v.TokenExpiresAt.Equal(f.now.Add(8*time.Hour)) || !slices.Equal(v.Cookies, s.Visitor.Cookies) {
+		t.Errorf("refreshed %+v from %+v", v, s.Visitor)
+	}
+
+	// Unrecognised cookies would create another customer: refused.
+	stale := s.Visitor
+	stale.Cookies = []string{"__lc_cid=" + s.Visitor.ID, "__lc_cst=forged"}
+	if _, err := f.client.RefreshVisitor(context.Background(), stale); hitl.ErrorCode(err) != hitl.CodeProvider {
+		t.Errorf("forged cookies: err = %v", err)
+	}
+	// The renewed token works.
+	s.Visitor = v
+	if sent, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"}); err != nil || sent.Visitor != nil {
+		t.Errorf("send after refresh: %v, %v", sent, err)
+	}
+}
+
+func TestAgentTokenRefused(t *testing.T) {
+	f := newFixture(t)
+	s := f.open(t)
+	o := f.sim.Options()
+	c, err := livechat.NewClient(livechat.Config{
+		APIURL: f.sim.APIURL(), AccountsURL: f.sim.AccountsURL(), OrganizationID: o.OrganizationID, ClientID: o.ClientID,
+		AgentToken: "dGVzdC1hY2NvdW50Ondyb25n", // test-account:wrong
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Close(context.Background(), s)
+	if hitl.ErrorCode(err) != hitl.CodeProvider || f.sim.Calls("deactivate_chat") != 1 {
+		t.Fatalf("err = %v, calls %q", err, f.sim.CallLog())
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  livechat.Config
+		want string
+	}{
+		{"empty", livechat.Config{}, "organization id is required"},
+		{"token not base64", livechat.Config{OrganizationID: "o", ClientID: "c", AgentToken: "acc:pat"}, "agent token"},
+		{"token without colon", livechat.Config{OrganizationID: "o", ClientID: "c", AgentToken: "YWNjb3VudA=="}, "agent token"},
+		{"bad URL", livechat.Config{OrganizationID: "o", ClientID: "c", AgentToken: "YTpi", APIURL: "ftp://x"}, "API URL"},
+		{"negative group", livechat.Config{OrganizationID: "o", ClientID: "c", AgentToken: "YTpi", GroupID: -1}, "group id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := livechat.NewClient(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := livechat.NewClient(livechat.Config{OrganizationID: "o", ClientID: "c", AgentToken: "YTpi"}); err != nil {
+		t.Errorf("minimal config: %v", err)
+	}
+}
+
+// assertNoSecrets checks that logs carry no token, cookie or PAT.
+func assertNoSecrets(t *testing.T, logs string, sim *livechattest.Server, visitors ...hitl.Visitor) {
+	t.Helper()
+	secrets := []string{sim.Options().PAT, sim.AgentToken()}
+	for _, v := range visitors {
+		secrets = append(secrets, v.Token)
+		for _, c := range v.Cookies {
+			// __lc_cid is the customer id; __lc_cst is the secret part.
+			if value, ok := strings.CutPrefix(c, "__lc_cst="); ok {
+				secrets = append(secrets, value)
+			}
+		}
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("logs contain a secret: %s", logs)
+		}
+	}
+}

@@ -1,0 +1,720 @@
+// Package livechattest is an in-memory LiveChat for tests and demos. It
+// serves, on one httptest server, the accounts server's customer cookie
+// grant, the Agent and Customer Chat Web API (v3.6) actions hitl-bridge
+// uses, and the files uploaded through them; and it plays the agents' side
+// by sending webhooks shaped as LiveChat sends them.
+//
+// It follows the documented behaviour: Basic auth with base64(account:PAT)
+// on the Agent API, Bearer customer tokens that expire on the Customer API,
+// error bodies {"error":{"type","message"}} (authentication 401,
+// authorization 403, not_found 404, validation 400, entity_too_large 413,
+// chat_inactive 422, too_many_requests 429), a customer identity kept in
+// the __lc_cid and __lc_cst cookies, and the 10 MB upload limit. API calls
+// do not emit webhooks; the agent-side methods (AgentJoins, AgentSays, …)
+// do.
+package livechattest
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server; zero fields take the defaults shown.
+type Options struct {
+	OrganizationID string // "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex"
+	ClientID       string // "test-client"
+	AccountID      string // "test-account"
+	PAT            string // "dal:test-pat"
+	// IntegrationAgentID is the PAT owner's agent id; "integration@example.com".
+	IntegrationAgentID string
+	WebhookSecret      string // "test-webhook-secret"
+	// WebhookURL receives the agent-side webhooks; see also SetWebhookURL.
+	WebhookURL string
+	// LicenseID, when set, makes webhooks carry license_id instead of
+	// organization_id, as older registrations do.
+	LicenseID int
+	TokenTTL  time.Duration // 8 h
+	Now       func() time.Time
+}
+
+// Fault is an error answer injected with FailNext.
+type Fault struct {
+	Status  int
+	Type    string
+	Message string
+}
+
+// Agent is a human agent acting through the agent-side methods.
+type Agent struct {
+	ID   string // an email, as LiveChat agent ids are
+	Name string
+}
+
+// User is a chat participant.
+type User struct {
+	ID, Name, Type, Visibility string
+}
+
+// Event is a stored chat event.
+type Event struct {
+	ID, CustomID, Type, AuthorID, Visibility string
+	Text                                     string
+	Name, URL, ContentType                   string
+	Size                                     int
+	CreatedAt                                time.Time
+}
+
+// Chat is a chat's state as the simulator keeps it.
+type Chat struct {
+	ID, ThreadID string
+	GroupID      int
+	Active       bool
+	Continuous   bool
+	Queued       bool
+	Users        []User
+	Events       []Event
+}
+
+// Customer is a customer identity.
+type Customer struct {
+	ID, Name, Email string
+}
+
+// Server is the simulator. Its methods are safe for concurrent use.
+type Server struct {
+	opts Options
+	srv  *httptest.Server
+
+	mu         sync.Mutex
+	offset     time.Duration
+	webhookURL string
+	deliveries int
+	customers  map[string]*customer
+	tokens     map[string]token
+	chats      map[string]*Chat
+	files      map[string]file
+	calls      map[string]int
+	log        []string
+	faults     map[string][]Fault
+}
+
+type customer struct {
+	Customer
+	cst string
+}
+
+type token struct {
+	customerID string
+	expires    time.Time
+}
+
+type file struct {
+	contentType string
+	body        []byte
+}
+
+// New starts a simulator; Close stops it.
+func New(opts Options) *Server {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&opts.OrganizationID, "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex")
+	def(&opts.ClientID, "test-client")
+	def(&opts.AccountID, "test-account")
+	def(&opts.PAT, "dal:test-pat")
+	def(&opts.IntegrationAgentID, "integration@example.com")
+	def(&opts.WebhookSecret, "test-webhook-secret")
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = 8 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts:       opts,
+		webhookURL: opts.WebhookURL,
+		deliveries: 1,
+		customers:  map[string]*customer{},
+		tokens:     map[string]token{},
+		chats:      map[string]*Chat{},
+		files:      map[string]file{},
+		calls:      map[string]int{},
+		faults:     map[string][]Fault{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v2/customer/token", s.handleToken)
+	mux.HandleFunc("POST /v3.6/agent/action/{action}", s.handleAgent)
+	mux.HandleFunc("POST /v3.6/customer/action/{action}", s.handleCustomer)
+	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Options returns the options in effect, defaults filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// APIURL is the versioned API base, for livechat.Config.APIURL.
+func (s *Server) APIURL() string { return s.srv.URL + "/v3.6" }
+
+// AccountsURL is the accounts server, for livechat.Config.AccountsURL.
+func (s *Server) AccountsURL() string { return s.srv.URL }
+
+// AgentToken is base64("account:PAT"), for livechat.Config.AgentToken.
+func (s *Server) AgentToken() string {
+	return base64.StdEncoding.EncodeToString([]byte(s.opts.AccountID + ":" + s.opts.PAT))
+}
+
+// SetWebhookURL sets where webhooks go.
+func (s *Server) SetWebhookURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhookURL = u
+}
+
+// SetDeliveries makes every webhook be delivered n times, as LiveChat's
+// retries can.
+func (s *Server) SetDeliveries(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deliveries = max(n, 1)
+}
+
+// Advance moves the simulator's clock forward.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
+
+// ExpireTokens makes every customer token issued so far expire now.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.tokens {
+		t.expires = s.now()
+		s.tokens[k] = t
+	}
+}
+
+// FailNext makes the next n calls of action answer f. Actions are the API
+// action names ("send_event", "start_chat", …) whichever API serves them,
+// and "token" for the customer token grant.
+func (s *Server) FailNext(action string, n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[action] = append(s.faults[action], f)
+	}
+}
+
+// Calls reports how many times action was called, faults included.
+func (s *Server) Calls(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[action]
+}
+
+// CallLog lists the calls in order, as "agent/start_chat",
+// "customer/send_event", "accounts/token".
+func (s *Server) CallLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// Chat returns a copy of a chat.
+func (s *Server) Chat(id string) (Chat, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.chats[id]
+	if !ok {
+		return Chat{}, false
+	}
+	cp := *c
+	cp.Users, cp.Events = slices.Clone(c.Users), slices.Clone(c.Events)
+	return cp, true
+}
+
+// Customer returns a customer.
+func (s *Server) Customer(id string) (Customer, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.customers[id]
+	if !ok {
+		return Customer{}, false
+	}
+	return c.Customer, true
+}
+
+// File returns an uploaded file by its URL.
+func (s *Server) File(url string) (body []byte, contentType string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.files[url]
+	return f.body, f.contentType, ok
+}
+
+func (s *Server) now() time.Time { return s.opts.Now().Add(s.offset) }
+
+// record counts a call and returns the fault to answer, if any. Callers
+// hold s.mu.
+func (s *Server) record(api, action string) (Fault, bool) {
+	s.calls[action]++
+	s.log = append(s.log, api+"/"+action)
+	q := s.faults[action]
+	if len(q) == 0 {
+		return Fault{}, false
+	}
+	s.faults[action] = q[1:]
+	return q[0], true
+}
+
+// apiError is an error answer of the Agent and Customer APIs.
+type apiError struct {
+	status       int
+	typ, message string
+}
+
+func errorf(status int, typ, format string, args ...any) *apiError {
+	return &apiError{status: status, typ: typ, message: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]any{"error": map[string]string{"type": e.typ, "message": e.message}})
+}
+
+func decodeBody(r *http.Request, v any) *apiError {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || json.Unmarshal(body, v) != nil {
+		return errorf(http.StatusBadRequest, "validation", "Invalid request body")
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newUUID() string {
+	h := randomHex(16)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func newChatID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 10)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// handleToken is the cookie grant at accounts.livechat.com/v2/customer/token.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.record("accounts", "token"); ok {
+		writeJSON(w, f.Status, map[string]string{"error": f.Type, "error_description": f.Message})
+		return
+	}
+	var in struct {
+		GrantType      string `json:"grant_type"`
+		ClientID       string `json:"client_id"`
+		ResponseType   string `json:"response_type"`
+		OrganizationID string `json:"organization_id"`
+	}
+	if decodeBody(r, &in) != nil || in.GrantType != "cookie" || in.ResponseType != "token" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "unsupported grant"})
+		return
+	}
+	if in.ClientID != s.opts.ClientID || in.OrganizationID != s.opts.OrganizationID {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_client", "error_description": "unknown client or organization"})
+		return
+	}
+	var c *customer
+	if cid, err := r.Cookie("__lc_cid"); err == nil {
+		if cst, err := r.Cookie("__lc_cst"); err == nil {
+			if known := s.customers[cid.Value]; known != nil && known.cst == cst.Value {
+				c = known
+			}
+		}
+	}
+	if c == nil { // unknown or no cookies: a new identity, as LiveChat does
+		c = &customer{Customer: Customer{ID: newUUID()}, cst: randomHex(32)}
+		s.customers[c.ID] = c
+	}
+	tok := "dal:" + randomHex(16)
+	s.tokens[tok] = token{customerID: c.ID, expires: s.now().Add(s.opts.TokenTTL)}
+	for name, value := range map[string]string{"__lc_cid": c.ID, "__lc_cst": c.cst} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/v2/customer", MaxAge: 63072000,
+			HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":    tok,
+		"entity_id":       c.ID,
+		"expires_in":      int(s.opts.TokenTTL / time.Second),
+		"token_type":      "Bearer",
+		"organization_id": s.opts.OrganizationID,
+	})
+}
+
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	action := r.PathValue("action")
+	if f, ok := s.record("agent", action); ok {
+		writeError(w, errorf(f.Status, f.Type, "%s", f.Message))
+		return
+	}
+	if r.Header.Get("Authorization") != "Basic "+s.AgentToken() {
+		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
+		return
+	}
+	var (
+		out any
+		err *apiError
+	)
+	switch action {
+	case "start_chat":
+		out, err = s.startChat(r)
+	case "add_user_to_chat":
+		out, err = s.addUserToChat(r)
+	case "transfer_chat":
+		out, err = s.transferChat(r)
+	case "deactivate_chat":
+		out, err = s.deactivateChat(r)
+	case "upload_file":
+		out, err = s.uploadFile(r)
+	default:
+		err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	action := r.PathValue("action")
+	if f, ok := s.record("customer", action); ok {
+		writeError(w, errorf(f.Status, f.Type, "%s", f.Message))
+		return
+	}
+	if r.URL.Query().Get("organization_id") != s.opts.OrganizationID {
+		writeError(w, errorf(http.StatusBadRequest, "validation", "organization_id is missing or unknown"))
+		return
+	}
+	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, known := s.tokens[bearer]
+	if !ok || !known || !s.now().Before(tok.expires) {
+		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
+		return
+	}
+	c := s.customers[tok.customerID]
+	var (
+		out any
+		err *apiError
+	)
+	switch action {
+	case "update_customer":
+		out, err = s.updateCustomer(r, c)
+	case "send_event":
+		out, err = s.sendEvent(r, c)
+	case "upload_file":
+		out, err = s.uploadFile(r)
+	default:
+		err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	f, ok := s.files[s.srv.URL+r.URL.Path]
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Write(f.body)
+}
+
+type eventIn struct {
+	Type       string `json:"type"`
+	Text       string `json:"text"`
+	URL        string `json:"url"`
+	CustomID   string `json:"custom_id"`
+	Visibility string `json:"visibility"`
+}
+
+const maxText = 16 * 1024
+
+func (s *Server) startChat(r *http.Request) (any, *apiError) {
+	var in struct {
+		Chat struct {
+			Access struct {
+				GroupIDs []int `json:"group_ids"`
+			} `json:"access"`
+			Thread struct {
+				Events []eventIn `json:"events"`
+			} `json:"thread"`
+		} `json:"chat"`
+		Continuous bool `json:"continuous"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	c := &Chat{ID: newChatID(), ThreadID: newChatID(), Active: true, Continuous: in.Continuous,
+		Users: []User{{ID: s.opts.IntegrationAgentID, Type: "agent", Visibility: "all"}}}
+	if len(in.Chat.Access.GroupIDs) > 0 {
+		c.GroupID = in.Chat.Access.GroupIDs[0]
+	}
+	var ids []string
+	for _, e := range in.Chat.Thread.Events {
+		if e.Type != "message" || e.Text == "" || len(e.Text) > maxText {
+			return nil, errorf(http.StatusBadRequest, "validation", "Invalid initial event")
+		}
+		ev := s.appendEvent(c, Event{Type: "message", Text: e.Text, CustomID: e.CustomID, AuthorID: s.opts.IntegrationAgentID, Visibility: "all"})
+		ids = append(ids, ev.ID)
+	}
+	s.chats[c.ID] = c
+	out := map[string]any{"chat_id": c.ID, "thread_id": c.ThreadID}
+	if len(ids) > 0 {
+		out["event_ids"] = ids
+	}
+	return out, nil
+}
+
+// activeChat finds a chat that must be active.
+func (s *Server) activeChat(id string) (*Chat, *apiError) {
+	c, ok := s.chats[id]
+	if !ok {
+		return nil, errorf(http.StatusNotFound, "not_found", "Chat not found")
+	}
+	if !c.Active {
+		return nil, errorf(http.StatusUnprocessableEntity, "chat_inactive", "Chat is inactive")
+	}
+	return c, nil
+}
+
+func (s *Server) requesterPresent(c *Chat, ignore bool) *apiError {
+	if ignore || slices.ContainsFunc(c.Users, func(u User) bool { return u.ID == s.opts.IntegrationAgentID }) {
+		return nil
+	}
+	return errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
+}
+
+func (s *Server) addUserToChat(r *http.Request) (any, *apiError) {
+	var in struct {
+		ChatID                  string `json:"chat_id"`
+		UserID                  string `json:"user_id"`
+		UserType                string `json:"user_type"`
+		Visibility              string `json:"visibility"`
+		IgnoreRequesterPresence bool   `json:"ignore_requester_presence"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	c, err := s.activeChat(in.ChatID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
+		return nil, err
+	}
+	switch {
+	case in.UserType == "customer" && in.Visibility != "all":
+		return nil, errorf(http.StatusBadRequest, "validation", "Customer must be added with visibility all")
+	case in.UserType == "customer" && s.customers[in.UserID] == nil:
+		return nil, errorf(http.StatusNotFound, "not_found", "Customer not found")
+	case in.UserType != "customer" && in.UserType != "agent":
+		return nil, errorf(http.StatusBadRequest, "validation", "Invalid user_type")
+	}
+	for _, u := range c.Users {
+		if u.ID == in.UserID {
+			return map[string]any{}, nil
+		}
+		if in.UserType == "customer" && u.Type == "customer" {
+			return nil, errorf(http.StatusBadRequest, "validation", "Chat already has a customer")
+		}
+	}
+	c.Users = append(c.Users, User{ID: in.UserID, Type: in.UserType, Visibility: in.Visibility})
+	return map[string]any{}, nil
+}
+
+func (s *Server) transferChat(r *http.Request) (any, *apiError) {
+	var in struct {
+		ID     string `json:"id"`
+		Target *struct {
+			Type string `json:"type"`
+			IDs  []int  `json:"ids"`
+		} `json:"target"`
+		IgnoreAgentsAvailability bool `json:"ignore_agents_availability"`
+		IgnoreRequesterPresence  bool `json:"ignore_requester_presence"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	c, err := s.activeChat(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
+		return nil, err
+	}
+	if in.Target != nil && (in.Target.Type != "group" || len(in.Target.IDs) == 0) {
+		return nil, errorf(http.StatusBadRequest, "validation", "Only group targets are simulated")
+	}
+	// Nobody is online in the simulator until AgentJoins.
+	if !in.IgnoreAgentsAvailability {
+		return nil, errorf(http.StatusBadRequest, "validation", "Cannot assign any agent from requested groups")
+	}
+	if in.Target != nil {
+		c.GroupID = in.Target.IDs[0]
+	}
+	c.Users = slices.DeleteFunc(c.Users, func(u User) bool { return u.Type == "agent" })
+	c.Queued = true
+	return map[string]any{}, nil
+}
+
+func (s *Server) deactivateChat(r *http.Request) (any, *apiError) {
+	var in struct {
+		ID                      string `json:"id"`
+		IgnoreRequesterPresence bool   `json:"ignore_requester_presence"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	c, err := s.activeChat(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
+		return nil, err
+	}
+	c.Active, c.Queued = false, false
+	return map[string]any{}, nil
+}
+
+const maxUpload = 10 << 20
+
+func (s *Server) uploadFile(r *http.Request) (any, *apiError) {
+	r.Body = http.MaxBytesReader(nil, r.Body, maxUpload+64<<10)
+	f, h, err := r.FormFile("file")
+	if err != nil {
+		if strings.Contains(err.Error(), "too large") {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "entity_too_large", "Upload too large")
+		}
+		return nil, errorf(http.StatusBadRequest, "validation", "Missing file")
+	}
+	defer f.Close()
+	body, err := io.ReadAll(f)
+	if err != nil || len(body) > maxUpload {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "entity_too_large", "Upload too large")
+	}
+	return map[string]string{"url": s.storeFile(h.Filename, h.Header.Get("Content-Type"), body)}, nil
+}
+
+func (s *Server) storeFile(name, contentType string, body []byte) string {
+	url := s.srv.URL + "/files/" + randomHex(8) + "/" + strings.ReplaceAll(name, "/", "_")
+	s.files[url] = file{contentType: contentType, body: body}
+	return url
+}
+
+func (s *Server) updateCustomer(r *http.Request, c *customer) (any, *apiError) {
+	var in struct {
+		Name  *string `json:"name"`
+		Email *string `json:"email"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	if in.Email != nil && !strings.Contains(*in.Email, "@") {
+		return nil, errorf(http.StatusBadRequest, "validation", "Invalid email")
+	}
+	if in.Name != nil {
+		c.Name = *in.Name
+	}
+	if in.Email != nil {
+		c.Email = *in.Email
+	}
+	return map[string]any{}, nil
+}
+
+func (s *Server) sendEvent(r *http.Request, c *customer) (any, *apiError) {
+	var in struct {
+		ChatID string  `json:"chat_id"`
+		Event  eventIn `json:"event"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	chat, ok := s.chats[in.ChatID]
+	if !ok || !slices.ContainsFunc(chat.Users, func(u User) bool { return u.ID == c.ID }) {
+		return nil, errorf(http.StatusForbidden, "authorization", "Customer has no access to the chat")
+	}
+	if !chat.Active {
+		return nil, errorf(http.StatusUnprocessableEntity, "chat_inactive", "Chat is inactive")
+	}
+	ev := Event{Type: in.Event.Type, CustomID: in.Event.CustomID, AuthorID: c.ID, Visibility: "all"}
+	switch in.Event.Type {
+	case "message":
+		if strings.TrimSpace(in.Event.Text) == "" || len(in.Event.Text) > maxText {
+			return nil, errorf(http.StatusBadRequest, "validation", "Invalid text")
+		}
+		ev.Text = in.Event.Text
+	case "file":
+		f, ok := s.files[in.Event.URL]
+		if !ok {
+			return nil, errorf(http.StatusBadRequest, "validation", "File URL must come from upload_file")
+		}
+		ev.URL, ev.ContentType, ev.Size = in.Event.URL, f.contentType, len(f.body)
+		ev.Name = in.Event.URL[strings.LastIndex(in.Event.URL, "/")+1:]
+	default:
+		return nil, errorf(http.StatusBadRequest, "validation", "Unsupported event type")
+	}
+	ev = s.appendEvent(chat, ev)
+	return map[string]string{"event_id": ev.ID}, nil
+}
+
+func (s *Server) appendEvent(c *Chat, e Event) Event {
+	e.ID = fmt.Sprintf("%s_%d", c.ThreadID, len(c.Events)+1)
+	e.CreatedAt = s.now().UTC()
+	c.Events = append(c.Events, e)
+	return e
+}
