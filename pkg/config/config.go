@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -111,7 +112,7 @@ func Env(getenv func(string) string) (Config, error) {
 		if lc.RedirectURI == "" {
 			errs = append(errs, fmt.Errorf("LIVECHAT_REDIRECT_URI is required with LIVECHAT_ORGANIZATION_ID: a redirect URI allowed in the LiveChat app"))
 		}
-		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL, true), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL, true))
+		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL))
 		c.LiveChat = lc
 	}
 	return c, errors.Join(errs...)
@@ -170,7 +171,7 @@ func (c Config) Validate() error {
 	}
 	if c.BotCallbackURL == "" {
 		add("BOT_CALLBACK_URL is required: the bot receives agent events there")
-	} else if err := checkURL("BOT_CALLBACK_URL", c.BotCallbackURL, c.AllowPrivateURLs); err != nil {
+	} else if err := checkURL("BOT_CALLBACK_URL", c.BotCallbackURL); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -193,15 +194,22 @@ func (c Config) Default() string {
 	return c.DefaultProvider
 }
 
-func checkURL(name, raw string, allowHTTP bool) error {
+// checkURL requires an absolute https URL; plain http is accepted only for
+// loopback hosts (simulators and bots on the developer's machine).
+func checkURL(name, raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(allowHTTP && u.Scheme == "http")) {
-		if allowHTTP {
-			return fmt.Errorf("%s must be an absolute http(s) URL", name)
-		}
-		return fmt.Errorf("%s must be an absolute https URL", name)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+		return fmt.Errorf("%s must be an absolute https URL (http only for localhost)", name)
 	}
 	return nil
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func or(v, def string) string {

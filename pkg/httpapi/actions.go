@@ -197,6 +197,9 @@ func (a *actions) listDeadLetters(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return fmt.Errorf("list dead letters: %w", err)
 	}
+	if dead == nil {
+		dead = []hitl.DeadLetter{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dead})
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
@@ -59,6 +60,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, hitl.Errorf(hitl.CodeTooLarge, "request body is larger than %d bytes", MaxBody)
 	} else if err != nil {
 		return nil, hitl.Wrap(hitl.CodeInvalid, err, "request body could not be read")
+	}
+	if !utf8.Valid(b) {
+		// encoding/json would silently replace the bad bytes.
+		return nil, hitl.Errorf(hitl.CodeInvalid, "request body must be valid UTF-8")
 	}
 	return b, nil
 }

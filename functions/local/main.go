@@ -1,0 +1,78 @@
+// Command local runs hitl-bridge as one process: every route of the actions
+// and webhooks functions on one HTTP server, the embedded store, and the
+// scheduled work in-process. With -demo it plays a scripted handoff against
+// the provider simulators and prints the transcript, with no credentials.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("local", flag.ContinueOnError)
+	demo := flags.Bool("demo", false, "play a scripted handoff against the simulators and print the transcript")
+	verbose := flags.Bool("v", false, "with -demo: also print the bridge's logs")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *demo {
+		level := slog.LevelWarn
+		if *verbose {
+			level = slog.LevelInfo
+		}
+		return runDemo(ctx, stdout, slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	return serve(ctx, getenv, log)
+}
+
+// serve runs the bridge until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+	if p := getenv("HITL_STORE_PATH"); p == "" {
+		if err := os.MkdirAll(".hitl", 0o700); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	a, c, closeStore, err := app.LoadLocal(getenv, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	srv := &http.Server{Addr: c.Listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go a.RunScheduled(ctx, 30*time.Second)
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info("hitl-bridge listening", "addr", c.Listen, "store", c.StorePath, "providers", c.Providers())
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+// Package apptest assembles a whole bridge for tests, demos and benchmarks:
+// the App on a chosen store, served over HTTP, with the LiveChat simulator
+// as provider and a bot receiver that checks every callback's signature.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/config"
+	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
+)
+
+// Credentials used by every Env; tests assert none of them reaches a log.
+const (
+	BotKey     = "test-bot-key-0123456789"
+	AdminKey   = "test-admin-key-0123456789"
+	SigningKey = "test-signing-secret-0123456789"
+)
+
+// Env is a running bridge and its counterparts.
+type Env struct {
+	App      *app.App
+	Config   config.Config
+	Store    hitl.Store
+	LiveChat *livechattest.Server
+	Bot      *Bot
+	Server   *httptest.Server // the bridge: every route of both HTTP functions
+	Logs     *Logs
+	Clock    *Clock
+}
+
+// StoreFactory makes a fresh store for one test.
+type StoreFactory func(t testing.TB) hitl.Store
+
+// Bolt is the embedded store in a temporary directory.
+func Bolt(t testing.TB) hitl.Store {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "bridge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Dynamo is the DynamoDB store on a fresh table of the test binary's
+// moto_server.
+func Dynamo(t testing.TB) hitl.Store {
+	db := awstest.DynamoDB(t)
+	table := fmt.Sprintf("hitl-%d", time.Now().UnixNano())
+	if err := dynamo.CreateTable(context.Background(), db, table); err != nil {
+		t.Fatal(err)
+	}
+	return dynamo.New(db, table)
+}
+
+// Stores are the store implementations every integration test runs on.
+var Stores = map[string]StoreFactory{"bolt": Bolt, "dynamo": Dynamo}
+
+// New starts an Env on st. modify, if given, adjusts the configuration
+// before the App is built.
+func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
+	t.Helper()
+	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Clock: &Clock{}}
+	bot := httptest.NewServer(e.Bot)
+	t.Cleanup(bot.Close)
+	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now})
+	t.Cleanup(e.LiveChat.Close)
+
+	env := map[string]string{
+		"BOT_CALLBACK_URL":         bot.URL + "/hitl",
+		"LIVECHAT_ORGANIZATION_ID": e.LiveChat.Options().OrganizationID,
+		"LIVECHAT_CLIENT_ID":       e.LiveChat.Options().ClientID,
+		"LIVECHAT_REDIRECT_URI":    "https://bot.example.com/",
+		"LIVECHAT_GROUP_ID":        "1",
+		"LIVECHAT_API_URL":         e.LiveChat.APIURL(),
+		"LIVECHAT_ACCOUNTS_URL":    e.LiveChat.AccountsURL(),
+		"HITL_ALLOW_PRIVATE_URLS":  "true",
+	}
+	c, err := config.Env(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Secret = config.Secret{
+		BotAPIKeys: []string{BotKey}, AdminAPIKey: AdminKey, CallbackSigningSecret: SigningKey,
+		LiveChat: &config.LiveChatSecret{AgentToken: e.LiveChat.AgentToken(), WebhookSecret: e.LiveChat.Options().WebhookSecret},
+	}
+	for _, m := range modify {
+		m(&c)
+	}
+	e.Config = c
+	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.App, err = app.New(c, app.Options{Store: st, Log: log, Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Server = httptest.NewServer(e.App.Handler())
+	t.Cleanup(e.Server.Close)
+	e.LiveChat.SetWebhookURL(e.Server.URL + "/webhooks/livechat")
+	return e
+}
+
+// Do calls the bridge with the bot key and returns the status and decoded
+// JSON answer.
+func (e *Env) Do(t testing.TB, method, path string, body any, header ...string) (int, map[string]any) {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.Server.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+BotKey)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := e.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s answered %d with non-JSON %q", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// Handoff creates a user and starts a LiveChat session for it; it returns
+// the session id and the LiveChat chat id.
+func (e *Env) Handoff(t testing.TB) (sessionID, chatID string) {
+	t.Helper()
+	status, u := e.Do(t, "POST", "/v1/users", map[string]any{"name": "Ada Lovelace", "email": "ada@example.com"})
+	if status != http.StatusCreated {
+		t.Fatalf("create user: %d %v", status, u)
+	}
+	status, s := e.Do(t, "POST", "/v1/sessions", map[string]any{"userId": u["userId"], "title": "Help", "botConversationId": "bc-1"})
+	if status != http.StatusCreated {
+		t.Fatalf("start session: %d %v", status, s)
+	}
+	return s["sessionId"].(string), s["providerConversationId"].(string)
+}
+
+// Clock is a settable clock shared by the bridge and the simulator; zero
+// offset is the wall clock.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// Logs collects log output, for checks that no secret is ever logged.
+type Logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *Logs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Bot is a bot's callback endpoint: it verifies signatures and records the
+// events it accepts. While Down, it answers 503 and records nothing.
+type Bot struct {
+	mu      sync.Mutex
+	events  []hitl.Event
+	badSigs int
+	down    bool
+}
+
+// NewBot returns a bot receiver.
+func NewBot() *Bot { return &Bot{} }
+
+func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if !validSignature(r.Header.Get(delivery.HeaderSignature), body) {
+		b.badSigs++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var e hitl.Event
+	if err := json.Unmarshal(body, &e); err != nil || e.ID != r.Header.Get(delivery.HeaderEventID) {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	b.events = append(b.events, e)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func validSignature(header string, body []byte) bool {
+	ts, _, ok := strings.Cut(strings.TrimPrefix(header, "t="), ",")
+	if !ok {
+		return false
+	}
+	var at int64
+	if _, err := fmt.Sscan(ts, &at); err != nil {
+		return false
+	}
+	return delivery.Sign([]byte(SigningKey), time.Unix(at, 0), body) == header
+}
+
+// SetDown makes the bot refuse (true) or accept (false) callbacks.
+func (b *Bot) SetDown(down bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.down = down
+}
+
+// Events returns the accepted events in arrival order.
+func (b *Bot) Events() []hitl.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]hitl.Event(nil), b.events...)
+}
+
+// BadSignatures counts callbacks whose signature did not verify.
+func (b *Bot) BadSignatures() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.badSigs
+}
