@@ -112,7 +112,7 @@ func Env(getenv func(string) string) (Config, error) {
 		if lc.RedirectURI == "" {
 			errs = append(errs, fmt.Errorf("LIVECHAT_REDIRECT_URI is required with LIVECHAT_ORGANIZATION_ID: a redirect URI allowed in the LiveChat app"))
 		}
-		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL))
+		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL, c.AllowPrivateURLs), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL, c.AllowPrivateURLs))
 		c.LiveChat = lc
 	}
 	return c, errors.Join(errs...)
@@ -171,7 +171,7 @@ func (c Config) Validate() error {
 	}
 	if c.BotCallbackURL == "" {
 		add("BOT_CALLBACK_URL is required: the bot receives agent events there")
-	} else if err := checkURL("BOT_CALLBACK_URL", c.BotCallbackURL); err != nil {
+	} else if err := checkURL("BOT_CALLBACK_URL", c.BotCallbackURL, c.AllowPrivateURLs); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -194,11 +194,12 @@ func (c Config) Default() string {
 	return c.DefaultProvider
 }
 
-// checkURL requires an absolute https URL; plain http is accepted only for
-// loopback hosts (simulators and bots on the developer's machine).
-func checkURL(name, raw string) error {
+// checkURL requires an absolute https URL; plain http is accepted for
+// loopback hosts, and anywhere when allowHTTP (HITL_ALLOW_PRIVATE_URLS, for
+// simulators and local bots).
+func checkURL(name, raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && (allowHTTP || loopback(u.Hostname())))) {
 		return fmt.Errorf("%s must be an absolute https URL (http only for localhost)", name)
 	}
 	return nil

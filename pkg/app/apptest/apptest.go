@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,11 +29,14 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 )
 
-// Credentials used by every Env; tests assert none of them reaches a log.
+// Credentials and ids used by every Env, the same as in events/*.json;
+// tests assert no credential reaches a log.
 const (
-	BotKey     = "test-bot-key-0123456789"
-	AdminKey   = "test-admin-key-0123456789"
-	SigningKey = "test-signing-secret-0123456789"
+	BotKey         = "test-bot-key-0123456789"
+	WebhookSecret  = "test-livechat-webhook-secret"
+	OrganizationID = "5f2b8c1e-3d4a-4e6b-9c7d-0a1b2c3d4e5f"
+	AdminKey       = "test-admin-key-0123456789"
+	SigningKey     = "test-signing-secret-0123456789"
 )
 
 // Env is a running bridge and its counterparts.
@@ -81,7 +85,7 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Clock: &Clock{}}
 	bot := httptest.NewServer(e.Bot)
 	t.Cleanup(bot.Close)
-	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now})
+	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now, WebhookSecret: WebhookSecret, OrganizationID: OrganizationID})
 	t.Cleanup(e.LiveChat.Close)
 
 	env := map[string]string{
@@ -279,4 +283,30 @@ func (b *Bot) BadSignatures() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.badSigs
+}
+
+// Event reads events/<name> (the samples `sam local invoke` uses) and
+// applies the old, new string replacements, e.g. to put a real session id
+// in place of the sample's.
+func Event(t testing.TB, name string, oldnew ...string) []byte {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("apptest.Event: no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.NewReplacer(oldnew...).Replace(string(raw)))
 }

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
+)
+
+func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
+
+// invoke runs the handler on a raw event, as the Lambda runtime does.
+func invoke(t *testing.T, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	out, err := h.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func TestSampleEventsDriveAHandoff(t *testing.T) {
+	e := apptest.New(t, apptest.Dynamo(t))
+	h := lambda.NewHandler(handler(e.App))
+
+	if resp := invoke(t, h, apptest.Event(t, "actions-healthz.json")); resp.StatusCode != 200 {
+		t.Fatalf("healthz: %+v", resp)
+	}
+	resp := invoke(t, h, apptest.Event(t, "actions-create-user.json"))
+	var user struct{ UserID string }
+	if resp.StatusCode != 201 || json.Unmarshal([]byte(resp.Body), &user) != nil {
+		t.Fatalf("create user: %+v", resp)
+	}
+	resp = invoke(t, h, apptest.Event(t, "actions-start-session.json", "usr_demo", user.UserID))
+	var session struct{ SessionID, Status string }
+	if resp.StatusCode != 201 || json.Unmarshal([]byte(resp.Body), &session) != nil || session.Status != "waiting" {
+		t.Fatalf("start session: %+v", resp)
+	}
+	// The sample's Idempotency-Key makes a replay of the same event return the same session.
+	again := invoke(t, h, apptest.Event(t, "actions-start-session.json", "usr_demo", user.UserID))
+	if again.Body != resp.Body || e.LiveChat.Calls("start_chat") != 1 {
+		t.Fatalf("replayed start: %+v, %d chats", again, e.LiveChat.Calls("start_chat"))
+	}
+	ids := []string{"usr_demo", user.UserID, "ses_demo", session.SessionID}
+	for _, step := range []struct {
+		event  string
+		status int
+	}{
+		{"actions-send-message.json", 202},
+		{"actions-get-session.json", 200},
+		{"actions-stop-session.json", 200},
+		{"actions-stop-session.json", 200},
+		{"actions-send-message.json", 409},
+	} {
+		if resp := invoke(t, h, apptest.Event(t, step.event, ids...)); resp.StatusCode != step.status {
+			t.Fatalf("%s: %d %s, want %d", step.event, resp.StatusCode, resp.Body, step.status)
+		}
+	}
+	if got := e.Bot.Events(); len(got) != 1 || got[0].Type != "hitl.stopped" || got[0].Reason != "bot_stopped" {
+		t.Fatalf("bot received %+v", got)
+	}
+}
+
+func TestMalformedEventIsAClientError(t *testing.T) {
+	e := apptest.New(t, apptest.Bolt(t))
+	h := lambda.NewHandler(handler(e.App))
+	payload := apptest.Event(t, "actions-create-user.json", `"isBase64Encoded": false`, `"isBase64Encoded": true`)
+	if resp := invoke(t, h, payload); resp.StatusCode != 400 {
+		t.Fatalf("a body that is not base64 under isBase64Encoded: %+v", resp)
+	}
+}

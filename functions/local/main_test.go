@@ -1,0 +1,41 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestDemoPlaysTheWholeHandoff(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"-demo"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"hitl.assigned", `"Hi Ada, I'm checking with the courier now."`, "file http", "reason agent_closed",
+		"[file] screenshot.png (image/png", "[user] Where is my order #1042?", `"status":"closed"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if strings.Contains(s, "BAD SIGNATURE") || strings.Count(s, "signature ok") != 4 {
+		t.Errorf("callbacks not all signed:\n%s", s)
+	}
+	if strings.Contains(s, "courier ticket 7781") && strings.Count(s, "courier ticket 7781") != 1 {
+		t.Error("the agent's note reached the bot")
+	}
+}
+
+func TestServeRefusesAnIncompleteConfiguration(t *testing.T) {
+	env := map[string]string{"HITL_STORE_PATH": t.TempDir() + "/b.db"}
+	err := run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "HITL_SECRET_JSON") {
+		t.Fatalf("err = %v", err)
+	}
+	env["HITL_SECRET_JSON"] = `{"botApiKeys":["short"]}`
+	err = run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no provider is configured") || !strings.Contains(err.Error(), "botApiKeys[0]") {
+		t.Fatalf("err = %v", err)
+	}
+}
