@@ -1,0 +1,92 @@
+// Package bolt is the embedded hitl.Store, on bbolt: one file, pure Go, for
+// local runs and single-binary installs.
+//
+// Each session is one JSON record holding its outbox, the ids of its recent
+// events and its delivery lease. Index buckets keyed by a fixed-width UTC
+// time make DueOutboxes, VisitorsExpiring and DeadLetters ordered range
+// reads. bbolt serializes write transactions, so every method is atomic.
+package bolt
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// Buckets.
+var (
+	usersBucket    = []byte("users")    // user id → hitl.User
+	sessionsBucket = []byte("sessions") // session id → record
+	convsBucket    = []byte("convs")    // provider \x00 conversation id → session id
+	idemBucket     = []byte("idem")     // idempotency key → session id
+	dueBucket      = []byte("due")      // due time \x00 session id → nothing
+	visitorsBucket = []byte("visitors") // token expiry \x00 session id → nothing
+	deadBucket     = []byte("dead")     // dead time \x00 session id \x00 sequence → deadLetter
+	leasesBucket   = []byte("leases")   // lease name → lease
+)
+
+// Store is the embedded store. Its methods are safe for concurrent use.
+type Store struct {
+	db *bbolt.DB
+}
+
+var _ hitl.Store = (*Store)(nil)
+
+// Open opens or creates the store file at path. Only one process may have it
+// open; a second Open fails after a second.
+func Open(path string) (*Store, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, deadBucket, leasesBucket} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create buckets in %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// timeKey formats t for keys that sort in time order.
+func timeKey(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+}
+
+func getJSON(b *bbolt.Bucket, key string, v any) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+func putJSON(b *bbolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), raw)
+}
+
+// notFound is hitl.ErrNotFound naming what was missing.
+func notFound(what, id string) error {
+	return fmt.Errorf("%s %s: %w", what, id, hitl.ErrNotFound)
+}
+
+// errNotHolder is returned when the caller does not hold the delivery lease
+// it acts under.
+var errNotHolder = hitl.Errorf(hitl.CodeConflict, "the delivery lease is not held by this owner")

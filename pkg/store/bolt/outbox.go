@@ -1,0 +1,250 @@
+package bolt
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUntil time.Time) (hitl.Recorded, error) {
+	var out hitl.Recorded
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return change(tx, c.SessionID, func(r *record) (bool, error) {
+			if r.Session.Closed() || slices.Contains(r.Recent, c.Event.ID) {
+				return true, nil
+			}
+			out.Applied = true
+			if c.Status != "" {
+				r.Session.Status = c.Status
+			}
+			if c.Agent != nil {
+				r.Session.Agent = c.Agent
+			}
+			if c.Status == hitl.StatusClosed {
+				r.Session.CloseReason, r.Session.ClosedAt = c.CloseReason, c.At
+			}
+			r.Session.UpdatedAt = c.At
+			r.Outbox = append(slices.Clip(r.Outbox), c.Event)
+			r.Recent = append(slices.Clip(r.Recent), c.Event.ID)
+			if len(r.Recent) > recentIDs {
+				r.Recent = r.Recent[len(r.Recent)-recentIDs:]
+			}
+			if r.LeaseOwner == "" {
+				r.LeaseOwner, r.LeaseUntil = owner, leaseUntil
+			}
+			if r.Due.IsZero() {
+				r.Due = leaseUntil
+			}
+			if r.LeaseOwner == owner && r.LeaseUntil.Equal(leaseUntil) {
+				out.Leased, out.Pending = true, r.pending()
+			}
+			return false, nil
+		})
+	})
+	if err != nil {
+		return hitl.Recorded{}, fmt.Errorf("record event %s on session %s: %w", c.Event.ID, c.SessionID, err)
+	}
+	return out, nil
+}
+
+func (s *Store) Claim(_ context.Context, sessionID, owner string, now, leaseUntil time.Time) ([]hitl.Event, bool, error) {
+	var pending []hitl.Event
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		old, found, err := loadRecord(tx, sessionID)
+		if err != nil || !found || len(old.Outbox) == 0 || (old.LeaseOwner != "" && old.LeaseUntil.After(now)) {
+			return err
+		}
+		r := *old
+		r.LeaseOwner, r.LeaseUntil, r.Due = owner, leaseUntil, leaseUntil
+		pending = r.pending()
+		return save(tx, old, &r)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("claim outbox of session %s: %w", sessionID, err)
+	}
+	return pending, pending != nil, nil
+}
+
+func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
+	var more bool
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return change(tx, sessionID, func(r *record) (bool, error) {
+			if r.LeaseOwner != owner {
+				return false, errNotHolder
+			}
+			if delivered < 0 || delivered > len(r.Outbox) {
+				return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(r.Outbox))
+			}
+			r.Outbox = r.Outbox[delivered:]
+			r.LeaseOwner, r.LeaseUntil = "", time.Time{}
+			switch more = len(r.Outbox) > 0; {
+			case !more:
+				r.Outbox, r.Due, r.Retry = nil, time.Time{}, retry{}
+			case next != nil:
+				r.Due, r.Retry = next.At, retry(*next)
+			default:
+				r.Retry = retry{}
+			}
+			return false, nil
+		})
+	})
+	if err != nil {
+		return false, fmt.Errorf("acknowledge %d events of session %s: %w", delivered, sessionID, err)
+	}
+	return more, nil
+}
+
+func (s *Store) RetryState(_ context.Context, sessionID string) (hitl.Retry, error) {
+	var state hitl.Retry
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		r, err := mustLoad(tx, sessionID)
+		if err == nil {
+			state = hitl.Retry(r.Retry)
+		}
+		return err
+	})
+	if err != nil {
+		return hitl.Retry{}, fmt.Errorf("read retry state: %w", err)
+	}
+	return state, nil
+}
+
+func (s *Store) DueOutboxes(_ context.Context, now time.Time, limit int) ([]string, error) {
+	var ids []string
+	end := timeKey(now)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(dueBucket).Cursor()
+		for k, _ := c.First(); k != nil && len(ids) < limit && string(k[:len(end)]) <= end; k, _ = c.Next() {
+			ids = append(ids, string(k[len(end)+1:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list outboxes due at %s: %w", end, err)
+	}
+	return ids, nil
+}
+
+// deadLetter is a stored dead letter; unlike hitl.Event's JSON, it keeps
+// the event's routing fields.
+type deadLetter struct {
+	Event   hitl.Event `json:"event"`
+	Channel string     `json:"channel"`
+	UserID  string     `json:"userId"`
+	DeadAt  time.Time  `json:"deadAt"`
+}
+
+func (s *Store) Bury(_ context.Context, sessionID, owner string, at time.Time) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return change(tx, sessionID, func(r *record) (bool, error) {
+			if r.LeaseOwner != owner {
+				return false, errNotHolder
+			}
+			dead := tx.Bucket(deadBucket)
+			for _, e := range r.pending() {
+				seq, err := dead.NextSequence()
+				if err != nil {
+					return false, err
+				}
+				key := binary.BigEndian.AppendUint64([]byte(timeKey(at)+"\x00"+sessionID+"\x00"), seq)
+				if err := putJSON(dead, string(key), deadLetter{Event: e, Channel: e.Channel, UserID: e.UserID, DeadAt: at}); err != nil {
+					return false, err
+				}
+			}
+			r.Outbox, r.LeaseOwner, r.LeaseUntil, r.Due, r.Retry = nil, "", time.Time{}, time.Time{}, retry{}
+			return false, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter the outbox of session %s: %w", sessionID, err)
+	}
+	return nil
+}
+
+func (s *Store) DeadLetters(_ context.Context, limit int) ([]hitl.DeadLetter, error) {
+	var out []hitl.DeadLetter
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(deadBucket).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			var d deadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			d.Event.Channel, d.Event.UserID = d.Channel, d.UserID
+			out = append(out, hitl.DeadLetter{Event: d.Event, DeadAt: d.DeadAt})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) Replay(_ context.Context, sessionID string, now time.Time) (int, error) {
+	var n int
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		var events []hitl.Event
+		var keys [][]byte
+		c := tx.Bucket(deadBucket).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if !strings.HasPrefix(string(k[len(timeKey(now))+1:]), sessionID+"\x00") {
+				continue
+			}
+			var d deadLetter
+			if err := json.Unmarshal(v, &d); err != nil {
+				return err
+			}
+			events, keys = append(events, d.Event), append(keys, k)
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		for _, k := range keys {
+			if err := tx.Bucket(deadBucket).Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(events)
+		return change(tx, sessionID, func(r *record) (bool, error) {
+			r.Outbox = append(slices.Clip(r.Outbox), events...)
+			r.Due, r.Retry = now, retry{}
+			return false, nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay dead letters of session %s: %w", sessionID, err)
+	}
+	return n, nil
+}
+
+type lease struct {
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+}
+
+func (s *Store) AcquireLease(_ context.Context, name, owner string, now, until time.Time) (bool, error) {
+	var ok bool
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(leasesBucket)
+		var l lease
+		found, err := getJSON(b, name, &l)
+		if err != nil || (found && l.Until.After(now)) {
+			return err
+		}
+		ok = true
+		return putJSON(b, name, lease{Owner: owner, Until: until})
+	})
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return ok, nil
+}

@@ -1,0 +1,340 @@
+package bolt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// record is a stored session with its delivery state.
+type record struct {
+	Session hitl.Session `json:"session"`
+	// Visitor is stored apart: hitl.Visitor keeps its credentials out of JSON.
+	Visitor visitor `json:"visitor"`
+	// Outbox holds the undelivered events, oldest first. Their Channel and
+	// UserID are the session's and are restored on reading.
+	Outbox     []hitl.Event `json:"outbox,omitempty"`
+	Recent     []string     `json:"recent,omitempty"` // ids of the last recentIDs events recorded
+	LeaseOwner string       `json:"leaseOwner,omitempty"`
+	LeaseUntil time.Time    `json:"leaseUntil,omitzero"`
+	Retry      retry        `json:"retry,omitzero"`
+	// Due is when the outbox is next due for an attempt; zero when empty.
+	Due time.Time `json:"due,omitzero"`
+}
+
+type visitor struct {
+	ID             string    `json:"id,omitempty"`
+	Token          string    `json:"token,omitempty"`
+	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
+	Cookies        []string  `json:"cookies,omitempty"`
+}
+
+type retry struct {
+	At       time.Time `json:"at"`
+	Attempts int       `json:"attempts"`
+	Since    time.Time `json:"since"`
+}
+
+// recentIDs is how many event ids a session remembers to reject duplicates.
+const recentIDs = 100
+
+func (r *record) session() hitl.Session {
+	s := r.Session
+	s.Visitor = hitl.Visitor(r.Visitor)
+	return s
+}
+
+func (r *record) pending() []hitl.Event {
+	if len(r.Outbox) == 0 {
+		return nil
+	}
+	events := make([]hitl.Event, len(r.Outbox))
+	for i, e := range r.Outbox {
+		e.Channel, e.UserID = r.Session.Channel, r.Session.UserID
+		events[i] = e
+	}
+	return events
+}
+
+// indexKeys returns the record's keys in the due and visitors buckets, nil
+// where it is not indexed.
+func (r *record) indexKeys() (due, visitor []byte) {
+	if !r.Due.IsZero() {
+		due = []byte(timeKey(r.Due) + "\x00" + r.Session.ID)
+	}
+	if !r.Session.Closed() && !r.Visitor.TokenExpiresAt.IsZero() {
+		visitor = []byte(timeKey(r.Visitor.TokenExpiresAt) + "\x00" + r.Session.ID)
+	}
+	return due, visitor
+}
+
+// loadRecord reads session id; found is false when there is none.
+func loadRecord(tx *bbolt.Tx, id string) (r *record, found bool, err error) {
+	r = &record{}
+	found, err = getJSON(tx.Bucket(sessionsBucket), id, r)
+	if err != nil {
+		return nil, false, fmt.Errorf("decode session %s: %w", id, err)
+	}
+	return r, found, nil
+}
+
+// mustLoad reads session id, or returns hitl.ErrNotFound.
+func mustLoad(tx *bbolt.Tx, id string) (*record, error) {
+	r, found, err := loadRecord(tx, id)
+	if err == nil && !found {
+		err = notFound("session", id)
+	}
+	return r, err
+}
+
+// save writes r and moves its index entries from where old had them.
+func save(tx *bbolt.Tx, old, r *record) error {
+	if old != nil {
+		due, vis := old.indexKeys()
+		if err := deleteKeys(tx, due, vis); err != nil {
+			return err
+		}
+	}
+	due, vis := r.indexKeys()
+	if due != nil {
+		if err := tx.Bucket(dueBucket).Put(due, nil); err != nil {
+			return err
+		}
+	}
+	if vis != nil {
+		if err := tx.Bucket(visitorsBucket).Put(vis, nil); err != nil {
+			return err
+		}
+	}
+	return putJSON(tx.Bucket(sessionsBucket), r.Session.ID, r)
+}
+
+func deleteKeys(tx *bbolt.Tx, due, visitor []byte) error {
+	if due != nil {
+		if err := tx.Bucket(dueBucket).Delete(due); err != nil {
+			return err
+		}
+	}
+	if visitor != nil {
+		return tx.Bucket(visitorsBucket).Delete(visitor)
+	}
+	return nil
+}
+
+// change loads session id, lets fn modify a copy and saves it, unless fn
+// returns an error or skip.
+func change(tx *bbolt.Tx, id string, fn func(r *record) (skip bool, err error)) error {
+	old, err := mustLoad(tx, id)
+	if err != nil {
+		return err
+	}
+	r := *old
+	if skip, err := fn(&r); err != nil || skip {
+		return err
+	}
+	return save(tx, old, &r)
+}
+
+func (s *Store) CreateUser(_ context.Context, u hitl.User) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(usersBucket)
+		if b.Get([]byte(u.ID)) != nil {
+			return hitl.ErrExists
+		}
+		return putJSON(b, u.ID, u)
+	})
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) GetUser(_ context.Context, id string) (hitl.User, error) {
+	var u hitl.User
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		found, err := getJSON(tx.Bucket(usersBucket), id, &u)
+		if err == nil && !found {
+			err = hitl.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return hitl.User{}, fmt.Errorf("get user %s: %w", id, err)
+	}
+	return u, nil
+}
+
+func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyKey string) (hitl.Session, error) {
+	var first *hitl.Session
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if idempotencyKey != "" {
+			if id := tx.Bucket(idemBucket).Get([]byte(idempotencyKey)); id != nil {
+				r, err := mustLoad(tx, string(id))
+				if err != nil {
+					return err
+				}
+				f := r.session()
+				first = &f
+				return nil
+			}
+		}
+		if _, found, err := loadRecord(tx, sess.ID); err != nil || found {
+			if found {
+				err = hitl.ErrExists
+			}
+			return err
+		}
+		if idempotencyKey != "" {
+			if err := tx.Bucket(idemBucket).Put([]byte(idempotencyKey), []byte(sess.ID)); err != nil {
+				return err
+			}
+		}
+		return save(tx, nil, &record{Session: sess, Visitor: visitor(sess.Visitor)})
+	})
+	switch {
+	case err != nil:
+		return hitl.Session{}, fmt.Errorf("create session %s: %w", sess.ID, err)
+	case first != nil:
+		return *first, fmt.Errorf("create session %s: idempotency key already used by session %s: %w", sess.ID, first.ID, hitl.ErrExists)
+	}
+	return sess, nil
+}
+
+func (s *Store) GetSession(_ context.Context, id string) (hitl.Session, error) {
+	var sess hitl.Session
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		r, err := mustLoad(tx, id)
+		if err == nil {
+			sess = r.session()
+		}
+		return err
+	})
+	if err != nil {
+		return hitl.Session{}, fmt.Errorf("get session: %w", err)
+	}
+	return sess, nil
+}
+
+func convKey(provider, conversationID string) []byte {
+	return []byte(provider + "\x00" + conversationID)
+}
+
+func (s *Store) SessionByConversation(_ context.Context, provider, conversationID string) (hitl.Session, error) {
+	var sess hitl.Session
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		id := tx.Bucket(convsBucket).Get(convKey(provider, conversationID))
+		if id == nil {
+			return hitl.ErrNotFound
+		}
+		r, err := mustLoad(tx, string(id))
+		if err != nil {
+			return err
+		}
+		full := r.session()
+		sess = hitl.Session{
+			ID: full.ID, UserID: full.UserID, Provider: full.Provider, Channel: full.Channel,
+			BotConversationID: full.BotConversationID, ProviderConversationID: full.ProviderConversationID,
+			CreatedAt: full.CreatedAt, Visitor: hitl.Visitor{ID: full.Visitor.ID},
+		}
+		return nil
+	})
+	if err != nil {
+		return hitl.Session{}, fmt.Errorf("find session of %s conversation %s: %w", provider, conversationID, err)
+	}
+	return sess, nil
+}
+
+func (s *Store) Opened(_ context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return change(tx, id, func(r *record) (bool, error) {
+			if r.Session.Status != hitl.StatusOpening {
+				if r.Session.ProviderConversationID == conversationID {
+					return true, nil // a repeated call
+				}
+				return false, hitl.Errorf(hitl.CodeConflict, "session %s is %s, not opening", id, r.Session.Status)
+			}
+			convs := tx.Bucket(convsBucket)
+			key := convKey(r.Session.Provider, conversationID)
+			if owner := convs.Get(key); owner != nil {
+				return false, hitl.Errorf(hitl.CodeConflict, "conversation %s belongs to session %s", conversationID, owner)
+			}
+			if err := convs.Put(key, []byte(id)); err != nil {
+				return false, err
+			}
+			r.Session.Status, r.Session.ProviderConversationID, r.Session.UpdatedAt = hitl.StatusWaiting, conversationID, at
+			r.Visitor = visitor(v)
+			return false, nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("record session %s opened as conversation %s: %w", id, conversationID, err)
+	}
+	return nil
+}
+
+func (s *Store) SaveVisitor(_ context.Context, id string, v hitl.Visitor) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return change(tx, id, func(r *record) (bool, error) {
+			r.Visitor = visitor(v)
+			return r.Session.Closed(), nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("save visitor of session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		r, found, err := loadRecord(tx, id)
+		if err != nil {
+			return err
+		}
+		if found {
+			if r.Session.Status != hitl.StatusOpening {
+				return hitl.Errorf(hitl.CodeConflict, "session %s has opened", id)
+			}
+			due, vis := r.indexKeys()
+			if err := deleteKeys(tx, due, vis); err != nil {
+				return err
+			}
+			if err := tx.Bucket(sessionsBucket).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		idem := tx.Bucket(idemBucket)
+		if idempotencyKey != "" && string(idem.Get([]byte(idempotencyKey))) == id {
+			return idem.Delete([]byte(idempotencyKey))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) VisitorsExpiring(_ context.Context, t time.Time, limit int) ([]hitl.Session, error) {
+	var out []hitl.Session
+	before := timeKey(t)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(visitorsBucket).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(before)]) < before; k, _ = c.Next() {
+			r, err := mustLoad(tx, string(k[len(before)+1:]))
+			if err != nil {
+				return err
+			}
+			out = append(out, r.session())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list visitors expiring before %s: %w", before, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,454 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+var (
+	name  = expression.Name
+	value = expression.Value
+)
+
+// notExists is the condition of a create.
+var notExists = aws.String("attribute_not_exists(pk)")
+
+type userItem struct {
+	PK         string `dynamodbav:"pk"`
+	SK         string `dynamodbav:"sk"`
+	ID         string `dynamodbav:"id"`
+	Name       string `dynamodbav:"name"`
+	Email      string `dynamodbav:"email,omitempty"`
+	Phone      string `dynamodbav:"phone,omitempty"`
+	PictureURL string `dynamodbav:"pictureUrl,omitempty"`
+	ExternalID string `dynamodbav:"externalId,omitempty"`
+	CreatedAt  string `dynamodbav:"createdAt"`
+}
+
+const userSK = "USER"
+
+func (s *Store) CreateUser(ctx context.Context, u hitl.User) error {
+	item, err := attributevalue.MarshalMap(userItem{
+		PK: userPrefix + u.ID, SK: userSK, ID: u.ID, Name: u.Name, Email: u.Email, Phone: u.Phone,
+		PictureURL: u.PictureURL, ExternalID: u.ExternalID, CreatedAt: ts(u.CreatedAt),
+	})
+	if err == nil {
+		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: notExists})
+	}
+	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		err = hitl.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) GetUser(ctx context.Context, id string) (hitl.User, error) {
+	var it userItem
+	found, err := s.getItem(ctx, key(userPrefix+id, userSK), &it)
+	if err == nil && !found {
+		err = hitl.ErrNotFound
+	}
+	if err != nil {
+		return hitl.User{}, fmt.Errorf("get user %s: %w", id, err)
+	}
+	return hitl.User{
+		ID: it.ID, Name: it.Name, Email: it.Email, Phone: it.Phone, PictureURL: it.PictureURL,
+		ExternalID: it.ExternalID, CreatedAt: parseTS(it.CreatedAt),
+	}, nil
+}
+
+// getItem reads the item at k into v; found is false when there is none.
+func (s *Store) getItem(ctx context.Context, k map[string]types.AttributeValue, v any) (found bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil || out.Item == nil {
+		return false, err
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
+		return false, fmt.Errorf("decode item %v: %w", k["pk"], err)
+	}
+	return true, nil
+}
+
+type idemItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	SessionID string `dynamodbav:"sessionId"`
+	ExpiresAt int64  `dynamodbav:"expiresAt"`
+}
+
+const idemSK = "IDEM"
+
+func (s *Store) CreateSession(ctx context.Context, sess hitl.Session, idempotencyKey string) (hitl.Session, error) {
+	first, err := s.createSession(ctx, sess, idempotencyKey)
+	switch {
+	case errors.Is(err, hitl.ErrExists) && first.ID != "":
+		return first, fmt.Errorf("create session %s: idempotency key already used by session %s: %w", sess.ID, first.ID, err)
+	case err != nil:
+		return hitl.Session{}, fmt.Errorf("create session %s: %w", sess.ID, err)
+	}
+	return sess, nil
+}
+
+// createSession stores sess and its idempotency key, or returns the key's
+// session and hitl.ErrExists.
+func (s *Store) createSession(ctx context.Context, sess hitl.Session, idempotencyKey string) (hitl.Session, error) {
+	item, err := attributevalue.MarshalMap(newSessionItem(sess))
+	if err != nil {
+		return hitl.Session{}, err
+	}
+	if idempotencyKey == "" {
+		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: notExists})
+		if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+			return hitl.Session{}, hitl.ErrExists
+		}
+		return hitl.Session{}, err
+	}
+	idem, err := attributevalue.MarshalMap(idemItem{
+		PK: idemPrefix + idempotencyKey, SK: idemSK, SessionID: sess.ID, ExpiresAt: ttl(sess.CreatedAt.Add(retention)),
+	})
+	if err != nil {
+		return hitl.Session{}, err
+	}
+	for attempt := range attempts {
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: notExists}},
+			{Put: &types.Put{TableName: &s.table, Item: idem, ConditionExpression: notExists}},
+		}})
+		reasons := cancelReasons(err)
+		switch {
+		case reasons == nil:
+			return hitl.Session{}, err
+		case failedAt(reasons, 1):
+			first, err := s.sessionOfKey(ctx, idempotencyKey)
+			if !errors.Is(err, hitl.ErrNotFound) {
+				return first, err
+			}
+			// The key was freed meanwhile: try again.
+		case failedAt(reasons, 0):
+			return hitl.Session{}, hitl.ErrExists
+		}
+		// Otherwise a concurrent transaction on the same items won: try again.
+		if err := backoff(ctx, attempt); err != nil {
+			return hitl.Session{}, err
+		}
+	}
+	return hitl.Session{}, errContention
+}
+
+// sessionOfKey returns the session an idempotency key names, with
+// hitl.ErrExists, or hitl.ErrNotFound.
+func (s *Store) sessionOfKey(ctx context.Context, idempotencyKey string) (hitl.Session, error) {
+	var idem idemItem
+	found, err := s.getItem(ctx, key(idemPrefix+idempotencyKey, idemSK), &idem)
+	if err != nil {
+		return hitl.Session{}, err
+	}
+	if !found {
+		return hitl.Session{}, hitl.ErrNotFound
+	}
+	it, found, err := s.getSessionItem(ctx, idem.SessionID)
+	if err != nil {
+		return hitl.Session{}, err
+	}
+	if !found {
+		return hitl.Session{}, hitl.ErrNotFound
+	}
+	return it.session(), hitl.ErrExists
+}
+
+func (s *Store) GetSession(ctx context.Context, id string) (hitl.Session, error) {
+	it, err := s.mustGetSessionItem(ctx, id)
+	if err != nil {
+		return hitl.Session{}, fmt.Errorf("get session: %w", err)
+	}
+	return it.session(), nil
+}
+
+// convItem maps a provider conversation to its session, with a copy of the
+// session's fields that never change once it opened: a webhook needs no
+// other read to route its event.
+type convItem struct {
+	PK                     string `dynamodbav:"pk"`
+	SK                     string `dynamodbav:"sk"`
+	ID                     string `dynamodbav:"id"`
+	UserID                 string `dynamodbav:"userId"`
+	Provider               string `dynamodbav:"provider"`
+	Channel                string `dynamodbav:"channel"`
+	BotConversationID      string `dynamodbav:"botConversationId,omitempty"`
+	ProviderConversationID string `dynamodbav:"providerConversationId"`
+	CreatedAt              string `dynamodbav:"createdAt"`
+	VisitorID              string `dynamodbav:"visitorId,omitempty"`
+	ExpiresAt              int64  `dynamodbav:"expiresAt"`
+}
+
+const convSK = "CONV"
+
+func convKey(provider, conversationID string) map[string]types.AttributeValue {
+	return key(convPrefix+provider+"#"+conversationID, convSK)
+}
+
+func (s *Store) SessionByConversation(ctx context.Context, provider, conversationID string) (hitl.Session, error) {
+	var it convItem
+	found, err := s.getItem(ctx, convKey(provider, conversationID), &it)
+	if err == nil && !found {
+		err = hitl.ErrNotFound
+	}
+	if err != nil {
+		return hitl.Session{}, fmt.Errorf("find session of %s conversation %s: %w", provider, conversationID, err)
+	}
+	return hitl.Session{
+		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
+		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
+		CreatedAt: parseTS(it.CreatedAt), Visitor: hitl.Visitor{ID: it.VisitorID},
+	}, nil
+}
+
+func (s *Store) Opened(ctx context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
+	if err := s.opened(ctx, id, conversationID, v, at); err != nil {
+		return fmt.Errorf("record session %s opened as conversation %s: %w", id, conversationID, err)
+	}
+	return nil
+}
+
+func (s *Store) opened(ctx context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
+	for range attempts {
+		it, err := s.mustGetSessionItem(ctx, id)
+		if err != nil {
+			return err
+		}
+		if it.Status != hitl.StatusOpening {
+			if it.ProviderConversationID == conversationID {
+				return nil // a repeated call
+			}
+			return hitl.Errorf(hitl.CodeConflict, "session %s is %s, not opening", id, it.Status)
+		}
+		up := setVisitor(expression.Set(name(attrStatus), value(hitl.StatusWaiting)), v).
+			Set(name("providerConversationId"), value(conversationID)).
+			Set(name("updatedAt"), value(ts(at)))
+		expr, err := expression.NewBuilder().WithUpdate(up).WithCondition(name(attrStatus).Equal(value(hitl.StatusOpening))).Build()
+		if err != nil {
+			return err
+		}
+		conv, err := attributevalue.MarshalMap(convItem{
+			PK: convPrefix + it.Provider + "#" + conversationID, SK: convSK,
+			ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
+			BotConversationID: it.BotConversationID, ProviderConversationID: conversationID,
+			CreatedAt: it.CreatedAt, VisitorID: v.ID, ExpiresAt: ttl(at.Add(convRetention)),
+		})
+		if err != nil {
+			return err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName: &s.table, Key: sessionKey(id), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+				ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+			}},
+			{Put: &types.Put{TableName: &s.table, Item: conv, ConditionExpression: notExists}},
+		}})
+		reasons := cancelReasons(err)
+		switch {
+		case reasons == nil:
+			return err
+		case failedAt(reasons, 1):
+			return hitl.Errorf(hitl.CodeConflict, "conversation %s belongs to another session", conversationID)
+		}
+		// The session changed meanwhile, or a concurrent transaction won:
+		// read it again.
+	}
+	return errContention
+}
+
+// setVisitor adds to up the writes that store v and index its token expiry.
+// The session must not be closed.
+func setVisitor(up expression.UpdateBuilder, v hitl.Visitor) expression.UpdateBuilder {
+	set := func(attr, val string) {
+		if val == "" {
+			up = up.Remove(name(attr))
+		} else {
+			up = up.Set(name(attr), value(val))
+		}
+	}
+	set("visitorId", v.ID)
+	set("visitorToken", v.Token)
+	set("visitorTokenExpiresAt", ts(v.TokenExpiresAt))
+	set("gsi2sk", ts(v.TokenExpiresAt))
+	if v.TokenExpiresAt.IsZero() {
+		up = up.Remove(name("gsi2pk"))
+	} else {
+		up = up.Set(name("gsi2pk"), value(visitors))
+	}
+	if len(v.Cookies) == 0 {
+		up = up.Remove(name("visitorCookies"))
+	} else {
+		up = up.Set(name("visitorCookies"), value(v.Cookies))
+	}
+	return up
+}
+
+func (s *Store) SaveVisitor(ctx context.Context, id string, v hitl.Visitor) error {
+	cond := name("pk").AttributeExists().And(name(attrStatus).NotEqual(value(hitl.StatusClosed)))
+	_, old, ok, err := s.update(ctx, sessionKey(id), setVisitor(expression.UpdateBuilder{}, v), cond, false)
+	if err == nil && !ok && old == nil {
+		err = hitl.ErrNotFound
+	}
+	// A closed session (ok false, old set) keeps its visitor.
+	if err != nil {
+		return fmt.Errorf("save visitor of session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) DeleteSession(ctx context.Context, id, idempotencyKey string) error {
+	if err := s.deleteSession(ctx, id, idempotencyKey); err != nil {
+		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) error {
+	unopened, err := expression.NewBuilder().WithCondition(
+		name("pk").AttributeNotExists().Or(name(attrStatus).Equal(value(hitl.StatusOpening))),
+	).Build()
+	if err != nil {
+		return err
+	}
+	errOpened := hitl.Errorf(hitl.CodeConflict, "session %s has opened", id)
+	if idempotencyKey != "" {
+		ofSession, err := expression.NewBuilder().WithCondition(name("sessionId").Equal(value(id))).Build()
+		if err != nil {
+			return err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Delete: &types.Delete{
+				TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
+				ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
+			}},
+			{Delete: &types.Delete{
+				TableName: &s.table, Key: key(idemPrefix+idempotencyKey, idemSK), ConditionExpression: ofSession.Condition(),
+				ExpressionAttributeNames: ofSession.Names(), ExpressionAttributeValues: ofSession.Values(),
+			}},
+		}})
+		reasons := cancelReasons(err)
+		switch {
+		case reasons == nil:
+			return err
+		case failedAt(reasons, 0):
+			return errOpened
+		case !failedAt(reasons, 1):
+			return err // a concurrent transaction won
+		}
+		// The key is not this session's: leave it, delete the session alone.
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
+		ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
+	})
+	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return errOpened
+	}
+	return err
+}
+
+func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.Session, error) {
+	keys, err := s.queryIndex(ctx, "gsi2", expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t)))), limit)
+	if err == nil && len(keys) == 0 {
+		return nil, nil
+	}
+	var items map[string]map[string]types.AttributeValue
+	if err == nil {
+		items, err = s.batchGet(ctx, keys)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list visitors expiring before %s: %w", ts(t), err)
+	}
+	var out []hitl.Session
+	for _, k := range keys {
+		raw, ok := items[itemID(k)]
+		if !ok {
+			continue
+		}
+		var it sessionItem
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return nil, fmt.Errorf("decode session item: %w", err)
+		}
+		// The index lags the table: check what it said.
+		if sess := it.session(); !sess.Closed() && !sess.Visitor.TokenExpiresAt.IsZero() && sess.Visitor.TokenExpiresAt.Before(t) {
+			out = append(out, sess)
+		}
+	}
+	return out, nil
+}
+
+// queryIndex returns the table keys of up to limit items of index matching
+// kc, in index order.
+func (s *Store) queryIndex(ctx context.Context, index string, kc expression.KeyConditionBuilder, limit int) ([]map[string]types.AttributeValue, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(kc).Build()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(index), KeyConditionExpression: expr.KeyCondition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		Limit: aws.Int32(int32(min(limit, 1000))),
+	})
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]map[string]types.AttributeValue, len(out.Items))
+	for i, it := range out.Items {
+		keys[i] = map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}
+	}
+	return keys, nil
+}
+
+// itemID identifies an item by its table key.
+func itemID(item map[string]types.AttributeValue) string {
+	pk, _ := item["pk"].(*types.AttributeValueMemberS)
+	sk, _ := item["sk"].(*types.AttributeValueMemberS)
+	if pk == nil || sk == nil {
+		return ""
+	}
+	return pk.Value + "\x00" + sk.Value
+}
+
+// batchGet reads the items at keys, by itemID. Items that do not exist are
+// missing from the result.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) (map[string]map[string]types.AttributeValue, error) {
+	items := make(map[string]map[string]types.AttributeValue, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		todo := map[string]types.KeysAndAttributes{s.table: {Keys: keys[:n]}}
+		keys = keys[n:]
+		for attempt := 0; len(todo) > 0; attempt++ {
+			if attempt == attempts {
+				return nil, errContention
+			}
+			if attempt > 0 {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
+			}
+			out, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: todo})
+			if err != nil {
+				return nil, err
+			}
+			for _, it := range out.Responses[s.table] {
+				items[itemID(it)] = it
+			}
+			todo = out.UnprocessedKeys
+		}
+	}
+	return items, nil
+}
