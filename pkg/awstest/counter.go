@@ -2,6 +2,7 @@ package awstest
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -57,11 +58,7 @@ func (c *Counter) Total() int {
 func (c *Counter) Calls() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := make(map[string]int, len(c.calls))
-	for k, v := range c.calls {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(c.calls)
 }
 
 // Reset sets every count to zero.

@@ -75,6 +75,7 @@ type Recorded struct {
 	Applied bool
 	// Leased is true when the caller now holds the session's delivery lease;
 	// Pending then lists the undelivered events in order, oldest first.
+	// Events read back from a store carry the session's Channel and UserID.
 	Leased  bool
 	Pending []Event
 }
@@ -99,49 +100,67 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (User, error)
 
-	// CreateSession stores s. With an idempotency key, a second call with
-	// the same key stores nothing and returns the first session with
-	// ErrExists.
+	// CreateSession stores s; ErrExists if its id is taken. With an
+	// idempotency key, a second call with the same key stores nothing and
+	// returns the first session with ErrExists.
 	CreateSession(ctx context.Context, s Session, idempotencyKey string) (Session, error)
 	GetSession(ctx context.Context, id string) (Session, error)
 	// SessionByConversation finds a session by its provider conversation.
+	// The session carries only the fields fixed once it opened (ID, UserID,
+	// Provider, Channel, BotConversationID, ProviderConversationID,
+	// CreatedAt, Visitor.ID), so callers may cache it; GetSession has the
+	// rest.
 	SessionByConversation(ctx context.Context, provider, conversationID string) (Session, error)
 	// Opened records an opening session's provider conversation and visitor,
-	// sets it waiting, and makes it findable by that conversation.
+	// sets it waiting, and makes it findable by that conversation. Repeating
+	// it with the same conversation changes nothing; it fails with
+	// CodeConflict if the session is past opening with another conversation
+	// (or closed), or if the conversation belongs to another session.
 	Opened(ctx context.Context, id, conversationID string, v Visitor, at time.Time) error
-	// SaveVisitor replaces the session's visitor credentials.
+	// SaveVisitor replaces the session's visitor credentials. A closed
+	// session keeps its visitor: saving to it stores nothing and is no error.
 	SaveVisitor(ctx context.Context, id string, v Visitor) error
 	// DeleteSession removes a session that never opened, with its
-	// idempotency key, so a retry can try again.
+	// idempotency key if the key names it, so a retry can try again. A
+	// missing session is no error; an opened one is kept (CodeConflict).
 	DeleteSession(ctx context.Context, id, idempotencyKey string) error
-	// VisitorsExpiring lists open sessions whose visitor token expires
-	// before t, cheapest first; cost grows with the result, not the table.
+	// VisitorsExpiring lists sessions not closed whose visitor token expires
+	// before t, soonest first; cost grows with the result, not the table.
 	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]Session, error)
 
 	// Record applies c and appends c.Event to the session's outbox in one
 	// atomic step, unless the session is closed or already recorded an event
-	// with the same id (at least its last 100 ids are remembered). It then tries to take the session's delivery lease for
-	// owner until leaseUntil.
+	// with the same id (at least its last 100 ids are remembered). In the
+	// same step it takes the session's delivery lease for owner until
+	// leaseUntil if no one holds it; a held lease, even expired, is left to
+	// Claim. Owners must be unique per delivery attempt. A missing session
+	// is ErrNotFound; a store may refuse with CodeRateLimited when the
+	// session's outbox is full.
 	Record(ctx context.Context, c Change, owner string, leaseUntil time.Time) (Recorded, error)
 	// Claim takes the delivery lease of a session whose lease is free or
-	// expired and returns its pending events; ok is false if another owner
-	// holds it or nothing is pending.
+	// expired (its end not after now) and returns its pending events; ok is
+	// false if the lease is held by anyone, this owner included, if nothing
+	// is pending, or if there is no such session.
 	Claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (pending []Event, ok bool, err error)
 	// Ack removes the first delivered events of the outbox and releases the
-	// lease. With retry set, the rest stays due at retry.At. It reports
-	// whether events remain (appended meanwhile, or not delivered).
+	// lease. With retry set, the rest stays due at retry.At; without, the
+	// run of failures ends. It reports whether events remain (appended
+	// meanwhile, or not delivered). It fails with CodeConflict if owner does
+	// not hold the lease, CodeInvalid if delivered exceeds what is pending.
 	Ack(ctx context.Context, sessionID, owner string, delivered int, retry *Retry) (more bool, err error)
 	// RetryState returns the outbox's current run of failures.
 	RetryState(ctx context.Context, sessionID string) (Retry, error)
-	// DueOutboxes lists sessions whose outbox is due for an attempt at now.
+	// DueOutboxes lists sessions whose outbox is due for an attempt at now,
+	// soonest first: not empty, and its lease ended or its retry time come.
 	DueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// Bury moves the session's pending events to its dead letters and
-	// releases the lease (owner must hold it).
+	// releases the lease (owner must hold it, else CodeConflict). The run of
+	// failures ends.
 	Bury(ctx context.Context, sessionID, owner string, at time.Time) error
 	// DeadLetters lists dead letters, oldest first.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
-	// Replay moves a session's dead letters back into its outbox, due now,
-	// and returns how many.
+	// Replay moves a session's dead letters back into its outbox, after any
+	// pending events, due now, and returns how many.
 	Replay(ctx context.Context, sessionID string, now time.Time) (int, error)
 
 	// AcquireLease takes the named lease for owner until until, if it is free

@@ -61,10 +61,11 @@ func Open(path string) (*Store, error) {
 // Close closes the store file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// timeKey formats t for keys that sort in time order.
-func timeKey(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
-}
+// timeLayout formats times in keys: fixed width, so keys sort in time order
+// and the time is the first len(timeLayout) bytes.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func timeKey(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 func getJSON(b *bbolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))

@@ -122,8 +122,8 @@ func (s *Store) DueOutboxes(_ context.Context, now time.Time, limit int) ([]stri
 	end := timeKey(now)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(dueBucket).Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < limit && string(k[:len(end)]) <= end; k, _ = c.Next() {
-			ids = append(ids, string(k[len(end)+1:]))
+		for k, _ := c.First(); k != nil && len(ids) < limit && string(k[:len(timeLayout)]) <= end; k, _ = c.Next() {
+			ids = append(ids, string(k[len(timeLayout)+1:]))
 		}
 		return nil
 	})
@@ -196,7 +196,7 @@ func (s *Store) Replay(_ context.Context, sessionID string, now time.Time) (int,
 		var keys [][]byte
 		c := tx.Bucket(deadBucket).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if !strings.HasPrefix(string(k[len(timeKey(now))+1:]), sessionID+"\x00") {
+			if !strings.HasPrefix(string(k[len(timeLayout)+1:]), sessionID+"\x00") {
 				continue
 			}
 			var d deadLetter

@@ -324,8 +324,8 @@ func (s *Store) VisitorsExpiring(_ context.Context, t time.Time, limit int) ([]h
 	before := timeKey(t)
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(visitorsBucket).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(before)]) < before; k, _ = c.Next() {
-			r, err := mustLoad(tx, string(k[len(before)+1:]))
+		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(timeLayout)]) < before; k, _ = c.Next() {
+			r, err := mustLoad(tx, string(k[len(timeLayout)+1:]))
 			if err != nil {
 				return err
 			}

@@ -32,18 +32,27 @@
 //
 // # Calls per operation
 //
-// GetSession, GetUser, SessionByConversation: one GetItem (strongly
-// consistent). Record: one UpdateItem that appends the event (compact JSON)
-// to the outbox list and a 12-character digest of its id to the recent list,
-// takes the lease if it is free, and returns the item; its condition rejects
-// closed sessions and duplicates. Ack: one UpdateItem when everything pending
-// was delivered, conditioned on the outbox size; otherwise (events appended
-// meanwhile, or a retry) a GetItem and an UpdateItem. Claim, SaveVisitor,
-// AcquireLease: one UpdateItem. CreateSession with a key, Opened (after a
-// GetItem), DeleteSession with a key, Bury (after a GetItem), Replay (after a
-// Query): one TransactWriteItems. DueOutboxes: one Query. VisitorsExpiring,
-// DeadLetters: a Query and a BatchGetItem. Failed conditions are outcomes
-// (Applied false, ok false), not errors.
+//   - GetSession, GetUser, SessionByConversation, RetryState: one GetItem
+//     (strongly consistent).
+//   - Record: one UpdateItem. It appends the event (compact JSON) to the
+//     outbox list and a 12-character digest of its id to the recent list,
+//     takes the lease if it is free, and returns the new item; its condition
+//     rejects closed sessions, duplicates and a full outbox, and a failed
+//     condition returns the old item, which tells which.
+//   - Ack: one UpdateItem when everything pending was delivered, on that
+//     condition; if events were appended meanwhile, a second UpdateItem
+//     written from the item the failed one returned; after a failed
+//     delivery, a GetItem and an UpdateItem.
+//   - Claim, SaveVisitor, AcquireLease: one UpdateItem. CreateUser, and
+//     CreateSession without a key: one PutItem.
+//   - CreateSession with a key, DeleteSession with a key: one
+//     TransactWriteItems. Opened and Bury: a GetItem and one
+//     TransactWriteItems. Replay: a Query, then one TransactWriteItems per
+//     99 dead-letter items.
+//   - DueOutboxes: one Query. VisitorsExpiring, DeadLetters: a Query and a
+//     BatchGetItem.
+//
+// A failed condition is an outcome (Applied false, ok false), not an error.
 //
 // The recent list keeps at least the last 100 ids. The Store remembers, for
 // the leases it takes, how long the list was, and the Ack that releases the
@@ -53,7 +62,13 @@
 //
 // A session's outbox may hold 300 KiB of event JSON, keeping the item well
 // under DynamoDB's 400 KB; past that (a long bot outage) Record fails with
-// code rate_limited until deliveries resume, instead of failing on size.
+// code rate_limited until deliveries resume, instead of failing on size
+// (should DynamoDB refuse the size first, Record reports the same).
+//
+// Every due outbox shares the gsi1 partition OUTBOX, whose writes (an
+// outbox becoming due, or delivered) DynamoDB serves up to about 1,000 per
+// second: some 500 delivered messages a second across all sessions. Shard
+// gsi1pk (OUTBOX#0..n) and query each shard if an install needs more.
 //
 // Closed sessions, idempotency keys and dead letters expire 30 days after
 // they close, are created, or die; conversation mappings a year after the

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -256,14 +255,8 @@ func itemTooLarge(err error) bool {
 
 // getSessionItem reads a session item; found is false when there is none.
 func (s *Store) getSessionItem(ctx context.Context, id string) (it sessionItem, found bool, err error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: sessionKey(id), ConsistentRead: aws.Bool(true)})
-	if err != nil || out.Item == nil {
-		return it, false, err
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return it, false, fmt.Errorf("decode session item: %w", err)
-	}
-	return it, true, nil
+	found, err = s.getItem(ctx, sessionKey(id), &it)
+	return it, found, err
 }
 
 // mustGetSessionItem reads a session item, or returns hitl.ErrNotFound.
@@ -317,8 +310,10 @@ func cancelReasons(err error) []types.CancellationReason {
 // failedAt reports whether action i of a cancelled transaction failed its
 // condition (rather than, say, conflicting with another transaction).
 func failedAt(reasons []types.CancellationReason, i int) bool {
-	return i < len(reasons) && aws.ToString(reasons[i].Code) == "ConditionalCheckFailed"
+	return i < len(reasons) && aws.ToString(reasons[i].Code) == conditionFailed
 }
+
+const conditionFailed = "ConditionalCheckFailed"
 
 // backoff waits before the next try of a write that lost a race.
 func backoff(ctx context.Context, attempt int) error {

@@ -113,6 +113,14 @@ func errOutboxFull(sessionID string) error {
 }
 
 func (s *Store) Claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) ([]hitl.Event, bool, error) {
+	pending, ok, err := s.claim(ctx, sessionID, owner, now, leaseUntil)
+	if err != nil {
+		return nil, false, fmt.Errorf("claim outbox of session %s: %w", sessionID, err)
+	}
+	return pending, ok, nil
+}
+
+func (s *Store) claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) ([]hitl.Event, bool, error) {
 	until := ts(leaseUntil)
 	up := expression.Set(name(attrLeaseOwner), value(owner)).
 		Set(name(attrLeaseUntil), value(until)).
@@ -122,25 +130,18 @@ func (s *Store) Claim(ctx context.Context, sessionID, owner string, now, leaseUn
 		name(attrLeaseOwner).AttributeNotExists().Or(name(attrLeaseUntil).LessThanEqual(value(ts(now)))))
 	item, _, ok, err := s.update(ctx, sessionKey(sessionID), up, cond, true)
 	if err != nil || !ok {
-		return nil, false, wrapClaim(sessionID, err)
+		return nil, false, err
 	}
 	var it sessionItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return nil, false, wrapClaim(sessionID, fmt.Errorf("decode session item: %w", err))
+		return nil, false, fmt.Errorf("decode session item: %w", err)
 	}
 	pending, err := it.pending()
 	if err != nil {
-		return nil, false, wrapClaim(sessionID, err)
+		return nil, false, err
 	}
 	s.rememberRecent(sessionID, owner, len(it.Recent))
 	return pending, true, nil
-}
-
-func wrapClaim(sessionID string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("claim outbox of session %s: %w", sessionID, err)
 }
 
 func (s *Store) Ack(ctx context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
@@ -152,19 +153,30 @@ func (s *Store) Ack(ctx context.Context, sessionID, owner string, delivered int,
 }
 
 func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
+	recentLen := s.recalledRecent(sessionID, owner)
+	// cur is the item as last seen: a failed conditional write returns it.
+	var cur map[string]types.AttributeValue
 	if next == nil && delivered > 0 {
 		// Usually everything pending was delivered: one write, on that
 		// condition.
-		recentLen := s.recalledRecent(sessionID, owner)
-		_, _, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(nil, nil, recentLen), ackCond(owner, delivered, recentLen), false)
+		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(nil, nil, recentLen), ackCond(owner, delivered, recentLen), false)
 		if err != nil || ok {
 			return false, err
 		}
+		if cur = old; cur == nil {
+			return false, fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
+		}
 	}
-	// Events were appended meanwhile, or not all were delivered: read what
-	// remains and write exactly that.
+	// Events were appended meanwhile, or not all were delivered: write
+	// exactly what remains.
 	for range attempts {
-		it, err := s.mustGetSessionItem(ctx, sessionID)
+		var it sessionItem
+		var err error
+		if cur == nil {
+			it, err = s.mustGetSessionItem(ctx, sessionID)
+		} else {
+			err = attributevalue.UnmarshalMap(cur, &it)
+		}
 		if err != nil {
 			return false, err
 		}
@@ -175,9 +187,12 @@ func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int,
 			return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(it.Outbox))
 		}
 		rest := it.Outbox[delivered:]
-		_, _, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(rest, next, len(it.Recent)), ackCond(owner, len(it.Outbox), len(it.Recent)), false)
+		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(rest, next, len(it.Recent)), ackCond(owner, len(it.Outbox), len(it.Recent)), false)
 		if err != nil || ok {
 			return len(rest) > 0, err
+		}
+		if cur = old; cur == nil {
+			return false, fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
 		}
 	}
 	return false, errContention
@@ -239,7 +254,7 @@ func (s *Store) DueOutboxes(ctx context.Context, now time.Time, limit int) ([]st
 	}
 	ids := make([]string, 0, len(keys))
 	for _, k := range keys {
-		ids = append(ids, strings.TrimPrefix(k["pk"].(*types.AttributeValueMemberS).Value, sessionPrefix))
+		ids = append(ids, strings.TrimPrefix(stringAttr(k, "pk"), sessionPrefix))
 	}
 	return ids, nil
 }
@@ -268,7 +283,7 @@ func (s *Store) Bury(ctx context.Context, sessionID, owner string, at time.Time)
 func (s *Store) bury(ctx context.Context, sessionID, owner string, at time.Time) error {
 	up := expression.Remove(name(attrOutbox)).Remove(name(attrOutboxBytes)).Remove(name(attrRetry)).
 		Remove(name(attrLeaseOwner)).Remove(name(attrLeaseUntil)).Remove(name("gsi1pk")).Remove(name("gsi1sk"))
-	for range attempts {
+	for attempt := range attempts {
 		it, err := s.mustGetSessionItem(ctx, sessionID)
 		if err != nil {
 			return err
@@ -286,9 +301,9 @@ func (s *Store) bury(ctx context.Context, sessionID, owner string, at time.Time)
 			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		}}}
 		if len(it.Outbox) > 0 {
-			tag := ts(at) + "#" + rand.Text()
+			tag := rand.Text() // tells apart burials at the same time
 			dead, err := attributevalue.MarshalMap(deadItem{
-				PK: sessionPrefix + sessionID, SK: deadPrefix + tag,
+				PK: sessionPrefix + sessionID, SK: deadPrefix + ts(at) + "#" + tag,
 				GSI1PK: deadLetters, GSI1SK: ts(at) + "#" + sessionID + "#" + tag,
 				Channel: it.Channel, UserID: it.UserID, DeadAt: ts(at), Events: it.Outbox,
 				ExpiresAt: ttl(at.Add(retention)),
@@ -303,6 +318,9 @@ func (s *Store) bury(ctx context.Context, sessionID, owner string, at time.Time)
 			return err
 		}
 		// Events were appended meanwhile: bury those too.
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
 	}
 	return errContention
 }
@@ -401,8 +419,10 @@ func (s *Store) replay(ctx context.Context, sessionID string, now time.Time) (in
 			return n, fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
 		case failedAt(reasons, 0):
 			return n, errOutboxFull(sessionID)
-		case reasons != nil:
+		case slices.ContainsFunc(reasons, func(r types.CancellationReason) bool { return aws.ToString(r.Code) == conditionFailed }):
 			return n, hitl.Errorf(hitl.CodeConflict, "the dead letters of session %s are being replayed by another caller", sessionID)
+		case reasons != nil:
+			return n, errContention
 		}
 		n += len(events)
 	}

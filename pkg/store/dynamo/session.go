@@ -223,7 +223,7 @@ func (s *Store) Opened(ctx context.Context, id, conversationID string, v hitl.Vi
 }
 
 func (s *Store) opened(ctx context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
-	for range attempts {
+	for attempt := range attempts {
 		it, err := s.mustGetSessionItem(ctx, id)
 		if err != nil {
 			return err
@@ -266,6 +266,9 @@ func (s *Store) opened(ctx context.Context, id, conversationID string, v hitl.Vi
 		}
 		// The session changed meanwhile, or a concurrent transaction won:
 		// read it again.
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
 	}
 	return errContention
 }
@@ -415,12 +418,14 @@ func (s *Store) queryIndex(ctx context.Context, index string, kc expression.KeyC
 
 // itemID identifies an item by its table key.
 func itemID(item map[string]types.AttributeValue) string {
-	pk, _ := item["pk"].(*types.AttributeValueMemberS)
-	sk, _ := item["sk"].(*types.AttributeValueMemberS)
-	if pk == nil || sk == nil {
-		return ""
+	return stringAttr(item, "pk") + "\x00" + stringAttr(item, "sk")
+}
+
+func stringAttr(item map[string]types.AttributeValue, attr string) string {
+	if v, ok := item[attr].(*types.AttributeValueMemberS); ok {
+		return v.Value
 	}
-	return pk.Value + "\x00" + sk.Value
+	return ""
 }
 
 // batchGet reads the items at keys, by itemID. Items that do not exist are
