@@ -1,6 +1,8 @@
 package awstest
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -30,8 +32,9 @@ func Config(endpoint string) aws.Config {
 	}
 }
 
-// oneAtATime sends one request at a time. moto_server computes a response
-// in full before sending it, so a request is done once its headers arrive.
+// oneAtATime sends one request at a time and reads each answer in full
+// before the next request starts, so no connection is shared by two
+// requests in flight.
 type oneAtATime struct{ next http.RoundTripper }
 
 var requestMu sync.Mutex
@@ -39,7 +42,17 @@ var requestMu sync.Mutex
 func (t oneAtATime) RoundTrip(r *http.Request) (*http.Response, error) {
 	requestMu.Lock()
 	defer requestMu.Unlock()
-	return t.next.RoundTrip(r)
+	resp, err := t.next.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
 
 // DynamoDB returns a DynamoDB client of the test binary's moto_server.
