@@ -1,13 +1,13 @@
 // Command tokenrefresh is the scheduled Lambda function that renews
 // provider credentials before they expire, so request paths never mint
-// tokens: LiveChat customer tokens (8 h) are renewed within their last hour.
+// tokens: LiveChat customer tokens (8 h) within their last hour, the Zoho
+// access token (1 h) within its last 15 minutes.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -32,14 +32,8 @@ func run() error {
 	return nil
 }
 
-// refreshHorizon renews tokens that expire within the next hour; the
-// schedule runs every 5 minutes, so each token gets many chances.
-const refreshHorizon = time.Hour
-
 func handler(a *app.App) func(context.Context, events.EventBridgeEvent) error {
 	return func(ctx context.Context, _ events.EventBridgeEvent) error {
-		n, err := a.Bridge.RefreshVisitors(ctx, refreshHorizon)
-		a.Log.Info("visitor tokens refreshed", "count", n)
-		return err
+		return a.RefreshCredentials(ctx)
 	}
 }

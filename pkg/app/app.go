@@ -5,11 +5,15 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -25,14 +29,16 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 )
 
 // App is a wired bridge.
 type App struct {
 	Bridge     *hitl.Bridge
 	Dispatcher *delivery.Dispatcher
-	Actions    http.Handler // native API, operator routes, /healthz
+	Actions    http.Handler // native API, operator routes, Zoho OAuth, /healthz
 	Webhooks   http.Handler // provider webhooks
+	ZohoTokens *zoho.Tokens // nil without Zoho
 	Log        *slog.Logger
 }
 
@@ -44,6 +50,9 @@ type Options struct {
 	// sensible timeouts.
 	Client *http.Client
 	Now    func() time.Time
+	// ZohoTokens keeps the Zoho token where every container reads it;
+	// required with Zoho.
+	ZohoTokens zoho.TokenStore
 }
 
 // New wires an App from a validated configuration.
@@ -57,7 +66,8 @@ func New(c config.Config, o Options) (*App, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	fetcher := media.NewFetcher(media.Config{AllowPrivate: c.AllowPrivateURLs})
+	// 50 MiB is Zoho's upload limit; LiveChat asks for its 10 MB per fetch.
+	fetcher := media.NewFetcher(media.Config{AllowPrivate: c.AllowPrivateURLs, MaxBytes: 50 << 20})
 	providers := map[string]hitl.Provider{}
 	parsers := map[string]httpapi.WebhookParser{}
 	if lc := c.LiveChat; lc != nil {
@@ -73,6 +83,15 @@ func New(c config.Config, o Options) (*App, error) {
 		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
+	var tokens *zoho.Tokens
+	var connect *httpapi.ZohoConnect
+	if z := c.Zoho; z != nil {
+		var err error
+		tokens, connect, err = wireZoho(c, o, fetcher, providers, parsers)
+		if err != nil {
+			return nil, fmt.Errorf("zoho: %w", err)
+		}
+	}
 	d := &delivery.Dispatcher{
 		Store: o.Store, Log: o.Log, Now: o.Now,
 		Senders: map[string]delivery.Sender{
@@ -81,13 +100,92 @@ func New(c config.Config, o Options) (*App, error) {
 	}
 	b := &hitl.Bridge{Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now}
 	return &App{
-		Bridge: b, Dispatcher: d, Log: o.Log,
+		Bridge: b, Dispatcher: d, ZohoTokens: tokens, Log: o.Log,
 		Actions: httpapi.Actions(httpapi.ActionsConfig{
-			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey, Log: o.Log,
+			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
+			ZohoConnect: connect, Log: o.Log,
 		}),
 		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
 	}, nil
 }
+
+// wireZoho adds the Zoho provider and webhook parser, and returns the
+// token manager and the OAuth connect routes.
+func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[string]hitl.Provider, parsers map[string]httpapi.WebhookParser) (*zoho.Tokens, *httpapi.ZohoConnect, error) {
+	z, secret := c.Zoho, c.Secret.Zoho
+	if o.ZohoTokens == nil {
+		return nil, nil, fmt.Errorf("no token store")
+	}
+	oauthFor := func(redirectURL string) (*zoho.OAuth, error) {
+		return zoho.NewOAuth(zoho.OAuthConfig{
+			Region: z.Region, AccountsURL: z.AccountsURL, ClientID: secret.ClientID, ClientSecret: secret.ClientSecret,
+			RedirectURL: redirectURL, HTTPClient: o.Client, Now: o.Now,
+		})
+	}
+	oauth, err := oauthFor("")
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens, err := zoho.NewTokens(zoho.TokensConfig{
+		OAuth: oauth, Store: o.ZohoTokens, Lease: o.Store.AcquireLease, RefreshToken: secret.RefreshToken, Now: o.Now, Logger: o.Log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := zoho.NewClient(zoho.Config{
+		Region: z.Region, SalesIQURL: z.SalesIQURL, ScreenName: z.ScreenName, AppID: z.AppID, DepartmentID: z.DepartmentID,
+		Tokens: tokens, HTTPClient: o.Client, Media: fetcher, Logger: o.Log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	providers[hitl.Zoho] = client
+	if len(secret.WebhookPublicKeys) == 0 {
+		o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
+	} else {
+		webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: secret.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID})
+		if err != nil {
+			return nil, nil, err
+		}
+		parsers[hitl.Zoho] = webhooks
+	}
+	stateKey := hmac.New(sha256.New, []byte(c.Secret.CallbackSigningSecret))
+	stateKey.Write([]byte("zoho oauth state"))
+	connect := &httpapi.ZohoConnect{
+		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: stateKey.Sum(nil),
+		AcquireLease: o.Store.AcquireLease, Now: o.Now, Log: o.Log,
+	}
+	return tokens, connect, nil
+}
+
+// RefreshCredentials is the scheduled renewal of provider credentials:
+// LiveChat customer tokens that expire within the hour, and the Zoho access
+// token before it expires.
+func (a *App) RefreshCredentials(ctx context.Context) error {
+	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
+	a.Log.Info("visitor tokens refreshed", "count", n)
+	if a.ZohoTokens != nil {
+		err = errors.Join(err, a.ZohoTokens.Refresh(ctx, false))
+	}
+	return err
+}
+
+// tokenDocument keeps the Zoho token in a JSON document (a secret in AWS,
+// a file locally).
+type tokenDocument struct {
+	doc interface {
+		Load(ctx context.Context, v any) error
+		Save(ctx context.Context, v any) error
+	}
+}
+
+func (d tokenDocument) Load(ctx context.Context) (zoho.Token, error) {
+	var t zoho.Token
+	err := d.doc.Load(ctx, &t)
+	return t, err
+}
+
+func (d tokenDocument) Save(ctx context.Context, t zoho.Token) error { return d.doc.Save(ctx, t) }
 
 func defaultClient() *http.Client {
 	return &http.Client{
@@ -119,10 +217,18 @@ func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	if err := loadSecret(ctx, &c, secretsmanager.NewFromConfig(awsCfg)); err != nil {
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	if err := loadSecret(ctx, &c, sm); err != nil {
 		return nil, err
 	}
-	return New(c, Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log})
+	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log}
+	if c.Zoho != nil {
+		if c.Zoho.TokenSecretARN == "" {
+			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")
+		}
+		o.ZohoTokens = tokenDocument{secrets.Document{API: sm, ID: c.Zoho.TokenSecretARN}}
+	}
+	return New(c, o)
 }
 
 func loadSecret(ctx context.Context, c *config.Config, api secrets.API) error {
@@ -155,7 +261,8 @@ func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Confi
 	if err != nil {
 		return nil, c, nil, err
 	}
-	a, err := New(c, Options{Store: st, Log: log})
+	tokens := tokenDocument{secrets.File{Path: filepath.Join(filepath.Dir(c.StorePath), "zoho-token.json")}}
+	a, err := New(c, Options{Store: st, Log: log, ZohoTokens: tokens})
 	if err != nil {
 		st.Close()
 		return nil, c, nil, err
@@ -172,7 +279,7 @@ func (a *App) Handler() http.Handler {
 }
 
 // RunScheduled does the scheduled work in-process until ctx ends: outbox
-// sweeps every interval, visitor token refresh every 5 minutes.
+// sweeps every interval, credential refresh every 5 minutes.
 func (a *App) RunScheduled(ctx context.Context, interval time.Duration) {
 	sweep := time.NewTicker(interval)
 	refresh := time.NewTicker(5 * time.Minute)
@@ -187,8 +294,8 @@ func (a *App) RunScheduled(ctx context.Context, interval time.Duration) {
 				a.Log.Error("outbox sweep", "err", err)
 			}
 		case <-refresh.C:
-			if _, err := a.Bridge.RefreshVisitors(ctx, time.Hour); err != nil {
-				a.Log.Error("refresh visitor tokens", "err", err)
+			if err := a.RefreshCredentials(ctx); err != nil {
+				a.Log.Error("refresh provider credentials", "err", err)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 )
 
 // Secret is the config secret document. Its values are credentials: never
@@ -51,6 +52,7 @@ type Config struct {
 	AllowPrivateURLs   bool
 
 	LiveChat *LiveChat // nil when LiveChat is not used
+	Zoho     *Zoho     // nil when Zoho SalesIQ is not used
 
 	// AWS deployment.
 	TableName       string
@@ -71,6 +73,19 @@ type LiveChat struct {
 	GroupID        int
 	APIURL         string
 	AccountsURL    string
+}
+
+// Zoho is the Zoho SalesIQ setting set.
+type Zoho struct {
+	Region       string // us, eu, in, au, cn, jp, ca, sa, uk
+	ScreenName   string
+	AppID        string
+	DepartmentID string
+	OrgID        string
+	// AccountsURL and SalesIQURL override the region's hosts (simulators).
+	AccountsURL    string
+	SalesIQURL     string
+	TokenSecretARN string // where the current token lives in AWS
 }
 
 // Env reads the non-secret settings through getenv (os.Getenv in
@@ -115,6 +130,28 @@ func Env(getenv func(string) string) (Config, error) {
 		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL, c.AllowPrivateURLs), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL, c.AllowPrivateURLs))
 		c.LiveChat = lc
 	}
+	if screen := getenv("ZOHO_SCREEN_NAME"); screen != "" {
+		z := &Zoho{
+			Region: getenv("ZOHO_REGION"), ScreenName: screen, AppID: getenv("ZOHO_APP_ID"),
+			DepartmentID: getenv("ZOHO_DEPARTMENT_ID"), OrgID: getenv("ZOHO_ORG_ID"),
+			AccountsURL: getenv("ZOHO_ACCOUNTS_URL"), SalesIQURL: getenv("ZOHO_SALESIQ_URL"),
+			TokenSecretARN: getenv("ZOHO_TOKEN_SECRET_ARN"),
+		}
+		if _, err := zoho.LookupRegion(z.Region); err != nil {
+			errs = append(errs, fmt.Errorf("ZOHO_REGION: %w", err))
+		}
+		for _, f := range []struct{ name, value string }{{"ZOHO_APP_ID", z.AppID}, {"ZOHO_DEPARTMENT_ID", z.DepartmentID}, {"ZOHO_ORG_ID", z.OrgID}} {
+			if f.value == "" {
+				errs = append(errs, fmt.Errorf("%s is required with ZOHO_SCREEN_NAME", f.name))
+			}
+		}
+		for _, f := range []struct{ name, value string }{{"ZOHO_ACCOUNTS_URL", z.AccountsURL}, {"ZOHO_SALESIQ_URL", z.SalesIQURL}} {
+			if f.value != "" {
+				errs = append(errs, checkURL(f.name, f.value, c.AllowPrivateURLs))
+			}
+		}
+		c.Zoho = z
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -135,7 +172,7 @@ func (c Config) Validate() error {
 
 	providers := c.Providers()
 	if len(providers) == 0 {
-		add("no provider is configured: set LIVECHAT_ORGANIZATION_ID and the livechat block of the config secret")
+		add("no provider is configured: set LIVECHAT_ORGANIZATION_ID or ZOHO_SCREEN_NAME, and the provider's block of the config secret")
 	}
 	if len(providers) > 0 && !slices.Contains(providers, c.Default()) {
 		add("DEFAULT_PROVIDER %q is not a configured provider (configured: %s)", c.DefaultProvider, strings.Join(providers, ", "))
@@ -154,6 +191,21 @@ func (c Config) Validate() error {
 		}
 	} else if c.Secret.LiveChat != nil {
 		add("the config secret has a livechat block but LIVECHAT_ORGANIZATION_ID is not set")
+	}
+	if c.Zoho != nil {
+		switch z := c.Secret.Zoho; {
+		case z == nil:
+			add("ZOHO_SCREEN_NAME is set but the config secret has no zoho block")
+		default:
+			if z.ClientID == "" || z.ClientSecret == "" {
+				add("config secret: zoho.clientId and zoho.clientSecret are required")
+			}
+			if len(z.WebhookPublicKeys) > 2 {
+				add("config secret: zoho.webhookPublicKeys takes at most two keys")
+			}
+		}
+	} else if c.Secret.Zoho != nil {
+		add("the config secret has a zoho block but ZOHO_SCREEN_NAME is not set")
 	}
 	if len(c.Secret.BotAPIKeys) == 0 {
 		add("config secret: botApiKeys needs at least one key")
@@ -182,6 +234,9 @@ func (c Config) Providers() []string {
 	var p []string
 	if c.LiveChat != nil {
 		p = append(p, hitl.LiveChat)
+	}
+	if c.Zoho != nil {
+		p = append(p, hitl.Zoho)
 	}
 	return p
 }

@@ -89,3 +89,35 @@ func TestParseSecretAndRedaction(t *testing.T) {
 		t.Fatalf("wrong type: err = %v", err)
 	}
 }
+
+func TestZohoSettings(t *testing.T) {
+	e := map[string]string{
+		"BOT_CALLBACK_URL": "https://bot.example.com/hitl", "DEFAULT_PROVIDER": "zoho",
+		"ZOHO_SCREEN_NAME": "acme", "ZOHO_REGION": "ca", "ZOHO_APP_ID": "1", "ZOHO_DEPARTMENT_ID": "2", "ZOHO_ORG_ID": "3",
+	}
+	c, err := Env(env(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Secret = Secret{BotAPIKeys: []string{"bot-key-0123456789"}, CallbackSigningSecret: "sign-0123456789abcdef",
+		Zoho: &ZohoSecret{ClientID: "id", ClientSecret: "secret"}}
+	if err := c.Validate(); err != nil || c.Default() != "zoho" || c.Zoho.Region != "ca" {
+		t.Fatalf("valid Zoho config refused: %v", err)
+	}
+
+	e["ZOHO_REGION"] = "mars"
+	e["ZOHO_ORG_ID"] = ""
+	_, err = Env(env(e))
+	if err == nil || !strings.Contains(err.Error(), `unknown Zoho region "mars"`) || !strings.Contains(err.Error(), "ZOHO_ORG_ID is required") {
+		t.Fatalf("err = %v", err)
+	}
+	e["ZOHO_REGION"] = ""
+	if _, err = Env(env(e)); err == nil || !strings.Contains(err.Error(), "ZOHO_REGION") {
+		t.Fatalf("an empty region must not default silently: %v", err)
+	}
+
+	c.Secret.Zoho = nil
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no zoho block") {
+		t.Fatalf("missing secret block: %v", err)
+	}
+}

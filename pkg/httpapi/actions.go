@@ -23,6 +23,8 @@ type ActionsConfig struct {
 	DeadLetters DeadLetters
 	BotAPIKeys  []string
 	AdminAPIKey string // empty disables the admin routes
+	// ZohoConnect, when set, serves /oauth/zoho/start and /oauth/zoho/callback.
+	ZohoConnect *ZohoConnect
 	Log         *slog.Logger
 }
 
@@ -41,6 +43,9 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("POST /v1/sessions/{id}/stop", a.bot(a.stopSession))
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
+	if c.ZohoConnect != nil {
+		c.ZohoConnect.routes(mux, a.operator)
+	}
 	mux.Handle("/", notFound(c.Log))
 	return logged(c.Log, mux)
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
 // Credentials and ids used by every Env, the same as in events/*.json;
@@ -45,10 +47,13 @@ type Env struct {
 	Config   config.Config
 	Store    hitl.Store
 	LiveChat *livechattest.Server
+	Zoho     *zohotest.Server
 	Bot      *Bot
 	Server   *httptest.Server // the bridge: every route of both HTTP functions
 	Logs     *Logs
 	Clock    *Clock
+	// ZohoTokens is where the Zoho token is kept (a secret in AWS).
+	ZohoTokens *MemoryTokens
 }
 
 // StoreFactory makes a fresh store for one test.
@@ -87,6 +92,9 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	t.Cleanup(bot.Close)
 	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now, WebhookSecret: WebhookSecret, OrganizationID: OrganizationID})
 	t.Cleanup(e.LiveChat.Close)
+	e.Zoho = zohotest.New(zohotest.Options{Now: e.Clock.Now})
+	t.Cleanup(e.Zoho.Close)
+	z := e.Zoho.Options()
 
 	env := map[string]string{
 		"BOT_CALLBACK_URL":         bot.URL + "/hitl",
@@ -97,6 +105,14 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 		"LIVECHAT_API_URL":         e.LiveChat.APIURL(),
 		"LIVECHAT_ACCOUNTS_URL":    e.LiveChat.AccountsURL(),
 		"HITL_ALLOW_PRIVATE_URLS":  "true",
+		"ZOHO_SCREEN_NAME":         z.ScreenName,
+		"ZOHO_REGION":              "us",
+		"ZOHO_APP_ID":              z.AppID,
+		"ZOHO_DEPARTMENT_ID":       z.DepartmentID,
+		"ZOHO_ORG_ID":              z.OrgID,
+		"ZOHO_ACCOUNTS_URL":        e.Zoho.AccountsURL(),
+		"ZOHO_SALESIQ_URL":         e.Zoho.SalesIQURL(),
+		"DEFAULT_PROVIDER":         "livechat",
 	}
 	c, err := config.Env(func(k string) string { return env[k] })
 	if err != nil {
@@ -105,19 +121,23 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	c.Secret = config.Secret{
 		BotAPIKeys: []string{BotKey}, AdminAPIKey: AdminKey, CallbackSigningSecret: SigningKey,
 		LiveChat: &config.LiveChatSecret{AgentToken: e.LiveChat.AgentToken(), WebhookSecret: e.LiveChat.Options().WebhookSecret},
+		Zoho: &config.ZohoSecret{ClientID: z.ClientID, ClientSecret: z.ClientSecret, RefreshToken: z.RefreshToken,
+			WebhookPublicKeys: []string{e.Zoho.PublicKeyPEM()}},
 	}
 	for _, m := range modify {
 		m(&c)
 	}
 	e.Config = c
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.App, err = app.New(c, app.Options{Store: st, Log: log, Now: e.Clock.Now})
+	e.ZohoTokens = &MemoryTokens{}
+	e.App, err = app.New(c, app.Options{Store: st, Log: log, Now: e.Clock.Now, ZohoTokens: e.ZohoTokens})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.Server = httptest.NewServer(e.App.Handler())
 	t.Cleanup(e.Server.Close)
 	e.LiveChat.SetWebhookURL(e.Server.URL + "/webhooks/livechat")
+	e.Zoho.SetWebhookURL(e.Server.URL + "/webhooks/zoho")
 	return e
 }
 
@@ -167,15 +187,43 @@ func (e *Env) Do(t testing.TB, method, path string, body any, header ...string) 
 // the session id and the LiveChat chat id.
 func (e *Env) Handoff(t testing.TB) (sessionID, chatID string) {
 	t.Helper()
+	return e.HandoffTo(t, "livechat")
+}
+
+// HandoffTo creates a user and starts a session with provider; it returns
+// the session id and the provider's conversation id.
+func (e *Env) HandoffTo(t testing.TB, provider string) (sessionID, conversationID string) {
+	t.Helper()
 	status, u := e.Do(t, "POST", "/v1/users", map[string]any{"name": "Ada Lovelace", "email": "ada@example.com"})
 	if status != http.StatusCreated {
 		t.Fatalf("create user: %d %v", status, u)
 	}
-	status, s := e.Do(t, "POST", "/v1/sessions", map[string]any{"userId": u["userId"], "title": "Help", "botConversationId": "bc-1"})
+	status, s := e.Do(t, "POST", "/v1/sessions", map[string]any{"userId": u["userId"], "provider": provider, "title": "Help", "botConversationId": "bc-1"})
 	if status != http.StatusCreated {
 		t.Fatalf("start session: %d %v", status, s)
 	}
 	return s["sessionId"].(string), s["providerConversationId"].(string)
+}
+
+// MemoryTokens is a zoho.TokenStore in memory.
+type MemoryTokens struct {
+	mu  sync.Mutex
+	tok zoho.Token
+}
+
+// Load returns the saved token.
+func (m *MemoryTokens) Load(context.Context) (zoho.Token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tok, nil
+}
+
+// Save keeps t.
+func (m *MemoryTokens) Save(_ context.Context, t zoho.Token) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tok = t
+	return nil
 }
 
 // Clock is a settable clock shared by the bridge and the simulator; zero

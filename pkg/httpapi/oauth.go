@@ -1,0 +1,166 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+)
+
+// ZohoConnect connects a Zoho SalesIQ account: an operator asks for the
+// authorization URL, approves in the browser, and the callback exchanges
+// the code and keeps the refresh token. It replaces the curl steps of
+// Zoho's setup guide.
+type ZohoConnect struct {
+	// OAuth returns the OAuth client for the given redirect URL (the
+	// callback route as the caller reached it).
+	OAuth func(redirectURL string) (*zoho.OAuth, error)
+	// Save keeps the token where the functions read it.
+	Save func(ctx context.Context, t zoho.Token) error
+	// StateKey signs the state parameter.
+	StateKey []byte
+	// AcquireLease makes each state usable once (hitl.Store.AcquireLease).
+	AcquireLease func(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	Now          func() time.Time
+	Log          *slog.Logger
+}
+
+const stateTTL = 10 * time.Minute
+
+// callbackURL is the callback route on the host the request came to.
+func callbackURL(r *http.Request) string {
+	scheme := "https"
+	if p := r.Header.Get("X-Forwarded-Proto"); p != "" {
+		scheme = p
+	} else if r.TLS == nil && (strings.HasPrefix(r.Host, "127.0.0.1") || strings.HasPrefix(r.Host, "localhost")) {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host + "/oauth/zoho/callback"
+}
+
+// start answers {"authorizationUrl": …}: open it in a browser signed in to
+// Zoho as an admin of the SalesIQ portal.
+func (z *ZohoConnect) start(w http.ResponseWriter, r *http.Request) error {
+	o, err := z.OAuth(callbackURL(r))
+	if err != nil {
+		return fmt.Errorf("zoho oauth: %w", err)
+	}
+	state, err := z.newState()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"authorizationUrl": o.AuthCodeURL(state), "redirectUri": callbackURL(r)})
+	return nil
+}
+
+// callback takes Zoho's redirect. It answers a short page for the person
+// in the browser; nothing is stored unless everything checks out.
+func (z *ZohoConnect) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	fail := func(status int, why string, err error) {
+		z.Log.Warn("zoho connection refused", "reason", why, "err", err)
+		page(w, status, "Zoho SalesIQ was not connected", why)
+	}
+	if e := q.Get("error"); e != "" {
+		fail(http.StatusBadRequest, "Zoho answered: "+e+". Start again from /oauth/zoho/start.", nil)
+		return
+	}
+	if err := z.useState(r.Context(), q.Get("state")); err != nil {
+		fail(http.StatusBadRequest, "The link is invalid, expired or already used. Start again from /oauth/zoho/start.", err)
+		return
+	}
+	o, err := z.OAuth(callbackURL(r))
+	if err != nil {
+		fail(http.StatusInternalServerError, "The bridge's Zoho settings are incomplete.", err)
+		return
+	}
+	tok, err := o.Exchange(r.Context(), q.Get("code"), q.Get("location"), q.Get("accounts-server"))
+	if err != nil {
+		fail(http.StatusBadRequest, "Zoho did not accept the authorization: "+exchangeReason(err), err)
+		return
+	}
+	if err := z.Save(r.Context(), tok); err != nil {
+		z.Log.Error("save zoho token", "err", err)
+		page(w, http.StatusInternalServerError, "Zoho SalesIQ was not connected", "The token could not be stored; see the function's log.")
+		return
+	}
+	z.Log.Info("zoho connected", "expires_at", tok.ExpiresAt)
+	page(w, http.StatusOK, "Zoho SalesIQ is connected", "hitl-bridge can now open conversations in your SalesIQ portal. You can close this page.")
+}
+
+func exchangeReason(err error) string {
+	var oe *zoho.OAuthError
+	if errors.As(err, &oe) {
+		return oe.Code
+	}
+	return "the redirect did not come from your Zoho data centre, or the code was missing."
+}
+
+func page(w http.ResponseWriter, status int, title, text string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><title>%s</title><h1>%s</h1><p>%s</p>\n",
+		html.EscapeString(title), html.EscapeString(title), html.EscapeString(text))
+}
+
+// newState returns nonce‖expiry, signed: base64url(payload).base64url(mac).
+func (z *ZohoConnect) newState() (string, error) {
+	payload := make([]byte, 24)
+	if _, err := rand.Read(payload[:16]); err != nil {
+		return "", err
+	}
+	binary.BigEndian.PutUint64(payload[16:], uint64(z.Now().Add(stateTTL).Unix()))
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(z.mac(payload)), nil
+}
+
+func (z *ZohoConnect) mac(payload []byte) []byte {
+	m := hmac.New(sha256.New, z.StateKey)
+	m.Write([]byte("zoho-oauth-state\x00"))
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+// useState checks the signature and expiry of state, and that it was not
+// used before.
+func (z *ZohoConnect) useState(ctx context.Context, state string) error {
+	enc := base64.RawURLEncoding
+	p, s, ok := strings.Cut(state, ".")
+	payload, err1 := enc.DecodeString(p)
+	sig, err2 := enc.DecodeString(s)
+	if !ok || err1 != nil || err2 != nil || len(payload) != 24 || !hmac.Equal(sig, z.mac(payload)) {
+		return errors.New("bad state signature")
+	}
+	expiry := time.Unix(int64(binary.BigEndian.Uint64(payload[16:])), 0)
+	now := z.Now()
+	if !now.Before(expiry) {
+		return errors.New("state expired")
+	}
+	first, err := z.AcquireLease(ctx, "zoho-oauth-state:"+enc.EncodeToString(payload[:16]), "callback", now, expiry)
+	if err != nil {
+		return fmt.Errorf("record state use: %w", err)
+	}
+	if !first {
+		return errors.New("state already used")
+	}
+	return nil
+}
+
+// routes mounts the connect routes on mux; start needs the admin key.
+func (z *ZohoConnect) routes(mux *http.ServeMux, admin func(handlerFunc) http.Handler) {
+	mux.Handle("GET /oauth/zoho/start", admin(z.start))
+	mux.HandleFunc("GET /oauth/zoho/callback", z.callback)
+}

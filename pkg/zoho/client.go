@@ -1,0 +1,414 @@
+package zoho
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+)
+
+// TokenSource hands out the integration's access token; *Tokens is one.
+type TokenSource interface {
+	AccessToken(ctx context.Context) (string, error)
+	// Invalidate reports a token SalesIQ refused and returns a new one.
+	Invalidate(ctx context.Context, bad string) (string, error)
+}
+
+// Config configures a Client.
+type Config struct {
+	Region string // us, eu, in, au, cn, jp, ca, sa, uk
+	// SalesIQURL overrides the region's SalesIQ server (simulators).
+	SalesIQURL   string
+	ScreenName   string // the portal's screen name
+	AppID        string // the app (brand) visitors chat through
+	DepartmentID string // the department whose operators take handoffs
+	Tokens       TokenSource
+	HTTPClient   *http.Client
+	// Media fetches media URLs for upload; nil sends every media message
+	// as its link. Give it a MaxBytes of at least 50 MiB to let files up to
+	// SalesIQ's limit through.
+	Media  *media.Fetcher
+	Logger *slog.Logger
+	// Timeout bounds each HTTP attempt, uploads excepted (six times as
+	// long); default 10 s.
+	Timeout time.Duration
+	// RetryDelay is the first retry's backoff; default 250 ms.
+	RetryDelay time.Duration
+}
+
+// Client is the Zoho SalesIQ provider. It keeps no per-session state.
+type Client struct {
+	baseURL             string
+	screen              string
+	appID, departmentID string
+	tokens              TokenSource
+	http                *http.Client
+	media               *media.Fetcher
+	log                 *slog.Logger
+	timeout, retryDelay time.Duration
+}
+
+var _ hitl.Provider = (*Client)(nil)
+
+const (
+	// maxUploadBytes is SalesIQ's file size limit.
+	maxUploadBytes = 50 << 20
+	// maxTranscriptLines bounds the transcript in the question; older
+	// entries are summarised as a count.
+	maxTranscriptLines = 50
+	// maxQuestionBytes bounds the question. SalesIQ documents no limit;
+	// this is the bridge's own text limit.
+	maxQuestionBytes = hitl.MaxTextBytes
+)
+
+// NewClient validates cfg and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	var problems []string
+	region, err := LookupRegion(cfg.Region)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	base := strings.TrimRight(cfg.SalesIQURL, "/")
+	if base == "" {
+		base = region.SalesIQURL
+	} else if !absoluteURL(base) {
+		problems = append(problems, "SalesIQ URL must be an absolute http(s) URL")
+	}
+	for _, f := range []struct{ name, value string }{
+		{"screen name", cfg.ScreenName}, {"app id", cfg.AppID}, {"department id", cfg.DepartmentID},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			problems = append(problems, f.name+" is required")
+		}
+	}
+	if cfg.Tokens == nil {
+		problems = append(problems, "a token source is required")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("zoho config: %s", strings.Join(problems, "; "))
+	}
+	c := &Client{
+		baseURL:      base,
+		screen:       url.PathEscape(cfg.ScreenName),
+		appID:        cfg.AppID,
+		departmentID: cfg.DepartmentID,
+		tokens:       cfg.Tokens,
+		http:         cfg.HTTPClient,
+		media:        cfg.Media,
+		log:          cfg.Logger,
+		timeout:      cfg.Timeout,
+		retryDelay:   cfg.RetryDelay,
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.timeout <= 0 {
+		c.timeout = 10 * time.Second
+	}
+	if c.retryDelay <= 0 {
+		c.retryDelay = 250 * time.Millisecond
+	}
+	return c, nil
+}
+
+// idAnswer is SalesIQ's success envelope, {"url","object","data":{...}},
+// read for the ids of what was created and nothing else, so that no other
+// field can fail the decoding.
+type idAnswer struct {
+	Data struct {
+		ConversationID flexString `json:"conversation_id"`
+		ID             flexString `json:"id"`
+		MsgID          flexString `json:"msgid"`
+		MessageID      flexString `json:"message_id"`
+	} `json:"data"`
+}
+
+// Open starts a conversation as the end user, through the visitor API:
+// the visitor's user_id is the end user's own id, and the question carries
+// the title, the description and the transcript.
+func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, error) {
+	op := "open zoho conversation for session " + req.SessionID
+	userID := req.Visitor.ID
+	if userID == "" {
+		userID = req.User.ID
+	}
+	if userID == "" {
+		return hitl.Opened{}, hitl.Errorf(hitl.CodeInternal, "session %s has no user", req.SessionID)
+	}
+	visitor := map[string]string{"user_id": userID}
+	for k, v := range map[string]string{"name": req.User.Name, "email": req.User.Email, "phone": req.User.Phone} {
+		if v != "" {
+			visitor[k] = v
+		}
+	}
+	payload, err := json.Marshal(map[string]any{
+		"visitor":       visitor,
+		"app_id":        c.appID,
+		"department_id": c.departmentID,
+		"question":      question(req),
+	})
+	if err != nil {
+		return hitl.Opened{}, fmt.Errorf("%s: encode: %w", op, err)
+	}
+	var out idAnswer
+	err = c.call(ctx, request{
+		op: "open", method: http.MethodPost, path: "/api/visitor/v1/" + c.screen + "/conversations",
+		contentType: "application/json", body: [][]byte{payload}, applyOnce: true,
+	}, &out)
+	id := string(out.Data.ConversationID)
+	if id == "" {
+		id = string(out.Data.ID)
+	}
+	if err == nil && id == "" {
+		err = errors.New("zoho open: answer has neither data.conversation_id nor data.id")
+	}
+	if err != nil {
+		return hitl.Opened{}, publicError(op, err)
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "zoho conversation opened",
+		slog.String("session_id", req.SessionID), slog.String("conversation_id", id), slog.String("visitor_id", userID))
+	return hitl.Opened{ConversationID: id, Visitor: hitl.Visitor{ID: userID}}, nil
+}
+
+// question renders the handoff as the visitor's first message: a header
+// with the title and description, then the transcript, one line per
+// entry marked with who wrote it. The newest entries are kept when it is
+// too long.
+func question(req hitl.OpenRequest) string {
+	var head strings.Builder
+	head.WriteString("Handoff from the bot")
+	if req.Title != "" {
+		head.WriteString(": " + req.Title)
+	}
+	if req.Description != "" {
+		head.WriteString("\n\n" + req.Description)
+	}
+	entries := req.Transcript[max(len(req.Transcript)-maxTranscriptLines, 0):]
+	lines := make([]string, len(entries))
+	for i, e := range entries {
+		from := "bot"
+		if e.From == "user" {
+			from = "user"
+		}
+		lines[i] = "[" + from + "] " + e.Message.Readable()
+	}
+	for {
+		q := head.String()
+		switch omitted := len(req.Transcript) - len(lines); {
+		case omitted > 0:
+			q += fmt.Sprintf("\n\nConversation so far (last %d of %d messages):\n", len(lines), len(req.Transcript))
+		case len(lines) > 0:
+			q += "\n\nConversation so far:\n"
+		}
+		q += strings.Join(lines, "\n")
+		if len(q) <= maxQuestionBytes || len(lines) == 0 {
+			return truncateText(q, maxQuestionBytes)
+		}
+		lines = lines[1:]
+	}
+}
+
+// truncateText cuts s to n bytes on a rune boundary, marking the cut.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n-len("…")]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// Send posts m as the visitor: text as a message; image, audio, video and
+// file uploaded as a file when they can be fetched (https, at most 50 MB,
+// a public address), otherwise as text with the link; other types as
+// readable text. A conversation that has ended gives
+// hitl.ErrConversationEnded.
+func (c *Client) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl.Sent, error) {
+	id := s.ProviderConversationID
+	if id == "" {
+		return hitl.Sent{}, hitl.Errorf(hitl.CodeInternal, "session %s has no Zoho conversation", s.ID)
+	}
+	op := "send to zoho conversation " + id
+	if m.IsMedia() {
+		sent, ok, err := c.upload(ctx, s, m)
+		if err != nil {
+			return hitl.Sent{}, c.failure(ctx, op, id, err)
+		}
+		if ok {
+			return sent, nil
+		}
+	}
+	payload, err := json.Marshal(map[string]string{"text": truncateText(m.Readable(), hitl.MaxTextBytes)})
+	if err != nil {
+		return hitl.Sent{}, fmt.Errorf("%s: encode: %w", op, err)
+	}
+	var out idAnswer
+	err = c.call(ctx, request{
+		op: "message", method: http.MethodPost, path: c.messagesPath(id),
+		contentType: "application/json", body: [][]byte{payload}, applyOnce: true,
+	}, &out)
+	if err != nil {
+		return hitl.Sent{}, c.failure(ctx, op, id, err)
+	}
+	return hitl.Sent{MessageID: out.messageID()}, nil
+}
+
+func (a idAnswer) messageID() string {
+	for _, id := range []flexString{a.Data.MessageID, a.Data.MsgID, a.Data.ID} {
+		if id != "" {
+			return string(id)
+		}
+	}
+	return ""
+}
+
+func (c *Client) messagesPath(id string) string {
+	return "/api/visitor/v1/" + c.screen + "/conversations/" + url.PathEscape(id) + "/messages"
+}
+
+// upload fetches m's file and posts it as the visitor. ok is false when
+// the file should travel as a link instead.
+func (c *Client) upload(ctx context.Context, s hitl.Session, m hitl.Message) (sent hitl.Sent, ok bool, err error) {
+	asLink := func(reason string) (hitl.Sent, bool, error) {
+		c.log.LogAttrs(ctx, slog.LevelInfo, "zoho media sent as link",
+			slog.String("session_id", s.ID), slog.String("type", m.Type), slog.String("reason", reason))
+		return hitl.Sent{}, false, nil
+	}
+	if c.media == nil {
+		return asLink("no_fetcher")
+	}
+	f, err := c.media.Fetch(ctx, m.URL, maxUploadBytes)
+	switch {
+	case ctx.Err() != nil:
+		return hitl.Sent{}, false, ctx.Err()
+	case errors.Is(err, media.ErrTooLarge):
+		return asLink("too_large")
+	case errors.Is(err, media.ErrNotAllowed):
+		return asLink("not_allowed")
+	case err != nil:
+		return asLink("unavailable")
+	}
+	name := f.Name
+	if m.Type == hitl.TypeFile && m.Title != "" && len(m.Title) <= 100 && !strings.ContainsAny(m.Title, "/\\\x00") {
+		name = m.Title
+	}
+	head, tail, contentType, err := multipartFile(name, f.ContentType, m.Title)
+	if err != nil {
+		return hitl.Sent{}, false, fmt.Errorf("encode zoho upload: %w", err)
+	}
+	var out idAnswer
+	err = c.call(ctx, request{
+		op: "upload", method: http.MethodPost, path: c.messagesPath(s.ProviderConversationID),
+		contentType: contentType, body: [][]byte{head, f.Body, tail}, applyOnce: true, timeout: 6 * c.timeout,
+	}, &out)
+	if refused(err) {
+		if c.ended(ctx, s.ProviderConversationID) {
+			return hitl.Sent{}, false, fmt.Errorf("%w (%w)", hitl.ErrConversationEnded, err)
+		}
+		return asLink("upload_refused")
+	}
+	if err != nil {
+		return hitl.Sent{}, false, err
+	}
+	return hitl.Sent{MessageID: out.messageID()}, true, nil
+}
+
+// multipartFile encodes the form SalesIQ takes for a file, the file part
+// and an optional comment, as what goes before the file's bytes and what
+// goes after them: a file of up to 50 MB is not copied.
+func multipartFile(name, contentType, comment string) (head, tail []byte, formType string, err error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	h := textproto.MIMEHeader{}
+	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, name))
+	h.Set("Content-Type", contentType)
+	if _, err := w.CreatePart(h); err != nil {
+		return nil, nil, "", err
+	}
+	head = bytes.Clone(buf.Bytes())
+	buf.Reset()
+	if comment != "" {
+		if err := w.WriteField("comment", comment); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, nil, "", err
+	}
+	return head, buf.Bytes(), w.FormDataContentType(), nil
+}
+
+// failure turns a failed send into the Bridge's error, checking whether a
+// refusal means the conversation has ended.
+func (c *Client) failure(ctx context.Context, op, id string, err error) error {
+	if !errors.Is(err, hitl.ErrConversationEnded) && refused(err) && c.ended(ctx, id) {
+		err = fmt.Errorf("%w (%w)", hitl.ErrConversationEnded, err)
+	}
+	return publicError(op, err)
+}
+
+// refused reports whether SalesIQ answered err for a reason of the request
+// itself, not of the token, the load or the server.
+func refused(err error) bool {
+	var api *APIError
+	return errors.As(err, &api) && !api.rateLimited() && !api.invalidToken() && api.Status < 500
+}
+
+// ended reads the conversation back to learn whether it has ended:
+// SalesIQ documents no error code for a closed conversation. A closed or
+// missed conversation has an end time, or says so in its status.
+func (c *Client) ended(ctx context.Context, id string) bool {
+	var out struct {
+		Data struct {
+			EndTime flexString `json:"end_time"`
+			Status  flexString `json:"status"`
+		} `json:"data"`
+	}
+	err := c.call(ctx, request{op: "get", method: http.MethodGet, path: "/api/v2/" + c.screen + "/conversations/" + url.PathEscape(id)}, &out)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho conversation state unknown",
+			slog.String("conversation_id", id), slog.String("error", errorKind(err)))
+		return false
+	}
+	status := strings.ToLower(string(out.Data.Status))
+	return (out.Data.EndTime != "" && out.Data.EndTime != "0") ||
+		strings.Contains(status, "closed") || strings.Contains(status, "missed") || strings.Contains(status, "ended")
+}
+
+// Close ends the conversation through the operator API
+// (PUT /api/v2/{screen}/conversations/{id}/close). A conversation that has
+// already ended counts as closed.
+func (c *Client) Close(ctx context.Context, s hitl.Session) error {
+	id := s.ProviderConversationID
+	if id == "" {
+		return hitl.Errorf(hitl.CodeInternal, "session %s has no Zoho conversation", s.ID)
+	}
+	err := c.call(ctx, request{op: "close", method: http.MethodPut, path: "/api/v2/" + c.screen + "/conversations/" + url.PathEscape(id) + "/close"}, nil)
+	outcome := "closed"
+	if err != nil {
+		if !refused(err) || !c.ended(ctx, id) {
+			return publicError("close zoho conversation "+id, err)
+		}
+		outcome = "already_ended"
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "zoho conversation closed",
+		slog.String("session_id", s.ID), slog.String("conversation_id", id), slog.String("outcome", outcome))
+	return nil
+}

@@ -1,0 +1,243 @@
+package zoho_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
+)
+
+const redirectURL = "https://bridge.example.com/oauth/zoho/callback"
+
+// clock is a settable clock shared by the simulator and the code under
+// test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// logBuffer collects logs written from many goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// memStore is a TokenStore in memory, shared by "containers" in tests.
+type memStore struct {
+	mu      sync.Mutex
+	tok     zoho.Token
+	loads   int
+	saves   int
+	saveErr error
+}
+
+func (s *memStore) Load(context.Context) (zoho.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loads++
+	return s.tok, nil
+}
+
+func (s *memStore) Save(_ context.Context, t zoho.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saves++
+	if s.saveErr != nil {
+		return s.saveErr
+	}
+	s.tok = t
+	return nil
+}
+
+func (s *memStore) token() zoho.Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok
+}
+
+func (s *memStore) counts() (loads, saves int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads, s.saves
+}
+
+// leases behaves as hitl.Store.AcquireLease: a conditional write on one
+// item per name.
+type leases struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (l *leases) Acquire(_ context.Context, name, _ string, now, until time.Time) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.until == nil {
+		l.until = map[string]time.Time{}
+	}
+	if now.Before(l.until[name]) {
+		return false, nil
+	}
+	l.until[name] = until
+	return true, nil
+}
+
+// fixture is a simulator with the package's parts wired to it, as the
+// bridge wires them.
+type fixture struct {
+	sim    *zohotest.Server
+	clock  *clock
+	store  *memStore
+	lease  *leases
+	oauth  *zoho.OAuth
+	tokens *zoho.Tokens
+	client *zoho.Client
+	media  *httptest.Server // serves /photo.png, /report.pdf, /gone.png (404) and /huge.bin (51 MB declared)
+	logs   *logBuffer
+}
+
+type option func(*fixtureConfig)
+
+type fixtureConfig struct {
+	sim     zohotest.Options
+	fetcher *media.Fetcher
+}
+
+func withSim(o zohotest.Options) option { return func(c *fixtureConfig) { c.sim = o } }
+
+func withFetcher(f *media.Fetcher) option { return func(c *fixtureConfig) { c.fetcher = f } }
+
+var png = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 2000)...)
+
+func newFixture(t *testing.T, opts ...option) *fixture {
+	t.Helper()
+	cfg := fixtureConfig{fetcher: media.NewFetcher(media.Config{AllowPrivate: true, MaxBytes: 64 << 20})}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f := &fixture{clock: newClock(), store: &memStore{}, lease: &leases{}, logs: &logBuffer{}}
+	cfg.sim.Now = f.clock.Now
+	f.sim = zohotest.New(cfg.sim)
+	t.Cleanup(f.sim.Close)
+	f.media = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/photo.png":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(png)
+		case "/report.pdf":
+			w.Header().Set("Content-Type", "application/pdf")
+			w.Write([]byte("%PDF-1.4 report"))
+		case "/huge.bin":
+			// Declared larger than SalesIQ's 50 MB: refused before reading.
+			w.Header().Set("Content-Length", "53477376")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(f.media.Close)
+	f.oauth = f.newOAuth(t)
+	f.tokens = f.newTokens(t, f.store)
+	o := f.sim.Options()
+	c, err := zoho.NewClient(zoho.Config{
+		Region:       "us",
+		SalesIQURL:   f.sim.SalesIQURL(),
+		ScreenName:   o.ScreenName,
+		AppID:        o.AppID,
+		DepartmentID: o.DepartmentID,
+		Tokens:       f.tokens,
+		Media:        cfg.fetcher,
+		Logger:       f.logs.logger(),
+		RetryDelay:   time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client = c
+	return f
+}
+
+func (f *fixture) newOAuth(t *testing.T) *zoho.OAuth {
+	t.Helper()
+	o := f.sim.Options()
+	oauth, err := zoho.NewOAuth(zoho.OAuthConfig{
+		Region:       "us",
+		AccountsURL:  f.sim.AccountsURL(),
+		ClientID:     o.ClientID,
+		ClientSecret: o.ClientSecret,
+		RedirectURL:  redirectURL,
+		Now:          f.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return oauth
+}
+
+// newTokens is one container's token manager over store.
+func (f *fixture) newTokens(t *testing.T, store zoho.TokenStore) *zoho.Tokens {
+	t.Helper()
+	tokens, err := zoho.NewTokens(zoho.TokensConfig{
+		OAuth:        f.oauth,
+		Store:        store,
+		Lease:        f.lease.Acquire,
+		RefreshToken: f.sim.Options().RefreshToken,
+		Now:          f.clock.Now,
+		Logger:       f.logs.logger(),
+		LeaseWait:    100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
+}
+
+// assertNoSecrets checks that text carries no credential: the client
+// secret, the refresh tokens, and any access token the store held.
+func (f *fixture) assertNoSecrets(t *testing.T, text string, more ...string) {
+	t.Helper()
+	o := f.sim.Options()
+	secrets := append([]string{o.ClientSecret, o.RefreshToken, f.store.token().AccessToken, f.store.token().RefreshToken}, more...)
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("a secret leaked: %q in %s", s, text)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package zohotest
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+func newKey() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(fmt.Sprintf("zohotest: generate RSA key: %v", err))
+	}
+	return k
+}
+
+func publicPEM(k *rsa.PrivateKey) string {
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		panic(fmt.Sprintf("zohotest: encode public key: %v", err))
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// PublicKeyPEM is the public key of the current signing key, as SalesIQ
+// hands it out for a webhook.
+func (s *Server) PublicKeyPEM() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return publicPEM(s.key)
+}
+
+// RotateKey replaces the signing key, as generating a webhook's second key
+// does, and returns the new public key.
+func (s *Server) RotateKey() string {
+	k := newKey()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key = k
+	return publicPEM(k)
+}
+
+// Sign returns the x-siqsignature of body under the current key.
+func (s *Server) Sign(body []byte) string {
+	s.mu.Lock()
+	k := s.key
+	s.mu.Unlock()
+	sum := sha256.Sum256(body)
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, sum[:])
+	if err != nil {
+		panic(fmt.Sprintf("zohotest: sign: %v", err))
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// Post delivers body to the webhook URL once, with signature in
+// x-siqsignature when it is not empty: the way to send forged, unsigned
+// or tampered deliveries.
+func (s *Server) Post(body []byte, signature string) (int, error) {
+	s.mu.Lock()
+	u := s.webhookURL
+	s.mu.Unlock()
+	if u == "" {
+		return 0, errors.New("zohotest: no webhook URL set")
+	}
+	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("zohotest: deliver webhook: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set("x-siqsignature", signature)
+	}
+	resp, err := webhookClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("zohotest: deliver webhook: %w", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// Envelope renders a webhook body for event about a conversation as it is
+// now, at the given attempt, as SalesIQ builds it.
+func (s *Server) Envelope(event, conversationID string, attempt int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.convs[conversationID]
+	if !ok {
+		return nil, fmt.Errorf("zohotest: no conversation %s", conversationID)
+	}
+	return json.Marshal(s.envelope(event, c.ID, s.conversationJSON(c), s.now(), attempt))
+}
+
+// envelope wraps an entity in SalesIQ's webhook envelope. Callers hold
+// s.mu.
+func (s *Server) envelope(event, conversationID string, entity map[string]any, at time.Time, attempt int) map[string]any {
+	return map[string]any{
+		"entity_type": "conversation",
+		"webhook":     map[string]any{"id": s.webhookID},
+		"org_id":      s.opts.OrgID,
+		"event":       event,
+		"entity_id":   conversationID,
+		"attempt":     attempt,
+		"version":     "1",
+		"app_id":      s.opts.AppID,
+		"event_time":  millis(at),
+		"entity":      entity,
+	}
+}
+
+// OperatorAccepts makes op pick up a waiting conversation, and sends
+// conversation.attender.updated. It returns the webhook answer's status.
+func (s *Server) OperatorAccepts(conversationID string, op Operator) (int, error) {
+	return s.act(conversationID, func(c *Conversation) (string, map[string]any, error) {
+		if c.Status != StatusWaiting {
+			return "", nil, fmt.Errorf("conversation is %s", c.Status)
+		}
+		c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.now()
+		return "conversation.attender.updated", s.conversationJSON(c), nil
+	})
+}
+
+// OperatorReplies posts text from the conversation's attender and sends
+// conversation.operator.replied.
+func (s *Server) OperatorReplies(conversationID, text string) (int, error) {
+	return s.reply(conversationID, Message{Text: text})
+}
+
+// OperatorSendsFile posts a file, with an optional comment, from the
+// conversation's attender and sends conversation.operator.replied. The
+// file is served at the message's FileURL.
+func (s *Server) OperatorSendsFile(conversationID, name, contentType string, body []byte, comment string) (int, error) {
+	return s.reply(conversationID, Message{Text: comment, FileName: name, ContentType: contentType, File: body})
+}
+
+func (s *Server) reply(conversationID string, m Message) (int, error) {
+	return s.act(conversationID, func(c *Conversation) (string, map[string]any, error) {
+		if c.ended() || c.Attender == nil {
+			return "", nil, fmt.Errorf("conversation is %s", c.Status)
+		}
+		m.Sender, m.SenderID = "operator", c.Attender.ID
+		if m.File != nil {
+			m.FileURL = s.storeFile(m.FileName, m.ContentType, m.File)
+		}
+		m = s.appendMessage(c, m)
+		message := map[string]any{
+			"sender": map[string]any{"name": c.Attender.Name, "id": c.Attender.ID, "type": "operator"},
+			"meta":   map[string]any{},
+			"msgid":  m.ID,
+			"text":   m.Text,
+			"type":   "text",
+			"time":   millis(m.Time),
+		}
+		if m.File != nil {
+			message["type"] = "file"
+			message["file"] = map[string]any{"name": m.FileName, "url": m.FileURL, "content_type": m.ContentType, "size": len(m.File)}
+		}
+		entity := s.conversationJSON(c)
+		entity["message"] = message
+		return "conversation.operator.replied", entity, nil
+	})
+}
+
+// TransferAccepted makes to the conversation's attender, as when to
+// accepts a transfer, and sends conversation.transfer.accepted.
+func (s *Server) TransferAccepted(conversationID string, to Operator) (int, error) {
+	return s.act(conversationID, func(c *Conversation) (string, map[string]any, error) {
+		if c.ended() {
+			return "", nil, fmt.Errorf("conversation is %s", c.Status)
+		}
+		from := c.Attender
+		c.Attender, c.Status, c.AttendedAt = &to, StatusAttended, s.now()
+		entity := s.conversationJSON(c)
+		transfer := map[string]any{"to": operatorJSON(to)}
+		if from != nil {
+			transfer["from"] = operatorJSON(*from)
+		}
+		entity["transfer"] = transfer
+		return "conversation.transfer.accepted", entity, nil
+	})
+}
+
+// Completes ends the conversation as its operator and sends
+// conversation.completed.
+func (s *Server) Completes(conversationID string) (int, error) {
+	return s.act(conversationID, func(c *Conversation) (string, map[string]any, error) {
+		if c.ended() {
+			return "", nil, fmt.Errorf("conversation is %s", c.Status)
+		}
+		c.Status, c.EndedBy, c.EndedAt = StatusClosed, "agent", s.now()
+		entity := s.conversationJSON(c)
+		entity["ended_by"] = "agent"
+		return "conversation.completed", entity, nil
+	})
+}
+
+// Missed ends a conversation nobody picked up and sends
+// conversation.missed.
+func (s *Server) Missed(conversationID string) (int, error) {
+	return s.act(conversationID, func(c *Conversation) (string, map[string]any, error) {
+		if c.Status != StatusWaiting {
+			return "", nil, fmt.Errorf("conversation is %s", c.Status)
+		}
+		c.Status, c.EndedAt = StatusMissed, s.now()
+		return "conversation.missed", s.conversationJSON(c), nil
+	})
+}
+
+// act changes a conversation under the lock and delivers the webhook it
+// produces after releasing it, so the receiver may call the API meanwhile.
+func (s *Server) act(conversationID string, change func(*Conversation) (event string, entity map[string]any, err error)) (int, error) {
+	s.mu.Lock()
+	c, ok := s.convs[conversationID]
+	if !ok {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("zohotest: no conversation %s", conversationID)
+	}
+	event, entity, err := change(c)
+	if err != nil {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("zohotest: conversation %s: %w", conversationID, err)
+	}
+	env, times := s.envelope(event, c.ID, entity, s.now(), 1), s.deliveries
+	s.mu.Unlock()
+	return s.deliver(env, times)
+}
+
+var webhookClient = &http.Client{Timeout: 5 * time.Second}
+
+// deliver posts env, signed, with attempt 1, 2, …: times deliveries at
+// least, and retries of a status ≥ 300 up to 4 attempts, as SalesIQ does.
+// It returns the last status.
+func (s *Server) deliver(env map[string]any, times int) (int, error) {
+	for attempt := 1; ; attempt++ {
+		env["attempt"] = attempt
+		body, err := json.Marshal(env)
+		if err != nil {
+			return 0, fmt.Errorf("zohotest: encode webhook: %w", err)
+		}
+		status, err := s.Post(body, s.Sign(body))
+		if err != nil {
+			return 0, err
+		}
+		if attempt >= times && (status < 300 || attempt >= 4) {
+			return status, nil
+		}
+	}
+}

@@ -1,0 +1,729 @@
+// Package zohotest is an in-memory Zoho for tests and demos. One httptest
+// server plays the accounts server (the org authorization page and the
+// token endpoint) and the SalesIQ REST API (visitor conversations,
+// messages and files; operator close and get), and the server's methods
+// play the operators, sending signed webhooks as SalesIQ does.
+//
+// It follows Zoho's documented behaviour where there is one: token
+// refusals answered with HTTP 200 ({"error":"invalid_code"}, and
+// {"error":"Access Denied",...} past 10 tokens per refresh token per 10
+// minutes), 15 live access tokens per refresh token (the 16th revokes the
+// oldest), tokens valid one hour; API errors as {"error":{"code","message"}}
+// with HTTP 200, code 1002 for a bad Authorization header, 1004 for a
+// wrong method, 1005 for a wrong screen name, 1006 for an unknown URL and
+// 1008 for an invalid or expired token; 1023 (too many requests) through
+// FailNext; files up to 50 MB; webhooks signed with RSA SHA-256 in
+// x-siqsignature and retried on any status ≥ 300, attempt counting up.
+// Codes 1300–1303 are the simulator's own: SalesIQ documents none for bad
+// input, a missing or ended conversation, or a file too large. Only the
+// operator methods send webhooks; API calls (the bridge's own close
+// included) send none.
+package zohotest
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server; zero fields take the defaults shown.
+type Options struct {
+	ClientID     string // "test-client-id"
+	ClientSecret string // "test-client-secret"
+	// RefreshToken is a refresh token the accounts server already issued,
+	// as the operator puts in the config secret; "test-refresh-token".
+	RefreshToken string
+	ScreenName   string // "zylker"
+	AppID        string // "40526000000002043"
+	DepartmentID string // "40526000000002013"
+	OrgID        string // "55778119"
+	// Location is the data centre the authorization redirect names; "us".
+	Location string
+	// WebhookURL receives the operators' webhooks; see also SetWebhookURL.
+	WebhookURL string
+	TokenTTL   time.Duration // 1 h
+	// AnswerIDOnly makes the visitor API answer a new conversation with
+	// data.id only, instead of data.conversation_id beside the visitor
+	// conversation id in data.id.
+	AnswerIDOnly bool
+	Now          func() time.Time
+}
+
+// Fault is an error answer injected with FailNext. API calls answer
+// {"error":{"code":Code,"message":Message}}; the token endpoint answers
+// {"error":Message}. Status defaults to 200, as Zoho answers errors.
+type Fault struct {
+	Status  int
+	Code    int
+	Message string
+}
+
+// Operator is a SalesIQ operator acting through the operator methods.
+type Operator struct {
+	ID, Name, Email string
+}
+
+// Conversation states.
+const (
+	StatusWaiting  = "waiting"
+	StatusAttended = "attended"
+	StatusClosed   = "closed"
+	StatusMissed   = "missed"
+)
+
+// Message is a stored conversation message.
+type Message struct {
+	ID       string
+	Sender   string // "visitor" or "operator"
+	SenderID string // the visitor's user_id, or the operator's id
+	Text     string // text, or a file's comment
+	FileName string
+	// ContentType and File are the file's; FileURL serves it.
+	ContentType string
+	File        []byte
+	FileURL     string
+	Time        time.Time
+}
+
+// Conversation is a conversation as the simulator keeps it.
+type Conversation struct {
+	ID string
+	// VisitorConversationID is the visitor-side id SalesIQ also reports.
+	VisitorConversationID string
+	UserID                string // the visitor's user_id
+	VisitorName           string
+	VisitorEmail          string
+	VisitorPhone          string
+	AppID, DepartmentID   string
+	Question              string
+	Status                string
+	Attender              *Operator
+	EndedBy               string // "agent" or "api" once closed
+	Messages              []Message
+	OpenedAt, EndedAt     time.Time
+	AttendedAt            time.Time
+}
+
+// Server is the simulator. Its methods are safe for concurrent use.
+type Server struct {
+	opts Options
+	srv  *httptest.Server
+
+	mu         sync.Mutex
+	key        *rsa.PrivateKey
+	webhookID  string
+	offset     time.Duration
+	webhookURL string
+	deliveries int
+	codes      map[string]string // authorization code → redirect URI
+	grants     map[string]*grant // refresh token → what it issued
+	access     map[string]accessToken
+	convs      map[string]*Conversation
+	files      map[string]file
+	calls      map[string]int
+	log        []string
+	faults     map[string][]Fault
+	seq        int
+}
+
+// grant is a refresh token's history: when it minted tokens, and which
+// are live.
+type grant struct {
+	issued []time.Time
+	live   []string
+}
+
+type accessToken struct {
+	expires time.Time
+	revoked bool
+}
+
+type file struct {
+	contentType string
+	body        []byte
+}
+
+// New starts a simulator with a fresh RSA signing key; Close stops it.
+func New(opts Options) *Server {
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&opts.ClientID, "test-client-id")
+	def(&opts.ClientSecret, "test-client-secret")
+	def(&opts.RefreshToken, "test-refresh-token")
+	def(&opts.ScreenName, "zylker")
+	def(&opts.AppID, "40526000000002043")
+	def(&opts.DepartmentID, "40526000000002013")
+	def(&opts.OrgID, "55778119")
+	def(&opts.Location, "us")
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts:       opts,
+		key:        newKey(),
+		webhookID:  "40526000000912001",
+		webhookURL: opts.WebhookURL,
+		deliveries: 1,
+		codes:      map[string]string{},
+		grants:     map[string]*grant{opts.RefreshToken: {}},
+		access:     map[string]accessToken{},
+		convs:      map[string]*Conversation{},
+		files:      map[string]file{},
+		calls:      map[string]int{},
+		faults:     map[string][]Fault{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /oauth/v2/org/auth", s.handleAuthorize)
+	mux.HandleFunc("POST /oauth/v2/token", s.handleToken)
+	mux.HandleFunc("/api/visitor/v1/{screen}/conversations", s.api("open", http.MethodPost, s.open))
+	mux.HandleFunc("/api/visitor/v1/{screen}/conversations/{id}/messages", s.api("message", http.MethodPost, s.message))
+	mux.HandleFunc("/api/v2/{screen}/conversations/{id}/close", s.api("close", http.MethodPut, s.close))
+	mux.HandleFunc("/api/v2/{screen}/conversations/{id}", s.api("get", http.MethodGet, s.get))
+	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusOK, 1006, "Invalid URL")
+	})
+	s.srv = httptest.NewServer(mux)
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// Options returns the options in effect, defaults filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// AccountsURL is the accounts server, for the OAuth config's AccountsURL.
+func (s *Server) AccountsURL() string { return s.srv.URL }
+
+// SalesIQURL is the SalesIQ server, for the client config's SalesIQURL.
+func (s *Server) SalesIQURL() string { return s.srv.URL }
+
+// SetWebhookURL sets where webhooks go.
+func (s *Server) SetWebhookURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.webhookURL = u
+}
+
+// SetDeliveries makes every webhook be delivered n times, with attempt 1
+// to n, as SalesIQ's retries do.
+func (s *Server) SetDeliveries(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deliveries = max(n, 1)
+}
+
+// Advance moves the simulator's clock forward.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
+
+// ExpireTokens makes every access token issued so far expire now.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.access {
+		t.expires = s.now()
+		s.access[k] = t
+	}
+}
+
+// FailNext makes the next n calls of op answer f. Ops are "token",
+// "authorize", "open", "message", "upload", "close" and "get".
+func (s *Server) FailNext(op string, n int, f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[op] = append(s.faults[op], f)
+	}
+}
+
+// Calls reports how many times op was called, faults included.
+func (s *Server) Calls(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
+// TokenCalls reports how many times the token endpoint was called, every
+// grant and fault included.
+func (s *Server) TokenCalls() int { return s.Calls("token") }
+
+// CallLog lists the calls in order by op.
+func (s *Server) CallLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// Conversation returns a copy of a conversation.
+func (s *Server) Conversation(id string) (Conversation, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.convs[id]
+	if !ok {
+		return Conversation{}, false
+	}
+	return c.copy(), true
+}
+
+// Conversations returns copies of every conversation, oldest first.
+func (s *Server) Conversations() []Conversation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Conversation, 0, len(s.convs))
+	for _, c := range s.convs {
+		out = append(out, c.copy())
+	}
+	slices.SortFunc(out, func(a, b Conversation) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Closed reports whether a conversation has ended, closed or missed.
+func (s *Server) Closed(id string) bool {
+	c, ok := s.Conversation(id)
+	return ok && (c.Status == StatusClosed || c.Status == StatusMissed)
+}
+
+func (c *Conversation) copy() Conversation {
+	cp := *c
+	cp.Messages = slices.Clone(c.Messages)
+	if c.Attender != nil {
+		a := *c.Attender
+		cp.Attender = &a
+	}
+	return cp
+}
+
+func (c *Conversation) ended() bool { return c.Status == StatusClosed || c.Status == StatusMissed }
+
+func (s *Server) now() time.Time { return s.opts.Now().Add(s.offset) }
+
+// record counts a call and returns the fault to answer, if any. Callers
+// hold s.mu.
+func (s *Server) record(op string) (Fault, bool) {
+	s.calls[op]++
+	s.log = append(s.log, op)
+	q := s.faults[op]
+	if len(q) == 0 {
+		return Fault{}, false
+	}
+	s.faults[op] = q[1:]
+	return q[0], true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeAPIError(w http.ResponseWriter, status, code int, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": message}})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// handleAuthorize is the org client's consent page, consented at once: it
+// redirects to redirect_uri with a code, the state, and the location and
+// accounts-server of this data centre.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.record("authorize"); ok {
+		http.Error(w, f.Message, max(f.Status, http.StatusBadRequest))
+		return
+	}
+	q := r.URL.Query()
+	redirect, err := url.Parse(q.Get("redirect_uri"))
+	switch {
+	case q.Get("response_type") != "code" || q.Get("access_type") != "offline" || q.Get("scope") == "":
+		http.Error(w, "invalid authorization request", http.StatusBadRequest)
+		return
+	case q.Get("client_id") != s.opts.ClientID:
+		http.Error(w, "invalid client", http.StatusBadRequest)
+		return
+	case err != nil || redirect.Host == "":
+		http.Error(w, "invalid redirect_uri", http.StatusBadRequest)
+		return
+	}
+	code := "1000." + randomHex(16)
+	s.codes[code] = q.Get("redirect_uri")
+	back := redirect.Query()
+	back.Set("code", code)
+	back.Set("state", q.Get("state"))
+	back.Set("location", s.opts.Location)
+	back.Set("accounts-server", s.srv.URL)
+	redirect.RawQuery = back.Encode()
+	http.Redirect(w, r, redirect.String(), http.StatusFound)
+}
+
+// AuthorizationCode issues a code as the consent page does, for tests that
+// skip the browser.
+func (s *Server) AuthorizationCode(redirectURI string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	code := "1000." + randomHex(16)
+	s.codes[code] = redirectURI
+	return code
+}
+
+const (
+	tokenWindow   = 10 * time.Minute
+	tokensPerSpan = 10
+	liveTokens    = 15
+)
+
+// handleToken is POST /oauth/v2/token: the authorization_code and
+// refresh_token grants, client credentials in the form.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	refuse := func(code, description string) {
+		body := map[string]string{"error": code}
+		if description != "" {
+			body["error_description"] = description
+		}
+		writeJSON(w, http.StatusOK, body)
+	}
+	if f, ok := s.record("token"); ok {
+		writeJSON(w, max(f.Status, http.StatusOK), map[string]string{"error": f.Message})
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		refuse("invalid_request", "")
+		return
+	}
+	if r.PostForm.Get("client_id") != s.opts.ClientID || r.PostForm.Get("client_secret") != s.opts.ClientSecret {
+		refuse("invalid_client", "")
+		return
+	}
+	out := map[string]any{}
+	var refresh string
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		code := r.PostForm.Get("code")
+		redirect, ok := s.codes[code]
+		if !ok || redirect != r.PostForm.Get("redirect_uri") {
+			refuse("invalid_code", "")
+			return
+		}
+		delete(s.codes, code)
+		refresh = "1000." + randomHex(24)
+		s.grants[refresh] = &grant{}
+		out["refresh_token"] = refresh
+	case "refresh_token":
+		refresh = r.PostForm.Get("refresh_token")
+		if s.grants[refresh] == nil {
+			refuse("invalid_code", "")
+			return
+		}
+	default:
+		refuse("unsupported_grant_type", "")
+		return
+	}
+	g, now := s.grants[refresh], s.now()
+	g.issued = slices.DeleteFunc(g.issued, func(t time.Time) bool { return !t.After(now.Add(-tokenWindow)) })
+	if len(g.issued) >= tokensPerSpan {
+		refuse("Access Denied", "You have made too many requests continuously. Please try again after some time.")
+		return
+	}
+	g.issued = append(g.issued, now)
+	tok := "1000." + randomHex(16)
+	s.access[tok] = accessToken{expires: now.Add(s.opts.TokenTTL)}
+	g.live = append(g.live, tok)
+	if len(g.live) > liveTokens {
+		oldest := s.access[g.live[0]]
+		oldest.revoked = true
+		s.access[g.live[0]] = oldest
+		g.live = g.live[1:]
+	}
+	out["access_token"] = tok
+	out["api_domain"] = "https://www.zohoapis.com"
+	out["token_type"] = "Bearer"
+	out["expires_in"] = int(s.opts.TokenTTL / time.Second)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// apiError is an error answer of the SalesIQ API, HTTP 200 as SalesIQ
+// answers them.
+type apiError struct {
+	code    int
+	message string
+}
+
+// api wraps an API operation: it records the call, answers injected
+// faults, and checks the method, the token and the screen name, in that
+// order.
+func (s *Server) api(op, method string, handle func(*http.Request) (any, *apiError)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if op == "message" && ct == "multipart/form-data" {
+			op = "upload"
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if f, ok := s.record(op); ok {
+			writeAPIError(w, max(f.Status, http.StatusOK), f.Code, f.Message)
+			return
+		}
+		if e := s.authorize(r, method); e != nil {
+			writeAPIError(w, http.StatusOK, e.code, e.message)
+			return
+		}
+		out, e := handle(r)
+		if e != nil {
+			writeAPIError(w, http.StatusOK, e.code, e.message)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"url": r.URL.Path, "object": "conversations", "data": out})
+	}
+}
+
+func (s *Server) authorize(r *http.Request, method string) *apiError {
+	if r.Method != method {
+		return &apiError{1004, "Invalid Request Type."}
+	}
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Zoho-oauthtoken ")
+	if !ok {
+		tok, ok = strings.CutPrefix(auth, "Bearer ")
+	}
+	if !ok || tok == "" {
+		return &apiError{1002, "Invalid authorization header."}
+	}
+	if t, known := s.access[tok]; !known || t.revoked || !s.now().Before(t.expires) {
+		return &apiError{1008, "Invalid OAuth token."}
+	}
+	if r.PathValue("screen") != s.opts.ScreenName {
+		return &apiError{1005, "Invalid portal or wrong screen name."}
+	}
+	return nil
+}
+
+func decodeBody(r *http.Request, v any) *apiError {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || json.Unmarshal(body, v) != nil {
+		return &apiError{1300, "Invalid input"}
+	}
+	return nil
+}
+
+func (s *Server) open(r *http.Request) (any, *apiError) {
+	var in struct {
+		Visitor struct {
+			UserID string `json:"user_id"`
+			Name   string `json:"name"`
+			Email  string `json:"email"`
+			Phone  string `json:"phone"`
+		} `json:"visitor"`
+		AppID        string `json:"app_id"`
+		DepartmentID string `json:"department_id"`
+		Question     string `json:"question"`
+	}
+	if e := decodeBody(r, &in); e != nil {
+		return nil, e
+	}
+	switch {
+	case in.Visitor.UserID == "":
+		return nil, &apiError{1300, "visitor.user_id is mandatory"}
+	case in.AppID != s.opts.AppID:
+		return nil, &apiError{1300, "Invalid app_id"}
+	case in.DepartmentID != s.opts.DepartmentID:
+		return nil, &apiError{1300, "Invalid department_id"}
+	case strings.TrimSpace(in.Question) == "":
+		return nil, &apiError{1300, "question is mandatory"}
+	}
+	s.seq++
+	c := &Conversation{
+		ID:                    strconv.Itoa(19000000033100 + s.seq),
+		VisitorConversationID: randomHex(24),
+		UserID:                in.Visitor.UserID,
+		VisitorName:           in.Visitor.Name,
+		VisitorEmail:          in.Visitor.Email,
+		VisitorPhone:          in.Visitor.Phone,
+		AppID:                 in.AppID,
+		DepartmentID:          in.DepartmentID,
+		Question:              in.Question,
+		Status:                StatusWaiting,
+		OpenedAt:              s.now(),
+	}
+	s.convs[c.ID] = c
+	out := s.conversationJSON(c)
+	if s.opts.AnswerIDOnly {
+		out["id"] = c.ID
+		delete(out, "conversation_id")
+	} else {
+		out["id"] = c.VisitorConversationID
+	}
+	return out, nil
+}
+
+// openConversation finds a conversation that must not have ended.
+func (s *Server) openConversation(id string) (*Conversation, *apiError) {
+	c, ok := s.convs[id]
+	if !ok {
+		return nil, &apiError{1301, "Conversation not found"}
+	}
+	if c.ended() {
+		return nil, &apiError{1302, "Conversation has already ended"}
+	}
+	return c, nil
+}
+
+const maxUpload = 50 << 20
+
+func (s *Server) message(r *http.Request) (any, *apiError) {
+	c, e := s.openConversation(r.PathValue("id"))
+	if e != nil {
+		return nil, e
+	}
+	m := Message{Sender: "visitor", SenderID: c.UserID}
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxUpload+1<<20)
+		f, h, err := r.FormFile("file")
+		if err != nil {
+			if strings.Contains(err.Error(), "too large") {
+				return nil, &apiError{1303, "File size exceeds the limit of 50 MB"}
+			}
+			return nil, &apiError{1300, "file is mandatory"}
+		}
+		defer f.Close()
+		body, err := io.ReadAll(f)
+		if err != nil || len(body) > maxUpload {
+			return nil, &apiError{1303, "File size exceeds the limit of 50 MB"}
+		}
+		m.FileName, m.ContentType, m.File = h.Filename, h.Header.Get("Content-Type"), body
+		m.FileURL = s.storeFile(h.Filename, m.ContentType, body)
+		m.Text = r.FormValue("comment")
+	} else {
+		var in struct {
+			Text string `json:"text"`
+		}
+		if e := decodeBody(r, &in); e != nil {
+			return nil, e
+		}
+		if strings.TrimSpace(in.Text) == "" {
+			return nil, &apiError{1300, "text is mandatory"}
+		}
+		m.Text = in.Text
+	}
+	m = s.appendMessage(c, m)
+	return map[string]any{
+		"id": m.ID, "msgid": m.ID, "text": m.Text, "time": strconv.FormatInt(m.Time.UnixMilli(), 10),
+		"sender": map[string]any{"type": "visitor", "id": c.UserID, "name": c.VisitorName},
+	}, nil
+}
+
+func (s *Server) close(r *http.Request) (any, *apiError) {
+	c, e := s.openConversation(r.PathValue("id"))
+	if e != nil {
+		return nil, e
+	}
+	c.Status, c.EndedBy, c.EndedAt = StatusClosed, "api", s.now()
+	return s.conversationJSON(c), nil
+}
+
+func (s *Server) get(r *http.Request) (any, *apiError) {
+	c, ok := s.convs[r.PathValue("id")]
+	if !ok {
+		return nil, &apiError{1301, "Conversation not found"}
+	}
+	return s.conversationJSON(c), nil
+}
+
+func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	f, ok := s.files[s.srv.URL+r.URL.Path]
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	w.Write(f.body)
+}
+
+func (s *Server) storeFile(name, contentType string, body []byte) string {
+	u := s.srv.URL + "/files/" + randomHex(8) + "/" + url.PathEscape(strings.ReplaceAll(name, "/", "_"))
+	s.files[u] = file{contentType: contentType, body: body}
+	return u
+}
+
+func (s *Server) appendMessage(c *Conversation, m Message) Message {
+	m.ID = fmt.Sprintf("%s_%d", c.ID, len(c.Messages)+1)
+	m.Time = s.now().UTC()
+	c.Messages = append(c.Messages, m)
+	return m
+}
+
+func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// conversationJSON renders a conversation as the operator API and the
+// webhooks do. Callers hold s.mu.
+func (s *Server) conversationJSON(c *Conversation) map[string]any {
+	label := map[string]string{
+		StatusWaiting: "Waiting", StatusAttended: "Attended Online", StatusClosed: "Closed", StatusMissed: "Missed",
+	}[c.Status]
+	state := map[string]int{StatusWaiting: 1, StatusAttended: 2, StatusClosed: 4, StatusMissed: 4}[c.Status]
+	out := map[string]any{
+		"id":                      c.ID,
+		"conversation_id":         c.ID,
+		"visitor_conversation_id": c.VisitorConversationID,
+		"reference_id":            strings.TrimPrefix(c.ID, "190000000"),
+		"app_id":                  c.AppID,
+		"department_id":           c.DepartmentID,
+		"question":                c.Question,
+		"status":                  label,
+		"chat_status":             map[string]any{"state": state, "label": label},
+		"opened_time":             millis(c.OpenedAt),
+		"visitor": map[string]any{
+			"id": "4052600000" + c.UserID, "name": c.VisitorName, "email_id": c.VisitorEmail,
+			"phone": c.VisitorPhone, "channel": "website", "type": "lead",
+		},
+	}
+	if c.Attender != nil {
+		out["attender"] = operatorJSON(*c.Attender)
+		out["owner"] = operatorJSON(*c.Attender)
+		out["attended_time"] = millis(c.AttendedAt)
+	}
+	switch c.Status {
+	case StatusClosed:
+		out["end_time"] = millis(c.EndedAt)
+	case StatusMissed:
+		out["missed_time"] = millis(c.EndedAt)
+	}
+	return out
+}
+
+func operatorJSON(o Operator) map[string]any {
+	return map[string]any{"id": o.ID, "name": o.Name, "email": o.Email, "email_id": o.Email, "type": "operator", "is_bot": false}
+}
