@@ -6,188 +6,249 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/app"
-	"github.com/hitl-bridge/hitl-bridge/pkg/config"
-	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
-const (
-	demoBotKey     = "demo-bot-key-0123456789"
-	demoSigningKey = "demo-signing-secret-0123456789"
-)
-
-// runDemo plays a scripted LiveChat handoff: the bridge on the embedded
-// store, the LiveChat simulator as the provider, and a bot receiver that
-// checks every callback's signature. Everything listens on loopback.
-func runDemo(ctx context.Context, out io.Writer, log *slog.Logger) error {
+// runDemo plays a scripted handoff to each provider: the bridge on the
+// embedded store, the LiveChat and Zoho SalesIQ simulators the tests use,
+// and a bot receiver that checks every callback's signature. Everything
+// listens on loopback. logs, if not nil, receives the bridge's log.
+func runDemo(ctx context.Context, out, logs io.Writer) error {
 	dir, err := os.MkdirTemp("", "hitl-demo-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
-	bot := httptest.NewServer(botReceiver(say))
-	defer bot.Close()
-	lc := livechattest.New(livechattest.Options{})
-	defer lc.Close()
+	st, err := bolt.Open(filepath.Join(dir, "bridge.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e, err := apptest.Start(st)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if logs != nil {
+		defer func() { _, _ = io.WriteString(logs, e.Logs.String()) }()
+	}
 	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
 		_, _ = w.Write(demoPNG)
 	}))
 	defer files.Close()
 
-	env := map[string]string{
-		"BOT_CALLBACK_URL":         bot.URL + "/hitl",
-		"LIVECHAT_ORGANIZATION_ID": lc.Options().OrganizationID,
-		"LIVECHAT_CLIENT_ID":       lc.Options().ClientID,
-		"LIVECHAT_REDIRECT_URI":    "https://bot.example.com/",
-		"LIVECHAT_GROUP_ID":        "1",
-		"LIVECHAT_API_URL":         lc.APIURL(),
-		"LIVECHAT_ACCOUNTS_URL":    lc.AccountsURL(),
-		"HITL_ALLOW_PRIVATE_URLS":  "true", // the demo's files are on loopback
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	e.Bot.OnEvent = func(ev hitl.Event) {
+		say("bot    ← %-16s %s  [%s, signature verified]", ev.Type, describe(ev), ev.ID)
 	}
-	c, err := config.Env(func(k string) string { return env[k] })
-	if err != nil {
-		return err
-	}
-	c.Secret = config.Secret{
-		BotAPIKeys: []string{demoBotKey}, CallbackSigningSecret: demoSigningKey,
-		LiveChat: &config.LiveChatSecret{AgentToken: lc.AgentToken(), WebhookSecret: lc.Options().WebhookSecret},
-	}
-	st, err := bolt.Open(filepath.Join(dir, "bridge.db"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	a, err := app.New(c, app.Options{Store: st, Log: log})
-	if err != nil {
-		return err
-	}
-	bridge := httptest.NewServer(a.Handler())
-	defer bridge.Close()
-	lc.SetWebhookURL(bridge.URL + "/webhooks/livechat")
+	d := &demo{ctx: ctx, e: e, say: say, image: files.URL + "/screenshot.png"}
 
-	say("hitl-bridge demo: a bot hands Ada to a LiveChat agent and back")
-	say("  bridge %s (embedded store), LiveChat simulator %s, bot %s", bridge.URL, lc.URL(), bot.URL)
-	say("")
-	api := &demoClient{base: bridge.URL, say: say}
+	say("hitl-bridge demo: a bot hands Ada to a human agent and back, once per provider")
+	say("  bridge %s (embedded store in %s); LiveChat and Zoho SalesIQ simulators; bot %s", e.Server.URL, dir, e.Config.BotCallbackURL)
+	if err := d.liveChat(); err != nil {
+		return err
+	}
+	return d.zoho()
+}
 
+type demo struct {
+	ctx   context.Context
+	e     *apptest.Env
+	say   func(string, ...any)
+	image string
+}
+
+// start creates the user and starts a session with provider.
+func (d *demo) start(provider string) (sessionID, conversationID string, err error) {
 	var user struct{ UserID string }
-	if err := api.call(ctx, "POST", "/v1/users", "", map[string]any{"name": "Ada Lovelace", "email": "ada@example.com"}, &user); err != nil {
-		return err
+	if err := d.call("POST", "/v1/users", "", map[string]any{"name": "Ada Lovelace", "email": "ada@example.com"}, &user); err != nil {
+		return "", "", err
 	}
-	var session struct{ SessionID, ProviderConversationID string }
-	err = api.call(ctx, "POST", "/v1/sessions", "demo-start-1", map[string]any{
-		"userId": user.UserID, "title": "Order #1042 has not arrived", "description": "Customer asks for a human",
-		"botConversationId": "conv-42",
+	var s struct{ SessionID, ProviderConversationID string }
+	err = d.call("POST", "/v1/sessions", "demo-"+provider, map[string]any{
+		"userId": user.UserID, "provider": provider, "title": "Order #1042 has not arrived",
+		"description": "Customer asks for a human", "botConversationId": "conv-42",
 		"messageHistory": []map[string]any{
-			{"source": map[string]string{"type": "user"}, "type": "text", "payload": map[string]string{"text": "Where is my order #1042?"}},
-			{"source": map[string]string{"type": "bot"}, "type": "text", "payload": map[string]string{"text": "It left our warehouse on Monday. Shall I get you a person?"}},
-			{"source": map[string]string{"type": "user"}, "type": "text", "payload": map[string]string{"text": "Yes please"}},
+			history("user", "Where is my order #1042?"),
+			history("bot", "It left our warehouse on Monday. Shall I get you a person?"),
+			history("user", "Yes please"),
 		},
-	}, &session)
+	}, &s)
+	return s.SessionID, s.ProviderConversationID, err
+}
+
+func history(from, text string) map[string]any {
+	return map[string]any{"source": map[string]string{"type": from}, "type": "text", "payload": map[string]string{"text": text}}
+}
+
+func (d *demo) userSays(sessionID, text string) error {
+	return d.call("POST", "/v1/sessions/"+sessionID+"/messages", "", map[string]any{"type": "text", "payload": map[string]string{"text": text}}, nil)
+}
+
+func (d *demo) userSendsImage(sessionID string) error {
+	return d.call("POST", "/v1/sessions/"+sessionID+"/messages", "", map[string]any{"type": "image", "payload": map[string]string{"imageUrl": d.image}}, nil)
+}
+
+// agent announces what an agent does, then does it: the callbacks it
+// causes are printed as they arrive.
+func (d *demo) agent(what string, act func() (int, error)) error {
+	d.say("agent  · %s", what)
+	status, err := act()
 	if err != nil {
 		return err
 	}
-	chat := session.ProviderConversationID
-	msgs := "/v1/sessions/" + session.SessionID + "/messages"
+	if status != http.StatusOK {
+		return fmt.Errorf("the bridge answered the provider's webhook with %d", status)
+	}
+	return nil
+}
+
+func (d *demo) liveChat() error {
+	d.say("\n== LiveChat ==")
+	sessionID, chat, err := d.start("livechat")
+	if err != nil {
+		return err
+	}
+	lc := d.e.LiveChat
 	steps := []func() error{
+		func() error { return d.userSays(sessionID, "The tracking page says 'label created'") },
+		func() error { return d.userSendsImage(sessionID) },
 		func() error {
-			return api.call(ctx, "POST", msgs, "", map[string]any{"type": "text", "payload": map[string]string{"text": "The tracking page says 'label created'"}}, nil)
+			return d.agent("Ann joins the chat", func() (int, error) {
+				return lc.AgentJoins(chat, livechattest.Agent{ID: "ann@example.com", Name: "Ann"})
+			})
 		},
 		func() error {
-			return api.call(ctx, "POST", msgs, "", map[string]any{"type": "image", "payload": map[string]string{"imageUrl": files.URL + "/screenshot.png"}}, nil)
+			return d.agent("Ann: Hi Ada, I'm checking with the courier now.", func() (int, error) { return lc.AgentSays(chat, "Hi Ada, I'm checking with the courier now.") })
 		},
 		func() error {
-			say("agent  · Ann joins the chat")
-			return agentAct(lc.AgentJoins(chat, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+			return d.agent("Ann writes an internal note (agents only: not forwarded)", func() (int, error) { return lc.AgentNote(chat, "courier ticket 7781, do not share") })
 		},
 		func() error {
-			say("agent  · Ann: Hi Ada, I'm checking with the courier now.")
-			return agentAct(lc.AgentSays(chat, "Hi Ada, I'm checking with the courier now."))
+			return d.agent("Ann sends a file: new-label.pdf", func() (int, error) {
+				return lc.AgentSendsFile(chat, "new-label.pdf", "application/pdf", []byte("%PDF-1.4 demo"))
+			})
+		},
+		func() error { return d.userSays(sessionID, "Got it, thank you!") },
+		func() error {
+			return d.agent("Ann closes the chat", func() (int, error) { return lc.AgentCloses(chat) })
+		},
+		func() error { return d.call("GET", "/v1/sessions/"+sessionID, "", nil, nil) },
+	}
+	if err := runSteps(steps); err != nil {
+		return err
+	}
+	d.say("\nWhat the LiveChat agent saw in chat %s:", chat)
+	c, _ := lc.Chat(chat)
+	names := map[string]string{}
+	for _, u := range c.Users {
+		names[u.ID] = u.Name
+		if customer, ok := lc.Customer(u.ID); ok && u.Type == "customer" {
+			names[u.ID] = customer.Name + " (customer)"
+		}
+	}
+	for _, ev := range c.Events {
+		who := ev.AuthorID
+		if n := names[ev.AuthorID]; n != "" {
+			who = n
+		}
+		if ev.Visibility != "all" {
+			who += " (note)"
+		}
+		text := ev.Text
+		if ev.Type == "file" {
+			text = fmt.Sprintf("[file] %s (%s, %d bytes)", ev.Name, ev.ContentType, ev.Size)
+		}
+		d.transcriptLine(who, text)
+	}
+	return nil
+}
+
+func (d *demo) zoho() error {
+	d.say("\n== Zoho SalesIQ ==")
+	sessionID, conv, err := d.start("zoho")
+	if err != nil {
+		return err
+	}
+	z := d.e.Zoho
+	olga := zohotest.Operator{ID: "6000000001", Name: "Olga", Email: "olga@example.com"}
+	steps := []func() error{
+		func() error { return d.userSays(sessionID, "The tracking page says 'label created'") },
+		func() error { return d.userSendsImage(sessionID) },
+		func() error {
+			return d.agent("Olga picks up the conversation", func() (int, error) { return z.OperatorAccepts(conv, olga) })
 		},
 		func() error {
-			say("agent  · Ann writes an internal note (agents only)")
-			return agentAct(lc.AgentNote(chat, "courier ticket 7781, do not share"))
+			return d.agent("Olga: Hello Ada, a new label is on its way.", func() (int, error) { return z.OperatorReplies(conv, "Hello Ada, a new label is on its way.") })
 		},
 		func() error {
-			say("agent  · Ann sends a file: new-label.pdf")
-			return agentAct(lc.AgentSendsFile(chat, "new-label.pdf", "application/pdf", []byte("%PDF-1.4 demo")))
+			return d.agent("Olga sends a file: new-label.pdf", func() (int, error) {
+				return z.OperatorSendsFile(conv, "new-label.pdf", "application/pdf", []byte("%PDF-1.4 demo"), "")
+			})
 		},
 		func() error {
-			return api.call(ctx, "POST", msgs, "", map[string]any{"type": "text", "payload": map[string]string{"text": "Got it, thank you!"}}, nil)
-		},
-		func() error {
-			say("agent  · Ann closes the chat")
-			return agentAct(lc.AgentCloses(chat))
-		},
-		func() error {
-			return api.call(ctx, "GET", "/v1/sessions/"+session.SessionID, "", nil, nil)
+			return d.call("POST", "/v1/sessions/"+sessionID+"/stop", "", map[string]any{"reason": "resolved"}, nil)
 		},
 	}
+	if err := runSteps(steps); err != nil {
+		return err
+	}
+	c, _ := z.Conversation(conv)
+	d.say("\nWhat the SalesIQ operator saw in conversation %s (closed: %v):", conv, z.Closed(conv))
+	d.transcriptLine(c.VisitorName+" (question)", c.Question)
+	for _, m := range c.Messages {
+		who := c.VisitorName
+		if m.Sender == "operator" {
+			who = olga.Name
+		}
+		text := m.Text
+		if m.FileName != "" {
+			text = fmt.Sprintf("[file] %s (%s, %d bytes) %s", m.FileName, m.ContentType, len(m.File), m.Text)
+		}
+		d.transcriptLine(who, text)
+	}
+	return nil
+}
+
+func (d *demo) transcriptLine(who, text string) {
+	d.say("  %-24s %s", who, strings.ReplaceAll(strings.TrimSpace(text), "\n", "\n  "+strings.Repeat(" ", 25)))
+}
+
+func runSteps(steps []func() error) error {
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return err
 		}
 	}
-
-	say("")
-	say("What the LiveChat agent saw in chat %s:", chat)
-	lcChat, _ := lc.Chat(chat)
-	for _, e := range lcChat.Events {
-		text := e.Text
-		if e.Type == "file" {
-			text = fmt.Sprintf("[file] %s (%s, %d bytes)", e.Name, e.ContentType, e.Size)
-		}
-		who := e.AuthorID
-		if e.Visibility != "all" {
-			who += " (note)"
-		}
-		say("  %-28s %s", who, strings.ReplaceAll(text, "\n", "\n  "+strings.Repeat(" ", 29)))
-	}
 	return nil
 }
 
-// agentAct turns a simulator action's webhook answer into an error.
-func agentAct(status int, err error) error {
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return fmt.Errorf("the bridge answered the LiveChat webhook with %d", status)
-	}
-	return nil
-}
-
-// demoClient is the bot's side of the native API.
-type demoClient struct {
-	base string
-	say  func(string, ...any)
-}
-
-func (c *demoClient) call(ctx context.Context, method, path, idempotencyKey string, in, out any) error {
+// call is the bot's side of the native API.
+func (d *demo) call(method, path, idempotencyKey string, in, out any) error {
 	var body io.Reader
 	if in != nil {
-		b, _ := json.Marshal(in)
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(d.ctx, method, d.e.Server.URL+path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+demoBotKey)
+	req.Header.Set("Authorization", "Bearer "+apptest.BotKey)
 	req.Header.Set("Content-Type", "application/json")
 	if idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", idempotencyKey)
@@ -198,7 +259,7 @@ func (c *demoClient) call(ctx context.Context, method, path, idempotencyKey stri
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(resp.Body)
-	c.say("bot    → %s %s  ⇒ %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(answer)))
+	d.say("bot    → %s %s  ⇒ %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(answer)))
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("%s %s answered %d", method, path, resp.StatusCode)
 	}
@@ -208,38 +269,23 @@ func (c *demoClient) call(ctx context.Context, method, path, idempotencyKey stri
 	return nil
 }
 
-// botReceiver prints each callback after checking its signature, as a bot
-// should.
-func botReceiver(say func(string, ...any)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		sig := r.Header.Get(delivery.HeaderSignature)
-		ts, _, _ := strings.Cut(strings.TrimPrefix(sig, "t="), ",")
-		var at int64
-		fmt.Sscan(ts, &at)
-		verdict := "signature ok"
-		if delivery.Sign([]byte(demoSigningKey), time.Unix(at, 0), body) != sig {
-			verdict = "BAD SIGNATURE"
-		}
-		var e hitl.Event
-		_ = json.Unmarshal(body, &e)
-		detail := ""
-		switch {
-		case e.Message != nil && e.Message.Type == hitl.TypeText:
-			detail = fmt.Sprintf("%q", e.Message.Text)
-		case e.Message != nil:
-			detail = fmt.Sprintf("%s %s", e.Message.Type, e.Message.URL)
-		case e.Reason != "":
-			detail = "reason " + e.Reason
-		case e.Queued:
-			detail = "queued"
-		}
-		if e.Agent != nil && e.Agent.Name != "" {
-			detail = "from " + e.Agent.Name + " " + detail
-		}
-		say("bot    ← %-16s %s  [%s, %s]", e.Type, detail, r.Header.Get(delivery.HeaderEventID), verdict)
-		w.WriteHeader(http.StatusNoContent)
-	})
+// describe is one line about an event, for the transcript.
+func describe(e hitl.Event) string {
+	var parts []string
+	if e.Agent != nil && e.Agent.Name != "" {
+		parts = append(parts, "from "+e.Agent.Name)
+	}
+	switch {
+	case e.Message != nil && e.Message.Type == hitl.TypeText:
+		parts = append(parts, fmt.Sprintf("%q", e.Message.Text))
+	case e.Message != nil:
+		parts = append(parts, e.Message.Type+" "+e.Message.Title)
+	case e.Reason != "":
+		parts = append(parts, "reason "+e.Reason)
+	case e.Queued:
+		parts = append(parts, "queued")
+	}
+	return strings.Join(parts, " ")
 }
 
 // demoPNG is a 1×1 PNG the demo user "sends".

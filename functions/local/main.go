@@ -32,17 +32,17 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("local", flag.ContinueOnError)
-	demo := flags.Bool("demo", false, "play a scripted handoff against the simulators and print the transcript")
-	verbose := flags.Bool("v", false, "with -demo: also print the bridge's logs")
+	demo := flags.Bool("demo", false, "play a scripted handoff per provider against the simulators and print the transcript")
+	verbose := flags.Bool("v", false, "with -demo: also print the bridge's log")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if *demo {
-		level := slog.LevelWarn
+		var logs io.Writer
 		if *verbose {
-			level = slog.LevelInfo
+			logs = stderr
 		}
-		return runDemo(ctx, stdout, slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
+		return runDemo(ctx, stdout, logs)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	return serve(ctx, getenv, log)

@@ -13,14 +13,15 @@ func TestDemoPlaysTheWholeHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"hitl.assigned", `"Hi Ada, I'm checking with the courier now."`, "file http", "reason agent_closed",
-		"[file] screenshot.png (image/png", "[user] Where is my order #1042?", `"status":"closed"`} {
+	for _, want := range []string{"hitl.assigned", `"Hi Ada, I'm checking with the courier now."`, "file new-label.pdf", "reason agent_closed",
+		"[file] screenshot.png (image/png", "[user] Where is my order #1042?", `"status":"closed"`,
+		`"Hello Ada, a new label is on its way."`, "reason bot_stopped", "(closed: true)"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	if strings.Contains(s, "BAD SIGNATURE") || strings.Count(s, "signature ok") != 4 {
-		t.Errorf("callbacks not all signed:\n%s", s)
+	if n := strings.Count(s, "signature verified"); n != 8 {
+		t.Errorf("%d verified callbacks, want 8:\n%s", n, s)
 	}
 	if strings.Count(s, "courier ticket 7781") != 1 { // once: in the agent's view only
 		t.Error("the agent's note reached the bot")

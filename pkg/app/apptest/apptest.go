@@ -54,6 +54,8 @@ type Env struct {
 	Clock    *Clock
 	// ZohoTokens is where the Zoho token is kept (a secret in AWS).
 	ZohoTokens *MemoryTokens
+
+	closers []func()
 }
 
 // StoreFactory makes a fresh store for one test.
@@ -83,17 +85,27 @@ func Dynamo(t testing.TB) hitl.Store {
 // Stores are the store implementations every integration test runs on.
 var Stores = map[string]StoreFactory{"bolt": Bolt, "dynamo": Dynamo}
 
-// New starts an Env on st. modify, if given, adjusts the configuration
-// before the App is built.
+// New starts an Env on st for a test and stops it when the test ends.
+// modify, if given, adjusts the configuration before the App is built.
 func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	t.Helper()
+	e, err := Start(st, modify...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return e
+}
+
+// Start starts an Env on st: the simulators, the bot receiver and the
+// bridge, all on loopback. Close stops them.
+func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Clock: &Clock{}}
 	bot := httptest.NewServer(e.Bot)
-	t.Cleanup(bot.Close)
+	e.closers = append(e.closers, bot.Close)
 	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now, WebhookSecret: WebhookSecret, OrganizationID: OrganizationID})
-	t.Cleanup(e.LiveChat.Close)
 	e.Zoho = zohotest.New(zohotest.Options{Now: e.Clock.Now})
-	t.Cleanup(e.Zoho.Close)
+	e.closers = append(e.closers, e.LiveChat.Close, e.Zoho.Close)
 	z := e.Zoho.Options()
 
 	env := map[string]string{
@@ -116,7 +128,8 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	}
 	c, err := config.Env(func(k string) string { return env[k] })
 	if err != nil {
-		t.Fatal(err)
+		e.Close()
+		return nil, err
 	}
 	c.Secret = config.Secret{
 		BotAPIKeys: []string{BotKey}, AdminAPIKey: AdminKey, CallbackSigningSecret: SigningKey,
@@ -132,13 +145,22 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	e.ZohoTokens = &MemoryTokens{}
 	e.App, err = app.New(c, app.Options{Store: st, Log: log, Now: e.Clock.Now, ZohoTokens: e.ZohoTokens})
 	if err != nil {
-		t.Fatal(err)
+		e.Close()
+		return nil, err
 	}
 	e.Server = httptest.NewServer(e.App.Handler())
-	t.Cleanup(e.Server.Close)
+	e.closers = append(e.closers, e.Server.Close)
 	e.LiveChat.SetWebhookURL(e.Server.URL + "/webhooks/livechat")
 	e.Zoho.SetWebhookURL(e.Server.URL + "/webhooks/zoho")
-	return e
+	return e, nil
+}
+
+// Close stops everything Start started, newest first.
+func (e *Env) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+	e.closers = nil
 }
 
 // Do calls the bridge with the bot key and returns the status and decoded
@@ -269,6 +291,9 @@ func (l *Logs) String() string {
 // Bot is a bot's callback endpoint: it verifies signatures and records the
 // events it accepts. While Down, it answers 503 and records nothing.
 type Bot struct {
+	// OnEvent, if set before use, sees each accepted event.
+	OnEvent func(hitl.Event)
+
 	mu      sync.Mutex
 	events  []hitl.Event
 	badSigs int
@@ -297,6 +322,9 @@ func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b.events = append(b.events, e)
+	if b.OnEvent != nil {
+		b.OnEvent(e)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
