@@ -78,3 +78,28 @@ func TestMalformedEventIsAClientError(t *testing.T) {
 		t.Fatalf("a body that is not base64 under isBase64Encoded: %+v", resp)
 	}
 }
+
+func TestSampleBotpressEvents(t *testing.T) {
+	e := apptest.NewBotpress(t, apptest.Dynamo(t))
+	h := lambda.NewHandler(handler(e.App))
+	var user, session struct{ ID string }
+	resp := invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-user.json"))
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &user) != nil {
+		t.Fatalf("createRemoteUser: %+v", resp)
+	}
+	resp = invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-conversation.json"))
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &session) != nil {
+		t.Fatalf("createRemoteConversation: %+v", resp)
+	}
+	if e.LiveChat.Calls("start_chat") != 0 {
+		t.Fatal("a chat was opened before the user's first message")
+	}
+	resp = invoke(t, h, apptest.Event(t, "actions-botpress-bot-sends-message.json", "usr_demo", user.ID, "ses_demo", session.ID))
+	if resp.StatusCode != 200 || e.LiveChat.Calls("start_chat") != 1 {
+		t.Fatalf("first user message: %+v, %d chats", resp, e.LiveChat.Calls("start_chat"))
+	}
+	wrong := apptest.Event(t, "actions-botpress-create-remote-user.json", apptest.BotpressToken, "wrong-token-0123456789-abcdefghij")
+	if resp := invoke(t, h, wrong); resp.StatusCode != 404 {
+		t.Fatalf("wrong token: %+v", resp)
+	}
+}

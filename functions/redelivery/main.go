@@ -1,6 +1,7 @@
 // Command redelivery is the scheduled Lambda function that retries bot
-// callbacks the bot did not accept, and takes over outboxes whose deliverer
-// died, in order per session.
+// callbacks the bot did not accept, takes over outboxes whose deliverer
+// died (in order per session), and ends Botpress sessions idle past their
+// timeout.
 package main
 
 import (
@@ -33,8 +34,6 @@ func run() error {
 
 func handler(a *app.App) func(context.Context, events.EventBridgeEvent) error {
 	return func(ctx context.Context, _ events.EventBridgeEvent) error {
-		n, err := a.Dispatcher.Sweep(ctx)
-		a.Log.Info("outbox sweep", "sessions", n)
-		return err
+		return a.Redeliver(ctx)
 	}
 }

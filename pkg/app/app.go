@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
@@ -98,12 +99,18 @@ func New(c config.Config, o Options) (*App, error) {
 			hitl.ChannelNative: &delivery.Callback{URL: c.BotCallbackURL, Secret: []byte(c.Secret.CallbackSigningSecret), Client: o.Client, Now: o.Now},
 		},
 	}
-	b := &hitl.Bridge{Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now}
+	if c.BotpressWebhookURL != "" {
+		d.Senders[hitl.ChannelBotpress] = &botpress.Sender{WebhookURL: c.BotpressWebhookURL, Client: o.Client}
+	}
+	b := &hitl.Bridge{
+		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
+		IdleTimeout: c.BotpressIdleTimeout,
+	}
 	return &App{
 		Bridge: b, Dispatcher: d, ZohoTokens: tokens, Log: o.Log,
 		Actions: httpapi.Actions(httpapi.ActionsConfig{
 			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
-			ZohoConnect: connect, Log: o.Log,
+			BotpressPathToken: c.Secret.BotpressPathToken, ZohoConnect: connect, Log: o.Log,
 		}),
 		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
 	}, nil
@@ -278,8 +285,18 @@ func (a *App) Handler() http.Handler {
 	return mux
 }
 
-// RunScheduled does the scheduled work in-process until ctx ends: outbox
-// sweeps every interval, credential refresh every 5 minutes.
+// Redeliver is the every-minute scheduled work: outboxes due for a retry,
+// and Botpress sessions idle past their timeout.
+func (a *App) Redeliver(ctx context.Context) error {
+	n, err := a.Dispatcher.Sweep(ctx)
+	a.Log.Info("outbox sweep", "sessions", n)
+	ended, idleErr := a.Bridge.ExpireIdle(ctx)
+	a.Log.Info("idle sessions ended", "count", ended)
+	return errors.Join(err, idleErr)
+}
+
+// RunScheduled does the scheduled work in-process until ctx ends:
+// Redeliver every interval, credential refresh every 5 minutes.
 func (a *App) RunScheduled(ctx context.Context, interval time.Duration) {
 	sweep := time.NewTicker(interval)
 	refresh := time.NewTicker(5 * time.Minute)
@@ -290,8 +307,8 @@ func (a *App) RunScheduled(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			if _, err := a.Dispatcher.Sweep(ctx); err != nil {
-				a.Log.Error("outbox sweep", "err", err)
+			if err := a.Redeliver(ctx); err != nil {
+				a.Log.Error("redelivery", "err", err)
 			}
 		case <-refresh.C:
 			if err := a.RefreshCredentials(ctx); err != nil {

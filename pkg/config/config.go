@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
@@ -49,7 +50,10 @@ type Config struct {
 	DefaultProvider    string
 	BotCallbackURL     string
 	BotpressWebhookURL string
-	AllowPrivateURLs   bool
+	// BotpressIdleTimeout ends a Botpress session nobody wrote in for this
+	// long (BOTPRESS_INACTIVITY_TIMEOUT, default 30m).
+	BotpressIdleTimeout time.Duration
+	AllowPrivateURLs    bool
 
 	LiveChat *LiveChat // nil when LiveChat is not used
 	Zoho     *Zoho     // nil when Zoho SalesIQ is not used
@@ -100,6 +104,14 @@ func Env(getenv func(string) string) (Config, error) {
 		ConfigSecretARN:    getenv("CONFIG_SECRET_ARN"),
 		Listen:             or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
 		StorePath:          or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
+	}
+	c.BotpressIdleTimeout = hitl.DefaultIdleTimeout
+	if v := getenv("BOTPRESS_INACTIVITY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("BOTPRESS_INACTIVITY_TIMEOUT must be a positive duration such as 30m"))
+		}
+		c.BotpressIdleTimeout = d
 	}
 	if v := getenv("HITL_ALLOW_PRIVATE_URLS"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -220,6 +232,16 @@ func (c Config) Validate() error {
 	}
 	if c.Secret.AdminAPIKey != "" && len(c.Secret.AdminAPIKey) < 16 {
 		add("config secret: adminApiKey must be at least 16 characters")
+	}
+	if token := c.Secret.BotpressPathToken; token != "" {
+		if len(token) < 16 || strings.ContainsAny(token, "/?#% ") {
+			add("config secret: botpressPathToken must be at least 16 characters, none of them / ? # %% or space")
+		}
+		if c.BotpressWebhookURL == "" {
+			add("BOTPRESS_WEBHOOK_URL is required with botpressPathToken: agent messages are sent there")
+		} else if err := checkURL("BOTPRESS_WEBHOOK_URL", c.BotpressWebhookURL, c.AllowPrivateURLs); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.BotCallbackURL == "" {
 		add("BOT_CALLBACK_URL is required: the bot receives agent events there")

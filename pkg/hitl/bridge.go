@@ -31,6 +31,10 @@ type Bridge struct {
 	Outbox          Outbox
 	Log             *slog.Logger
 	Now             func() time.Time
+	// IdleTimeout ends sessions that have an idle deadline (Botpress
+	// sessions) after this long without activity; zero means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 
 	refs sync.Map // provider + "\x00" + conversation id → Session (immutable fields only)
 }
@@ -227,10 +231,15 @@ func (b *Bridge) SendMessage(ctx context.Context, sessionID, userID string, m Me
 	if userID != "" && userID != s.UserID {
 		return "", Errorf(CodeInvalid, "userId %s is not the user of session %s", userID, s.ID)
 	}
+	return b.send(ctx, s, m)
+}
+
+// send posts m to the provider conversation of s as its end user.
+func (b *Bridge) send(ctx context.Context, s Session, m Message) (string, error) {
 	switch s.Status {
 	case StatusClosed:
 		return "", Errorf(CodeConflict, "session %s is closed", s.ID)
-	case StatusOpening:
+	case StatusOpening, StatusPending:
 		return "", Errorf(CodeConflict, "session %s is still opening", s.ID)
 	}
 	provider, ok := b.Providers[s.Provider]
@@ -252,6 +261,7 @@ func (b *Bridge) SendMessage(ctx context.Context, sessionID, userID string, m Me
 			b.Log.Error("save refreshed visitor", "session", s.ID, "err", err)
 		}
 	}
+	b.keepAlive(ctx, s.ID, s.IdleUntil)
 	return sent.MessageID, nil
 }
 
@@ -266,15 +276,26 @@ func (b *Bridge) StopSession(ctx context.Context, sessionID string) (Session, er
 	if s.Status == StatusOpening {
 		return Session{}, Errorf(CodeConflict, "session %s is still opening", s.ID)
 	}
-	if provider, ok := b.Providers[s.Provider]; ok {
-		if err := provider.Close(ctx, s); err != nil && !errors.Is(err, ErrConversationEnded) {
-			return Session{}, providerError(fmt.Sprintf("close %s conversation", s.Provider), err)
-		}
+	if err := b.closeAtProvider(ctx, s); err != nil {
+		return Session{}, err
 	}
 	if err := b.close(ctx, s, ReasonBotStopped); err != nil {
 		return Session{}, err
 	}
 	return b.GetSession(ctx, sessionID)
+}
+
+// closeAtProvider ends the provider conversation of s, if it has one (a
+// pending session has none).
+func (b *Bridge) closeAtProvider(ctx context.Context, s Session) error {
+	provider, ok := b.Providers[s.Provider]
+	if !ok || s.ProviderConversationID == "" {
+		return nil
+	}
+	if err := provider.Close(ctx, s); err != nil && !errors.Is(err, ErrConversationEnded) {
+		return providerError(fmt.Sprintf("close %s conversation", s.Provider), err)
+	}
+	return nil
 }
 
 // close records the session's end with its hitl.stopped event and delivers it.
@@ -357,6 +378,9 @@ func (b *Bridge) record(ctx context.Context, s Session, c Change) error {
 		return nil
 	}
 	b.Log.Info("event recorded", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
+	if c.Status != StatusClosed {
+		b.keepAlive(ctx, s.ID, rec.IdleUntil)
+	}
 	if rec.Leased {
 		b.Outbox.Flush(ctx, s.ID, owner, rec.Pending)
 	}

@@ -29,6 +29,7 @@ type User struct {
 type Status string
 
 const (
+	StatusPending  Status = "pending"  // recorded without an end user; opens at the user's first message (Botpress)
 	StatusOpening  Status = "opening"  // recorded, provider conversation not yet open
 	StatusWaiting  Status = "waiting"  // open at the provider, no agent yet
 	StatusAssigned Status = "assigned" // an agent has it
@@ -66,6 +67,17 @@ type Session struct {
 	CreatedAt              time.Time `json:"createdAt"`
 	UpdatedAt              time.Time `json:"updatedAt"`
 	ClosedAt               time.Time `json:"closedAt,omitzero"`
+
+	// Title and Description are kept for sessions that open lazily: the
+	// provider conversation is opened with them at the user's first message.
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Transcript is what a pending session will show the agent first (bot
+	// messages sent before the user wrote); stores drop it once it opens.
+	Transcript []TranscriptEntry `json:"-"`
+	// IdleUntil, when set, is when the session ends for inactivity unless
+	// either side acts before (Botpress sessions).
+	IdleUntil time.Time `json:"idleUntil,omitzero"`
 }
 
 // Closed reports whether the session has ended.

@@ -39,8 +39,8 @@ type OpenRequest struct {
 
 // TranscriptEntry is one message of the conversation before the handoff.
 type TranscriptEntry struct {
-	From    string // "user" or "bot"
-	Message Message
+	From    string  `json:"from"` // "user" or "bot"
+	Message Message `json:"message"`
 }
 
 // Opened is the result of Provider.Open.
@@ -78,6 +78,9 @@ type Recorded struct {
 	// Events read back from a store carry the session's Channel and UserID.
 	Leased  bool
 	Pending []Event
+	// IdleUntil is the session's idle deadline after the change, when
+	// Applied; zero if the session has none.
+	IdleUntil time.Time
 }
 
 // Retry describes a failed delivery attempt.
@@ -93,6 +96,10 @@ type DeadLetter struct {
 	DeadAt time.Time `json:"deadAt"`
 }
 
+// MaxTranscriptBytes bounds the JSON of a pending session's transcript,
+// which stores keep inside the session.
+const MaxTranscriptBytes = 64 << 10
+
 // Store keeps users, sessions and each session's outbox of undelivered
 // events. Every implementation passes the contract suite in
 // pkg/store/storetest.
@@ -100,9 +107,10 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (User, error)
 
-	// CreateSession stores s; ErrExists if its id is taken. With an
-	// idempotency key, a second call with the same key stores nothing and
-	// returns the first session with ErrExists.
+	// CreateSession stores s, transcript and idle deadline included;
+	// ErrExists if its id is taken. With an idempotency key, a second call
+	// with the same key stores nothing and returns the first session with
+	// ErrExists.
 	CreateSession(ctx context.Context, s Session, idempotencyKey string) (Session, error)
 	GetSession(ctx context.Context, id string) (Session, error)
 	// SessionByConversation finds a session by its provider conversation.
@@ -112,10 +120,11 @@ type Store interface {
 	// rest.
 	SessionByConversation(ctx context.Context, provider, conversationID string) (Session, error)
 	// Opened records an opening session's provider conversation and visitor,
-	// sets it waiting, and makes it findable by that conversation. Repeating
-	// it with the same conversation changes nothing; it fails with
-	// CodeConflict if the session is past opening with another conversation
-	// (or closed), or if the conversation belongs to another session.
+	// sets it waiting, drops its transcript, and makes it findable by that
+	// conversation. Repeating it with the same conversation changes
+	// nothing; it fails with CodeConflict if the session is past opening
+	// with another conversation (or closed), or if the conversation belongs
+	// to another session.
 	Opened(ctx context.Context, id, conversationID string, v Visitor, at time.Time) error
 	// SaveVisitor replaces the session's visitor credentials. A closed
 	// session keeps its visitor: saving to it stores nothing and is no error.
@@ -162,6 +171,27 @@ type Store interface {
 	// Replay moves a session's dead letters back into its outbox, after any
 	// pending events, due now, and returns how many.
 	Replay(ctx context.Context, sessionID string, now time.Time) (int, error)
+
+	// BindUser gives a pending session its end user and sets it opening,
+	// so that exactly one caller opens its provider conversation; a session
+	// opening since before staleBefore (its opener died) is taken over the
+	// same way. It returns the session as bound, transcript included;
+	// CodeConflict if the session is in any other state.
+	BindUser(ctx context.Context, id, userID string, at, staleBefore time.Time) (Session, error)
+	// UnbindUser returns a session that BindUser bound at boundAt, and that
+	// is still opening, to pending without a user, so a later message can
+	// try again. In any other case it changes nothing and is no error.
+	UnbindUser(ctx context.Context, id string, boundAt time.Time) error
+	// AppendTranscript adds e to a pending session's transcript.
+	// CodeConflict if the session is not pending; CodeRateLimited if the
+	// transcript's JSON would pass MaxTranscriptBytes.
+	AppendTranscript(ctx context.Context, id string, e TranscriptEntry, at time.Time) error
+	// ExtendIdle moves the idle deadline of a session to until. A closed
+	// session keeps its own: nothing is stored and it is no error.
+	ExtendIdle(ctx context.Context, id string, until time.Time) error
+	// IdleSessions lists sessions not closed whose idle deadline is at or
+	// before now, soonest first; cost grows with the result, not the table.
+	IdleSessions(ctx context.Context, now time.Time, limit int) ([]Session, error)
 
 	// AcquireLease takes the named lease for owner until until, if it is free
 	// or expired; it is how scheduled work runs once across containers.

@@ -23,15 +23,18 @@ type ActionsConfig struct {
 	DeadLetters DeadLetters
 	BotAPIKeys  []string
 	AdminAPIKey string // empty disables the admin routes
+	// BotpressPathToken guards the Botpress routes; empty disables them.
+	BotpressPathToken string
 	// ZohoConnect, when set, serves /oauth/zoho/start and /oauth/zoho/callback.
 	ZohoConnect *ZohoConnect
 	Log         *slog.Logger
 }
 
-// Actions returns the handler of the native bot API (/v1/…), the operator
-// routes and /healthz.
+// Actions returns the handler of the native bot API (/v1/…), the Botpress
+// compatibility routes (/botpress/…), the operator and Zoho OAuth routes,
+// and /healthz.
 func Actions(c ActionsConfig) http.Handler {
-	a := &actions{ActionsConfig: c, bots: newKeyring(c.BotAPIKeys...), admin: newKeyring(c.AdminAPIKey)}
+	a := &actions{ActionsConfig: c, bots: newKeyring(c.BotAPIKeys...), admin: newKeyring(c.AdminAPIKey), botpress: newKeyring(c.BotpressPathToken)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -43,6 +46,7 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("POST /v1/sessions/{id}/stop", a.bot(a.stopSession))
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
+	a.botpressRoutes(mux)
 	if c.ZohoConnect != nil {
 		c.ZohoConnect.routes(mux, a.operator)
 	}
@@ -52,7 +56,7 @@ func Actions(c ActionsConfig) http.Handler {
 
 type actions struct {
 	ActionsConfig
-	bots, admin keyring
+	bots, admin, botpress keyring
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

@@ -2,9 +2,10 @@
 // local runs and single-binary installs.
 //
 // Each session is one JSON record holding its outbox, the ids of its recent
-// events and its delivery lease. Index buckets keyed by a fixed-width UTC
-// time make DueOutboxes, VisitorsExpiring and DeadLetters ordered range
-// reads. bbolt serializes write transactions, so every method is atomic.
+// events and its delivery lease (and, while pending, its transcript). Index
+// buckets keyed by a fixed-width UTC time make DueOutboxes,
+// VisitorsExpiring, IdleSessions and DeadLetters ordered range reads. bbolt
+// serializes write transactions, so every method is atomic.
 package bolt
 
 import (
@@ -25,6 +26,7 @@ var (
 	idemBucket     = []byte("idem")     // idempotency key → session id
 	dueBucket      = []byte("due")      // due time \x00 session id → nothing
 	visitorsBucket = []byte("visitors") // token expiry \x00 session id → nothing
+	idleBucket     = []byte("idle")     // idle deadline \x00 session id → nothing
 	deadBucket     = []byte("dead")     // dead time \x00 session id \x00 sequence → deadLetter
 	leasesBucket   = []byte("leases")   // lease name → lease
 )
@@ -44,7 +46,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, deadBucket, leasesBucket} {
+		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -46,6 +46,7 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 			if r.LeaseOwner == owner && r.LeaseUntil.Equal(leaseUntil) {
 				out.Leased, out.Pending = true, r.pending()
 			}
+			out.IdleUntil = r.Session.IdleUntil
 			return false, nil
 		})
 	})

@@ -24,6 +24,8 @@ type record struct {
 	Retry      retry        `json:"retry,omitzero"`
 	// Due is when the outbox is next due for an attempt; zero when empty.
 	Due time.Time `json:"due,omitzero"`
+	// Transcript is stored apart too: hitl.Session keeps it out of JSON.
+	Transcript []hitl.TranscriptEntry `json:"transcript,omitempty"`
 }
 
 type visitor struct {
@@ -45,6 +47,7 @@ const recentIDs = 100
 func (r *record) session() hitl.Session {
 	s := r.Session
 	s.Visitor = hitl.Visitor(r.Visitor)
+	s.Transcript = r.Transcript
 	return s
 }
 
@@ -60,16 +63,28 @@ func (r *record) pending() []hitl.Event {
 	return events
 }
 
-// indexKeys returns the record's keys in the due and visitors buckets, nil
-// where it is not indexed.
-func (r *record) indexKeys() (due, visitor []byte) {
+// indexEntry is a key of a record in an index bucket.
+type indexEntry struct {
+	bucket, key []byte
+}
+
+// indexEntries returns the record's keys in the due, visitors and idle
+// buckets, where it is indexed.
+func (r *record) indexEntries() []indexEntry {
+	var out []indexEntry
+	add := func(bucket []byte, t time.Time) {
+		out = append(out, indexEntry{bucket, []byte(timeKey(t) + "\x00" + r.Session.ID)})
+	}
 	if !r.Due.IsZero() {
-		due = []byte(timeKey(r.Due) + "\x00" + r.Session.ID)
+		add(dueBucket, r.Due)
 	}
 	if !r.Session.Closed() && !r.Visitor.TokenExpiresAt.IsZero() {
-		visitor = []byte(timeKey(r.Visitor.TokenExpiresAt) + "\x00" + r.Session.ID)
+		add(visitorsBucket, r.Visitor.TokenExpiresAt)
 	}
-	return due, visitor
+	if !r.Session.Closed() && !r.Session.IdleUntil.IsZero() {
+		add(idleBucket, r.Session.IdleUntil)
+	}
+	return out
 }
 
 // loadRecord reads session id; found is false when there is none.
@@ -94,33 +109,23 @@ func mustLoad(tx *bbolt.Tx, id string) (*record, error) {
 // save writes r and moves its index entries from where old had them.
 func save(tx *bbolt.Tx, old, r *record) error {
 	if old != nil {
-		due, vis := old.indexKeys()
-		if err := deleteKeys(tx, due, vis); err != nil {
+		if err := deleteEntries(tx, old.indexEntries()); err != nil {
 			return err
 		}
 	}
-	due, vis := r.indexKeys()
-	if due != nil {
-		if err := tx.Bucket(dueBucket).Put(due, nil); err != nil {
-			return err
-		}
-	}
-	if vis != nil {
-		if err := tx.Bucket(visitorsBucket).Put(vis, nil); err != nil {
+	for _, e := range r.indexEntries() {
+		if err := tx.Bucket(e.bucket).Put(e.key, nil); err != nil {
 			return err
 		}
 	}
 	return putJSON(tx.Bucket(sessionsBucket), r.Session.ID, r)
 }
 
-func deleteKeys(tx *bbolt.Tx, due, visitor []byte) error {
-	if due != nil {
-		if err := tx.Bucket(dueBucket).Delete(due); err != nil {
+func deleteEntries(tx *bbolt.Tx, entries []indexEntry) error {
+	for _, e := range entries {
+		if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
 			return err
 		}
-	}
-	if visitor != nil {
-		return tx.Bucket(visitorsBucket).Delete(visitor)
 	}
 	return nil
 }
@@ -193,7 +198,7 @@ func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyK
 				return err
 			}
 		}
-		return save(tx, nil, &record{Session: sess, Visitor: visitor(sess.Visitor)})
+		return save(tx, nil, &record{Session: sess, Visitor: visitor(sess.Visitor), Transcript: sess.Transcript})
 	})
 	switch {
 	case err != nil:
@@ -266,7 +271,7 @@ func (s *Store) Opened(_ context.Context, id, conversationID string, v hitl.Visi
 				return false, err
 			}
 			r.Session.Status, r.Session.ProviderConversationID, r.Session.UpdatedAt = hitl.StatusWaiting, conversationID, at
-			r.Visitor = visitor(v)
+			r.Visitor, r.Transcript = visitor(v), nil
 			return false, nil
 		})
 	})
@@ -299,8 +304,7 @@ func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) erro
 			if r.Session.Status != hitl.StatusOpening {
 				return hitl.Errorf(hitl.CodeConflict, "session %s has opened", id)
 			}
-			due, vis := r.indexKeys()
-			if err := deleteKeys(tx, due, vis); err != nil {
+			if err := deleteEntries(tx, r.indexEntries()); err != nil {
 				return err
 			}
 			if err := tx.Bucket(sessionsBucket).Delete([]byte(id)); err != nil {

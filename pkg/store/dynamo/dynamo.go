@@ -77,6 +77,7 @@ const (
 	dueOutbox   = "OUTBOX"  // gsi1pk of due outboxes
 	deadLetters = "DEAD"    // gsi1pk of dead letters
 	visitors    = "VISITOR" // gsi2pk of expiring visitor tokens
+	idle        = "IDLE"    // gsi3pk of sessions with an idle deadline
 )
 
 func key(pk, sk string) map[string]types.AttributeValue {
@@ -123,6 +124,8 @@ type sessionItem struct {
 	SK     string `dynamodbav:"sk"`
 	GSI2PK string `dynamodbav:"gsi2pk,omitempty"`
 	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
+	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
 
 	ID                     string      `dynamodbav:"id"`
 	UserID                 string      `dynamodbav:"userId"`
@@ -140,6 +143,11 @@ type sessionItem struct {
 	VisitorToken           string      `dynamodbav:"visitorToken,omitempty"`
 	VisitorTokenExpiresAt  string      `dynamodbav:"visitorTokenExpiresAt,omitempty"`
 	VisitorCookies         []string    `dynamodbav:"visitorCookies,omitempty"`
+	Title                  string      `dynamodbav:"title,omitempty"`
+	Description            string      `dynamodbav:"description,omitempty"`
+	Transcript             []string    `dynamodbav:"transcript,omitempty"`      // entry JSON, oldest first, while pending
+	TranscriptBytes        int         `dynamodbav:"transcriptBytes,omitempty"` // length of the transcript JSON
+	IdleUntil              string      `dynamodbav:"idleUntil,omitempty"`
 
 	Outbox      []string   `dynamodbav:"outbox,omitempty"`      // event JSON, oldest first; absent when empty
 	OutboxBytes int        `dynamodbav:"outboxBytes,omitempty"` // length of the outbox JSON
@@ -170,9 +178,13 @@ const (
 	attrLeaseUntil  = "leaseUntil"
 	attrRetry       = "retry"
 	attrExpiresAt   = "expiresAt"
+	attrTranscript  = "transcript"
+	attrTransBytes  = "transcriptBytes"
+	attrIdleUntil   = "idleUntil"
+	attrUpdatedAt   = "updatedAt"
 )
 
-func newSessionItem(s hitl.Session) sessionItem {
+func newSessionItem(s hitl.Session) (sessionItem, error) {
 	it := sessionItem{
 		PK: sessionPrefix + s.ID, SK: sessionSK,
 		ID: s.ID, UserID: s.UserID, Provider: s.Provider, Channel: s.Channel,
@@ -181,11 +193,23 @@ func newSessionItem(s hitl.Session) sessionItem {
 		CreatedAt: ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt), ClosedAt: ts(s.ClosedAt),
 		VisitorID: s.Visitor.ID, VisitorToken: s.Visitor.Token,
 		VisitorTokenExpiresAt: ts(s.Visitor.TokenExpiresAt), VisitorCookies: s.Visitor.Cookies,
+		Title: s.Title, Description: s.Description, IdleUntil: ts(s.IdleUntil),
 	}
+	for _, e := range s.Transcript {
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return sessionItem{}, fmt.Errorf("encode transcript entry: %w", err)
+		}
+		it.Transcript = append(it.Transcript, string(raw))
+	}
+	it.TranscriptBytes = jsonBytes(it.Transcript)
 	if !s.Closed() && it.VisitorTokenExpiresAt != "" {
 		it.GSI2PK, it.GSI2SK = visitors, it.VisitorTokenExpiresAt
 	}
-	return it
+	if !s.Closed() && it.IdleUntil != "" {
+		it.GSI3PK, it.GSI3SK = idle, it.IdleUntil
+	}
+	return it, nil
 }
 
 func newAgentItem(a *hitl.Agent) *agentItem {
@@ -195,7 +219,7 @@ func newAgentItem(a *hitl.Agent) *agentItem {
 	return &agentItem{ID: a.ID, Name: a.Name}
 }
 
-func (it *sessionItem) session() hitl.Session {
+func (it *sessionItem) session() (hitl.Session, error) {
 	s := hitl.Session{
 		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
 		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
@@ -205,11 +229,19 @@ func (it *sessionItem) session() hitl.Session {
 			ID: it.VisitorID, Token: it.VisitorToken,
 			TokenExpiresAt: parseTS(it.VisitorTokenExpiresAt), Cookies: it.VisitorCookies,
 		},
+		Title: it.Title, Description: it.Description, IdleUntil: parseTS(it.IdleUntil),
 	}
 	if it.Agent != nil {
 		s.Agent = &hitl.Agent{ID: it.Agent.ID, Name: it.Agent.Name}
 	}
-	return s
+	for _, raw := range it.Transcript {
+		var e hitl.TranscriptEntry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return hitl.Session{}, fmt.Errorf("decode transcript of session %s: %w", it.ID, err)
+		}
+		s.Transcript = append(s.Transcript, e)
+	}
+	return s, nil
 }
 
 // pending decodes the outbox; the events take the session's routing fields.

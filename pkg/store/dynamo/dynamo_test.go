@@ -58,7 +58,7 @@ func TestCreateTable(t *testing.T) {
 			got = append(got, aws.ToString(k.AttributeName)+":"+string(k.KeyType))
 		}
 	}
-	want := "pk:HASH sk:RANGE gsi1=KEYS_ONLY gsi1pk:HASH gsi1sk:RANGE gsi2=KEYS_ONLY gsi2pk:HASH gsi2sk:RANGE"
+	want := "pk:HASH sk:RANGE gsi1=KEYS_ONLY gsi1pk:HASH gsi1sk:RANGE gsi2=KEYS_ONLY gsi2pk:HASH gsi2sk:RANGE gsi3=KEYS_ONLY gsi3pk:HASH gsi3sk:RANGE"
 	if strings.Join(got, " ") != want {
 		t.Errorf("schema = %s, want %s", strings.Join(got, " "), want)
 	}
@@ -228,4 +228,46 @@ func TestRecentIDsBounded(t *testing.T) {
 			t.Errorf("a drained outbox left attribute %s", attr)
 		}
 	}
+}
+
+func TestCallsOfPendingSessions(t *testing.T) {
+	ctx := context.Background()
+	calls := &awstest.Counter{}
+	st := newStore(t, awstest.DynamoDB(t, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, calls.AddTo) }))
+	s := hitl.Session{
+		ID: "s1", Provider: hitl.LiveChat, Channel: hitl.ChannelBotpress, Status: hitl.StatusPending,
+		CreatedAt: t0, UpdatedAt: t0, IdleUntil: t0.Add(30 * time.Minute),
+	}
+	if _, err := st.CreateSession(ctx, s, ""); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, want map[string]int) {
+		t.Helper()
+		if got := calls.Calls(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: calls = %v, want %v", what, got, want)
+		}
+		calls.Reset()
+	}
+	calls.Reset()
+	bot := hitl.TranscriptEntry{From: "bot", Message: hitl.Message{Type: hitl.TypeText, Text: "hi"}}
+	if err := st.AppendTranscript(ctx, s.ID, bot, t0); err != nil {
+		t.Fatal(err)
+	}
+	check("AppendTranscript", map[string]int{"UpdateItem": 1})
+	if err := st.ExtendIdle(ctx, s.ID, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	check("ExtendIdle", map[string]int{"UpdateItem": 1})
+	if _, err := st.BindUser(ctx, s.ID, "usr_1", t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	check("BindUser", map[string]int{"UpdateItem": 1})
+	if err := st.UnbindUser(ctx, s.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	check("UnbindUser", map[string]int{"UpdateItem": 1})
+	if got, err := st.IdleSessions(ctx, t0.Add(2*time.Hour), 10); err != nil || len(got) != 1 {
+		t.Fatalf("IdleSessions = %v, %v", got, err)
+	}
+	check("IdleSessions", map[string]int{"BatchGetItem": 1, "Query": 1})
 }

@@ -56,7 +56,8 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	if c.Status == hitl.StatusClosed {
 		up = up.Set(name("closedAt"), value(ts(c.At))).
 			Set(name(attrExpiresAt), value(ttl(c.At.Add(retention)))).
-			Remove(name("gsi2pk")).Remove(name("gsi2sk"))
+			Remove(name("gsi2pk")).Remove(name("gsi2sk")).
+			Remove(name("gsi3pk")).Remove(name("gsi3sk"))
 		if c.CloseReason != "" {
 			up = up.Set(name("closeReason"), value(c.CloseReason))
 		}
@@ -80,15 +81,16 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return hitl.Recorded{}, fmt.Errorf("decode session item: %w", err)
 	}
+	idleUntil := parseTS(it.IdleUntil)
 	if it.LeaseOwner != owner || it.LeaseUntil != until {
-		return hitl.Recorded{Applied: true}, nil
+		return hitl.Recorded{Applied: true, IdleUntil: idleUntil}, nil
 	}
 	pending, err := it.pending()
 	if err != nil {
 		return hitl.Recorded{}, err
 	}
 	s.rememberRecent(c.SessionID, owner, len(it.Recent))
-	return hitl.Recorded{Applied: true, Leased: true, Pending: pending}, nil
+	return hitl.Recorded{Applied: true, Leased: true, Pending: pending, IdleUntil: idleUntil}, nil
 }
 
 // notRecorded explains a Record whose condition failed, given the item as it

@@ -104,7 +104,11 @@ func (s *Store) CreateSession(ctx context.Context, sess hitl.Session, idempotenc
 // createSession stores sess and its idempotency key, or returns the key's
 // session and hitl.ErrExists.
 func (s *Store) createSession(ctx context.Context, sess hitl.Session, idempotencyKey string) (hitl.Session, error) {
-	item, err := attributevalue.MarshalMap(newSessionItem(sess))
+	it, err := newSessionItem(sess)
+	if err != nil {
+		return hitl.Session{}, err
+	}
+	item, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return hitl.Session{}, err
 	}
@@ -165,7 +169,11 @@ func (s *Store) sessionOfKey(ctx context.Context, idempotencyKey string) (hitl.S
 	if !found {
 		return hitl.Session{}, hitl.ErrNotFound
 	}
-	return it.session(), hitl.ErrExists
+	first, err := it.session()
+	if err != nil {
+		return hitl.Session{}, err
+	}
+	return first, hitl.ErrExists
 }
 
 func (s *Store) GetSession(ctx context.Context, id string) (hitl.Session, error) {
@@ -173,7 +181,11 @@ func (s *Store) GetSession(ctx context.Context, id string) (hitl.Session, error)
 	if err != nil {
 		return hitl.Session{}, fmt.Errorf("get session: %w", err)
 	}
-	return it.session(), nil
+	sess, err := it.session()
+	if err != nil {
+		return hitl.Session{}, fmt.Errorf("get session: %w", err)
+	}
+	return sess, nil
 }
 
 // convItem maps a provider conversation to its session, with a copy of the
@@ -236,7 +248,8 @@ func (s *Store) opened(ctx context.Context, id, conversationID string, v hitl.Vi
 		}
 		up := setVisitor(expression.Set(name(attrStatus), value(hitl.StatusWaiting)), v).
 			Set(name("providerConversationId"), value(conversationID)).
-			Set(name("updatedAt"), value(ts(at)))
+			Set(name(attrUpdatedAt), value(ts(at))).
+			Remove(name(attrTranscript)).Remove(name(attrTransBytes))
 		expr, err := expression.NewBuilder().WithUpdate(up).WithCondition(name(attrStatus).Equal(value(hitl.StatusOpening))).Build()
 		if err != nil {
 			return err
@@ -365,16 +378,26 @@ func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) er
 }
 
 func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.Session, error) {
-	keys, err := s.queryIndex(ctx, "gsi2", expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t)))), limit)
-	if err == nil && len(keys) == 0 {
-		return nil, nil
-	}
-	var items map[string]map[string]types.AttributeValue
-	if err == nil {
-		items, err = s.batchGet(ctx, keys)
-	}
+	kc := expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t))))
+	out, err := s.indexedSessions(ctx, "gsi2", kc, limit, func(sess hitl.Session) bool {
+		return !sess.Closed() && !sess.Visitor.TokenExpiresAt.IsZero() && sess.Visitor.TokenExpiresAt.Before(t)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list visitors expiring before %s: %w", ts(t), err)
+	}
+	return out, nil
+}
+
+// indexedSessions reads the sessions that index lists under kc, in index
+// order, and keeps those for which still holds: the index lags the table.
+func (s *Store) indexedSessions(ctx context.Context, index string, kc expression.KeyConditionBuilder, limit int, still func(hitl.Session) bool) ([]hitl.Session, error) {
+	keys, err := s.queryIndex(ctx, index, kc, limit)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
 	}
 	var out []hitl.Session
 	for _, k := range keys {
@@ -386,8 +409,11 @@ func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([
 		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
 			return nil, fmt.Errorf("decode session item: %w", err)
 		}
-		// The index lags the table: check what it said.
-		if sess := it.session(); !sess.Closed() && !sess.Visitor.TokenExpiresAt.IsZero() && sess.Visitor.TokenExpiresAt.Before(t) {
+		sess, err := it.session()
+		if err != nil {
+			return nil, err
+		}
+		if still(sess) {
 			out = append(out, sess)
 		}
 	}

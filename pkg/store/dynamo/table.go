@@ -38,11 +38,13 @@ func CreateTable(ctx context.Context, db TableAPI, table string) error {
 		}
 	}
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:              aws.String(table),
-		BillingMode:            types.BillingModePayPerRequest,
-		AttributeDefinitions:   []types.AttributeDefinition{attr("pk"), attr("sk"), attr("gsi1pk"), attr("gsi1sk"), attr("gsi2pk"), attr("gsi2sk")},
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			attr("pk"), attr("sk"), attr("gsi1pk"), attr("gsi1sk"), attr("gsi2pk"), attr("gsi2sk"), attr("gsi3pk"), attr("gsi3sk"),
+		},
 		KeySchema:              keys("pk", "sk"),
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index("gsi1"), index("gsi2")},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index("gsi1"), index("gsi2"), index("gsi3")},
 	})
 	if err != nil {
 		return fmt.Errorf("create table %s: %w", table, err)

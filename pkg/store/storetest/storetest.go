@@ -61,6 +61,12 @@ func Run(t *testing.T, newStore func(t *testing.T) hitl.Store) {
 		{"DeadLettersOrder", testDeadLettersOrder},
 		{"AcquireLease", testAcquireLease},
 		{"AcquireLeaseConcurrent", testAcquireLeaseConcurrent},
+		{"Pending", testPending},
+		{"TranscriptFull", testTranscriptFull},
+		{"BindUser", testBindUser},
+		{"BindUserConcurrent", testBindUserConcurrent},
+		{"IdleSessions", testIdleSessions},
+		{"RecordReportsIdleDeadline", testRecordReportsIdleDeadline},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
