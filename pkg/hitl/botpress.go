@@ -201,10 +201,6 @@ func (b *Bridge) bindAndOpen(ctx context.Context, s Session, userID string) (Ses
 	} else if err != nil {
 		return Session{}, fmt.Errorf("open session %s: %w", s.ID, err)
 	}
-	provider, ok := b.Providers[s.Provider]
-	if !ok {
-		return Session{}, Errorf(CodeConflict, "provider %q of session %s is no longer configured", s.Provider, s.ID)
-	}
 	// The idle deadline must outlast the open, or a sweep could end the
 	// session under it.
 	b.keepAlive(ctx, s.ID, s.IdleUntil)
@@ -215,30 +211,12 @@ func (b *Bridge) bindAndOpen(ctx context.Context, s Session, userID string) (Ses
 	} else if err != nil {
 		return Session{}, fmt.Errorf("bind user to session %s: %w", s.ID, err)
 	}
-	opened, err := provider.Open(ctx, OpenRequest{
-		SessionID: s.ID, User: user, Title: bound.Title, Description: bound.Description, Transcript: bound.Transcript,
-	})
+	opened, err := b.openAs(ctx, bound, user)
 	if err != nil {
 		b.unbind(s.ID, now)
-		return Session{}, providerError(fmt.Sprintf("open %s conversation", s.Provider), err)
+		return Session{}, err
 	}
-	if err := b.Store.Opened(ctx, s.ID, opened.ConversationID, opened.Visitor, b.now()); err != nil {
-		orphan := bound
-		orphan.ProviderConversationID, orphan.Visitor = opened.ConversationID, opened.Visitor
-		if cerr := provider.Close(context.WithoutCancel(ctx), orphan); cerr != nil {
-			b.Log.Error("close orphaned provider conversation", "session", s.ID, "provider", s.Provider, "err", cerr)
-		}
-		if ErrorCode(err) == CodeConflict {
-			// Taken over (or ended) meanwhile: go on with the session as
-			// it now is.
-			return b.GetSession(ctx, s.ID)
-		}
-		b.unbind(s.ID, now)
-		return Session{}, fmt.Errorf("record opened session %s: %w", s.ID, err)
-	}
-	b.Log.Info("session opened", "session", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
-	bound.Status, bound.ProviderConversationID, bound.Visitor, bound.Transcript = StatusWaiting, opened.ConversationID, opened.Visitor, nil
-	return bound, nil
+	return opened, nil
 }
 
 // unbind returns a session whose open failed to pending.

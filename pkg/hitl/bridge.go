@@ -3,6 +3,7 @@ package hitl
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -136,7 +137,7 @@ func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, er
 	if in.Channel == "" {
 		in.Channel = ChannelNative
 	}
-	provider, ok := b.Providers[in.Provider]
+	_, ok := b.Providers[in.Provider]
 	switch {
 	case in.UserID == "":
 		return Session{}, Errorf(CodeInvalid, "userId is required")
@@ -164,42 +165,100 @@ func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, er
 	s := Session{
 		ID: NewID("ses"), UserID: user.ID, Provider: in.Provider, Channel: in.Channel,
 		BotConversationID: in.BotConversationID, Status: StatusOpening, CreatedAt: now, UpdatedAt: now,
+		// Kept until the conversation opens, so an attempt taking over after
+		// a crash opens it with the same content.
+		Title: in.Title, Description: in.Description, Transcript: fitTranscript(in.History),
 	}
 	first, err := b.Store.CreateSession(ctx, s, in.IdempotencyKey)
 	if errors.Is(err, ErrExists) {
-		return b.repeatedStart(first, in)
+		return b.repeatedStart(ctx, first, user, in)
 	} else if err != nil {
 		return Session{}, fmt.Errorf("start session: %w", err)
 	}
-
-	opened, err := provider.Open(ctx, OpenRequest{
-		SessionID: s.ID, User: user, Title: in.Title, Description: in.Description, Transcript: in.History,
-	})
+	opened, err := b.openAs(ctx, s, user)
 	if err != nil {
 		b.abandon(s, in.IdempotencyKey)
-		return Session{}, providerError(fmt.Sprintf("open %s conversation", in.Provider), err)
+		return Session{}, err
 	}
-	if err := b.Store.Opened(ctx, s.ID, opened.ConversationID, opened.Visitor, b.now()); err != nil {
-		s.ProviderConversationID, s.Visitor = opened.ConversationID, opened.Visitor
-		if cerr := provider.Close(context.WithoutCancel(ctx), s); cerr != nil {
-			b.Log.Error("close orphaned provider conversation", "session", s.ID, "provider", s.Provider, "err", cerr)
-		}
-		b.abandon(s, in.IdempotencyKey)
-		return Session{}, fmt.Errorf("record opened session %s: %w", s.ID, err)
-	}
-	b.Log.Info("session opened", "session", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
-	return b.Store.GetSession(ctx, s.ID)
+	return opened, nil
 }
 
-// repeatedStart answers a start whose idempotency key was seen before.
-func (b *Bridge) repeatedStart(first Session, in StartRequest) (Session, error) {
+// fitTranscript keeps the newest entries that fit MaxTranscriptBytes;
+// providers show the last few dozen at most.
+func fitTranscript(history []TranscriptEntry) []TranscriptEntry {
+	n := 0
+	for i := len(history) - 1; i >= 0; i-- {
+		raw, _ := json.Marshal(history[i]) // a decoded message always encodes
+		if n += len(raw); n > MaxTranscriptBytes {
+			return history[i+1:]
+		}
+	}
+	return history
+}
+
+// openAs opens s's provider conversation as user and records it. If
+// another caller recorded the session open first, the session is returned
+// as it now stands; a conversation only this call opened is then closed.
+func (b *Bridge) openAs(ctx context.Context, s Session, user User) (Session, error) {
+	provider, ok := b.Providers[s.Provider]
+	if !ok {
+		return Session{}, Errorf(CodeConflict, "provider %q of session %s is no longer configured", s.Provider, s.ID)
+	}
+	opened, err := provider.Open(ctx, OpenRequest{
+		SessionID: s.ID, User: user, Title: s.Title, Description: s.Description, Transcript: s.Transcript,
+		Visitor:     s.Visitor,
+		KeepVisitor: func(ctx context.Context, v Visitor) error { return b.Store.SaveVisitor(ctx, s.ID, v) },
+	})
+	if err != nil {
+		return Session{}, providerError(fmt.Sprintf("open %s conversation", s.Provider), err)
+	}
+	err = b.Store.Opened(ctx, s.ID, opened.ConversationID, opened.Visitor, b.now())
+	if err == nil {
+		b.Log.Info("session opened", "session", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
+		s.Status, s.ProviderConversationID, s.Visitor, s.Transcript = StatusWaiting, opened.ConversationID, opened.Visitor, nil
+		return s, nil
+	}
+	current, getErr := b.Store.GetSession(ctx, s.ID)
+	if getErr == nil && current.ProviderConversationID == opened.ConversationID {
+		return current, nil // a concurrent opener resumed the same conversation and recorded it
+	}
+	orphan := s
+	orphan.ProviderConversationID, orphan.Visitor = opened.ConversationID, opened.Visitor
+	if cerr := provider.Close(context.WithoutCancel(ctx), orphan); cerr != nil {
+		b.Log.Error("close orphaned provider conversation", "session", s.ID, "provider", s.Provider, "err", cerr)
+	}
+	if ErrorCode(err) == CodeConflict && getErr == nil {
+		return current, nil // taken over, or ended, meanwhile
+	}
+	return Session{}, fmt.Errorf("record opened session %s: %w", s.ID, err)
+}
+
+// repeatedStart answers a start whose idempotency key was seen before: the
+// first session, or, if its opener died (opening for longer than any open
+// takes), the same session opened by this call.
+func (b *Bridge) repeatedStart(ctx context.Context, first Session, user User, in StartRequest) (Session, error) {
 	switch {
 	case first.UserID != in.UserID || first.Provider != in.Provider:
 		return Session{}, Errorf(CodeConflict, "Idempotency-Key was used for a different request")
-	case first.Status == StatusOpening:
+	case first.Status != StatusOpening:
+		return first, nil
+	case !b.staleOpening(first):
 		return Session{}, Errorf(CodeConflict, "a session with this Idempotency-Key is still opening; retry shortly")
 	}
-	return first, nil
+	now := b.now()
+	bound, err := b.Store.BindUser(ctx, first.ID, user.ID, now, now.Add(-staleOpen))
+	if ErrorCode(err) == CodeConflict {
+		return Session{}, Errorf(CodeConflict, "a session with this Idempotency-Key is still opening; retry shortly")
+	} else if err != nil {
+		return Session{}, fmt.Errorf("take over session %s: %w", first.ID, err)
+	}
+	b.Log.Warn("taking over a session whose opener died", "session", first.ID, "provider", first.Provider)
+	opened, err := b.openAs(ctx, bound, user)
+	if err != nil {
+		b.abandon(bound, in.IdempotencyKey)
+		return Session{}, err
+	}
+	return opened, nil
 }
 
 // abandon forgets a session that never opened so the bot can retry.

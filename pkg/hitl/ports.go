@@ -33,8 +33,13 @@ type OpenRequest struct {
 	Description string
 	Transcript  []TranscriptEntry
 	// Visitor is set when a previous attempt for the same session already
-	// created the provider identity; providers reuse it.
+	// created the provider identity; providers reuse it and, where they
+	// can, the conversation that attempt opened.
 	Visitor Visitor
+	// KeepVisitor is called as soon as a new provider identity exists,
+	// before the conversation is opened, so that an attempt taking over
+	// after a crash finds it in Visitor.
+	KeepVisitor func(ctx context.Context, v Visitor) error
 }
 
 // TranscriptEntry is one message of the conversation before the handoff.

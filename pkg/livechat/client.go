@@ -169,6 +169,18 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 			return hitl.Opened{}, publicError(op+": create customer", err)
 		}
 		v.Visitor = nv
+		if req.KeepVisitor != nil {
+			if err := req.KeepVisitor(ctx, nv); err != nil {
+				return hitl.Opened{}, fmt.Errorf("%s: keep the new customer: %w", op, err)
+			}
+		}
+	} else if chatID, err := c.activeChat(ctx, v); err != nil {
+		return hitl.Opened{}, publicError(op+": look for the customer's chat", err)
+	} else if chatID != "" {
+		// An earlier attempt opened it and died before it was recorded.
+		c.log.LogAttrs(ctx, slog.LevelInfo, "livechat chat resumed",
+			slog.String("session_id", req.SessionID), slog.String("chat_id", chatID), slog.String("customer_id", v.ID))
+		return hitl.Opened{ConversationID: chatID, Visitor: v.Visitor}, nil
 	}
 	if err := c.updateCustomer(ctx, v, req); err != nil {
 		return hitl.Opened{}, publicError(op+": update customer", err)
@@ -217,6 +229,28 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 
 // updateCustomer gives the customer the end user's name and email. An
 // address LiveChat rejects does not stop the handoff.
+// activeChat returns the customer's active chat, "" if none. A customer is
+// created per session, so an active chat of theirs is this session's.
+func (c *Client) activeChat(ctx context.Context, v *visitor) (string, error) {
+	var list struct {
+		Chats []struct {
+			ID         string `json:"id"`
+			LastThread struct {
+				Active bool `json:"active"`
+			} `json:"last_thread_summary"`
+		} `json:"chats_summary"`
+	}
+	if err := c.asCustomer(ctx, v, "list_chats", false, map[string]any{"limit": 25}, &list); err != nil {
+		return "", err
+	}
+	for _, chat := range list.Chats {
+		if chat.LastThread.Active {
+			return chat.ID, nil
+		}
+	}
+	return "", nil
+}
+
 func (c *Client) updateCustomer(ctx context.Context, v *visitor, req hitl.OpenRequest) error {
 	in := map[string]string{}
 	if req.User.Name != "" {

@@ -452,6 +452,8 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 		out, err = s.sendEvent(r, c)
 	case "upload_file":
 		out, err = s.uploadFile(r)
+	case "list_chats":
+		out = s.listChats(c)
 	default:
 		err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
 	}
@@ -654,6 +656,22 @@ func (s *Server) storeFile(name, contentType string, body []byte) string {
 	url := s.srv.URL + "/files/" + randomHex(8) + "/" + strings.ReplaceAll(name, "/", "_")
 	s.files[url] = file{contentType: contentType, body: body}
 	return url
+}
+
+// listChats is the customer's list_chats: their chats, newest first, each
+// with its last thread's summary. Callers hold s.mu.
+func (s *Server) listChats(c *customer) any {
+	summaries := []map[string]any{}
+	for _, chat := range s.chats {
+		if !slices.ContainsFunc(chat.Users, func(u User) bool { return u.ID == c.ID }) {
+			continue
+		}
+		summaries = append(summaries, map[string]any{
+			"id":                  chat.ID,
+			"last_thread_summary": map[string]any{"id": chat.ThreadID, "active": chat.Active},
+		})
+	}
+	return map[string]any{"chats_summary": summaries, "total_chats": len(summaries)}
 }
 
 func (s *Server) updateCustomer(r *http.Request, c *customer) (any, *apiError) {
