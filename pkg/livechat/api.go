@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -17,9 +16,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
 )
 
 // APIError is an error answer from LiveChat: {"error":{"type","message"}}
@@ -125,7 +124,7 @@ type request struct {
 func (c *Client) do(ctx context.Context, r request) (*http.Response, []byte, error) {
 	for attempt := 1; ; attempt++ {
 		resp, body, err := c.attempt(ctx, r)
-		var retry bool
+		var again bool
 		var after string
 		var api *APIError
 		switch {
@@ -134,18 +133,18 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, []byte, err
 		case ctx.Err() != nil:
 			return nil, nil, ctx.Err()
 		case errors.As(err, &api):
-			retry = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
+			again = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
 			after = resp.Header.Get("Retry-After")
 		default:
-			retry = !r.applyOnce || notSent(err)
+			again = !r.applyOnce || notSent(err)
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call failed",
 			slog.String("action", r.action), slog.Int("attempt", attempt),
-			slog.Bool("retry", retry && attempt < maxAttempts), slog.String("error", errorKind(err)))
-		if !retry || attempt == maxAttempts {
+			slog.Bool("retry", again && attempt < maxAttempts), slog.String("error", errorKind(err)))
+		if !again || attempt == maxAttempts {
 			return nil, nil, err
 		}
-		if err := sleep(ctx, c.backoff(attempt, after)); err != nil {
+		if err := retry.Sleep(ctx, retry.Backoff(attempt, c.retryDelay, after)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -191,29 +190,6 @@ func errorKind(err error) string {
 		return strconv.Itoa(api.Status) + " " + api.Type
 	}
 	return err.Error()
-}
-
-// backoff is the wait before attempt+1: RetryDelay doubled per attempt,
-// capped at 5 s, with full jitter over its upper half, or Retry-After when
-// LiveChat sends one (also capped).
-func (c *Client) backoff(attempt int, retryAfter string) time.Duration {
-	const ceiling = 5 * time.Second
-	if s, err := strconv.Atoi(retryAfter); err == nil && s >= 0 {
-		return min(time.Duration(s)*time.Second, ceiling)
-	}
-	d := min(c.retryDelay<<(attempt-1), ceiling)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // agentCall posts a JSON action to the Agent Chat API as the integration's

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
 )
 
 // SalesIQ error codes this package acts on.
@@ -173,7 +173,7 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 func (c *Client) do(ctx context.Context, r request, token string) ([]byte, error) {
 	for attempt := 1; ; attempt++ {
 		resp, body, err := c.attempt(ctx, r, token)
-		var retry bool
+		var again bool
 		var after string
 		var api *APIError
 		switch {
@@ -185,18 +185,18 @@ func (c *Client) do(ctx context.Context, r request, token string) ([]byte, error
 			if api.invalidToken() {
 				return nil, err
 			}
-			retry = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
+			again = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
 			after = resp.Header.Get("Retry-After")
 		default:
-			retry = !r.applyOnce || notSent(err)
+			again = !r.applyOnce || notSent(err)
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho call failed",
 			slog.String("op", r.op), slog.Int("attempt", attempt),
-			slog.Bool("retry", retry && attempt < maxAttempts), slog.String("error", errorKind(err)))
-		if !retry || attempt == maxAttempts {
+			slog.Bool("retry", again && attempt < maxAttempts), slog.String("error", errorKind(err)))
+		if !again || attempt == maxAttempts {
 			return nil, err
 		}
-		if err := sleep(ctx, c.backoff(attempt, after)); err != nil {
+		if err := retry.Sleep(ctx, retry.Backoff(attempt, c.retryDelay, after)); err != nil {
 			return nil, err
 		}
 	}
@@ -262,27 +262,4 @@ func errorKind(err error) string {
 		return fmt.Sprintf("HTTP %d code %d", api.Status, api.Code)
 	}
 	return err.Error()
-}
-
-// backoff is the wait before attempt+1: RetryDelay doubled per attempt,
-// capped at 5 s, with full jitter over its upper half, or Retry-After when
-// SalesIQ sends one (also capped).
-func (c *Client) backoff(attempt int, retryAfter string) time.Duration {
-	const ceiling = 5 * time.Second
-	if s, err := strconv.Atoi(retryAfter); err == nil && s >= 0 {
-		return min(time.Duration(s)*time.Second, ceiling)
-	}
-	d := min(c.retryDelay<<(attempt-1), ceiling)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
