@@ -1,12 +1,9 @@
 package botpress
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -48,24 +45,8 @@ func (s *Sender) Send(ctx context.Context, e hitl.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode %s callback of event %s: %w", route, e.ID, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.WebhookURL, "/")+route, bytes.NewReader(raw))
-	if err != nil {
-		return errors.New("build Botpress callback request: invalid webhook URL")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "hitl-bridge")
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL
-		}
-		return fmt.Errorf("post %s callback: %w", route, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("botpress answered %d to %s", resp.StatusCode, route)
+	if err := delivery.Post(ctx, s.Client, strings.TrimRight(s.WebhookURL, "/")+route, raw, nil); err != nil {
+		return fmt.Errorf("%s: %w", route, err)
 	}
 	return nil
 }

@@ -7,9 +7,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -63,17 +65,19 @@ func (c *Callback) Send(ctx context.Context, e hitl.Event) error {
 	if c.Now != nil {
 		now = c.Now
 	}
-	return post(ctx, c.Client, c.URL, body, map[string]string{
+	return Post(ctx, c.Client, c.URL, body, map[string]string{
 		HeaderEventID:   e.ID,
 		HeaderSignature: Sign(c.Secret, now(), body),
 	})
 }
 
-// post sends a JSON body and treats any 2xx as success.
-func post(ctx context.Context, client *http.Client, url string, body []byte, headers map[string]string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+// Post sends a JSON body to a bot's endpoint and treats any 2xx answer as
+// acceptance. Its errors never contain the URL, which may carry a secret
+// (a Botpress webhook id).
+func Post(ctx context.Context, client *http.Client, target string, body []byte, headers map[string]string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("build callback request: %w", err)
+		return errors.New("build callback request: invalid URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hitl-bridge")
@@ -82,6 +86,10 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, hea
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("post callback: %w", err)
 	}
 	defer resp.Body.Close()
