@@ -1,0 +1,54 @@
+// Package bench measures hitl-bridge. `make bench` prints the performance
+// table, each figure with its target (a missed one reads MISSING), and
+// writes it to .bench/ at the top of the repository (git-ignored):
+// latest.json, a time-stamped copy, latest.md (the table in Markdown, for
+// the README) and logs/ (every function's output). The next run prints the
+// previous run's values beside its own.
+//
+// The table is made by TestBenchTable, behind the build tag bench so that
+// `make test` never runs it and no test depends on the speed of the
+// machine:
+//
+//	go test -tags bench -run '^TestBenchTable$' -count=1 -timeout 30m -v ./pkg/bench
+//
+// It needs moto_server on PATH and takes about ten minutes on two cores;
+// HITL_BENCH_QUICK=1 runs everything small in about a minute, to check the
+// harness (its figures are not comparable and go to latest-quick.json).
+//
+// What it does:
+//
+//   - builds every function twice: for linux/arm64 exactly as the Makefile
+//     does (the binary size figure) and for the host (everything it runs),
+//     and a hello-world aws-lambda-go function (internal/hello);
+//   - starts moto_server behind a counting proxy, and the LiveChat
+//     simulator and bot receiver of apptest; the functions reach them
+//     through AWS_ENDPOINT_URL and their usual settings;
+//   - starts each binary as Lambda does, against a small Lambda runtime API
+//     emulator, with its first event queued: cold start to the first
+//     answer, as a ratio to hello-world started the same way;
+//   - sends each function 10,000 events (after one per conversation, to
+//     warm it), counting AWS calls at the proxy and bot and provider calls
+//     at the simulators, and reading the process's VmHWM;
+//   - runs the scheduled functions once on a table of 10,000 closed
+//     sessions with 10 items due, counting the items read;
+//   - measures the local server's HTTP path (App.Handler on loopback) on
+//     the embedded store and on moto, and a net/http JSON echo server;
+//   - estimates the DynamoDB capacity units of each message from the sizes
+//     of the items written (moto's ConsumedCapacity is a constant), and
+//     prices a million messages.
+//
+// moto_server takes some 20 ms for one of the store's updates, so the long
+// runs use a second moto_server, side by side with the first, and the
+// table of closed sessions a third.
+//
+// The Go benchmarks of this package (webhook verification and parsing, the
+// store's hot paths on bbolt and on DynamoDB through moto) need no tag and
+// compare across runs with benchstat:
+//
+//	go test -run '^$' -bench . -count 10 ./pkg/... > new.txt
+//	benchstat old.txt new.txt
+//
+// The table measures LiveChat; measuring Zoho SalesIQ too is adding a
+// provider to providers (provider_test.go). The webhook benchmarks cover
+// both.
+package bench

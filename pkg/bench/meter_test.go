@@ -1,0 +1,313 @@
+//go:build bench
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
+)
+
+// capacityMeter is a dynamo.API that estimates the capacity units DynamoDB
+// on-demand would bill for the store's calls, from the sizes of the items
+// involved (moto_server's ConsumedCapacity is a constant, so it cannot
+// tell). The rules, from the DynamoDB developer guide ("Item sizes and
+// formats", "Read/write capacity units"):
+//
+//   - item size: the lengths of the attribute names and values; numbers
+//     1 byte per two significant digits + 1; lists and maps 3 bytes + 1 per
+//     element;
+//   - a write costs 1 WRU per started KB of the larger of the item before
+//     and after it; each index entry it puts or deletes costs 1 WRU more
+//     (the store's indexes are KEYS_ONLY: entries are well under 1 KB; a
+//     change of key is a delete and a put); an update that changes no index
+//     key writes no index;
+//   - a strongly consistent read costs 1 RRU per started 4 KB, 1 for a
+//     missing item; an eventually consistent one half that.
+//
+// Writes are measured by reading the item before and after through peek,
+// a client that is not counted. Operations the meter does not handle pass
+// through and are listed in unmetered.
+type capacityMeter struct {
+	dynamo.API
+	peek    *dynamodb.Client
+	table   string
+	indexes []index
+
+	mu        sync.Mutex
+	units     capacity
+	unmetered map[string]int
+}
+
+// index is a global secondary index's key attributes.
+type index struct {
+	name     string
+	keys     []string
+	keysOnly bool
+}
+
+// capacity is what the meter estimated.
+type capacity struct {
+	WRU      float64 // table writes
+	IndexWRU float64 // index entries written
+	RRU      float64
+	MaxItem  int // the largest item written, in bytes
+}
+
+// minus returns the units since old; MaxItem is the largest item since
+// the last resetMax.
+func (c capacity) minus(old capacity) capacity {
+	return capacity{WRU: c.WRU - old.WRU, IndexWRU: c.IndexWRU - old.IndexWRU, RRU: c.RRU - old.RRU, MaxItem: c.MaxItem}
+}
+
+func newCapacityMeter(ctx context.Context, api dynamo.API, peek *dynamodb.Client, table string) (*capacityMeter, error) {
+	out, err := peek.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		return nil, fmt.Errorf("describe table %s: %w", table, err)
+	}
+	m := &capacityMeter{API: api, peek: peek, table: table, unmetered: map[string]int{}}
+	for _, g := range out.Table.GlobalSecondaryIndexes {
+		ix := index{name: aws.ToString(g.IndexName), keysOnly: g.Projection != nil && g.Projection.ProjectionType == types.ProjectionTypeKeysOnly}
+		for _, k := range g.KeySchema {
+			ix.keys = append(ix.keys, aws.ToString(k.AttributeName))
+		}
+		m.indexes = append(m.indexes, ix)
+	}
+	return m, nil
+}
+
+// snapshot returns the estimate so far and the calls not metered.
+func (m *capacityMeter) snapshot() (capacity, map[string]int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.units, maps.Clone(m.unmetered)
+}
+
+// resetMax starts a new window for capacity.MaxItem.
+func (m *capacityMeter) resetMax() {
+	m.mu.Lock()
+	m.units.MaxItem = 0
+	m.mu.Unlock()
+}
+
+func (m *capacityMeter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := m.API.GetItem(ctx, in, optFns...)
+	if err == nil {
+		m.add(capacity{RRU: readUnits(itemSize(out.Item), aws.ToBool(in.ConsistentRead))})
+	}
+	return out, err
+}
+
+func (m *capacityMeter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	before, err := m.item(ctx, m.keyOf(in.Item))
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.API.PutItem(ctx, in, optFns...)
+	if err == nil {
+		m.wrote(before, in.Item)
+	}
+	return out, err
+}
+
+func (m *capacityMeter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	before, err := m.item(ctx, in.Key)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.API.UpdateItem(ctx, in, optFns...)
+	if err != nil {
+		// A failed condition still costs the write of the item as it is.
+		if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
+			m.wrote(before, before)
+		}
+		return out, err
+	}
+	after, err := m.item(ctx, in.Key)
+	if err != nil {
+		return nil, err
+	}
+	m.wrote(before, after)
+	return out, nil
+}
+
+func (m *capacityMeter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	m.skip("DeleteItem")
+	return m.API.DeleteItem(ctx, in, optFns...)
+}
+
+func (m *capacityMeter) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	m.skip("Query")
+	return m.API.Query(ctx, in, optFns...)
+}
+
+func (m *capacityMeter) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	m.skip("BatchGetItem")
+	return m.API.BatchGetItem(ctx, in, optFns...)
+}
+
+func (m *capacityMeter) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	m.skip("TransactWriteItems")
+	return m.API.TransactWriteItems(ctx, in, optFns...)
+}
+
+func (m *capacityMeter) skip(op string) {
+	m.mu.Lock()
+	m.unmetered[op]++
+	m.mu.Unlock()
+}
+
+func (m *capacityMeter) add(c capacity) {
+	m.mu.Lock()
+	m.units.WRU += c.WRU
+	m.units.IndexWRU += c.IndexWRU
+	m.units.RRU += c.RRU
+	m.units.MaxItem = max(m.units.MaxItem, c.MaxItem)
+	m.mu.Unlock()
+}
+
+// wrote accounts for a write that turned before into after (nil: absent).
+func (m *capacityMeter) wrote(before, after map[string]types.AttributeValue) {
+	size := max(itemSize(before), itemSize(after))
+	c := capacity{WRU: writeUnits(size), MaxItem: size}
+	for _, ix := range m.indexes {
+		c.IndexWRU += float64(indexWrites(ix, before, after))
+	}
+	m.add(c)
+}
+
+// indexWrites is how many entries of ix a write from before to after puts
+// or deletes.
+func indexWrites(ix index, before, after map[string]types.AttributeValue) int {
+	in := func(item map[string]types.AttributeValue) bool {
+		for _, k := range ix.keys {
+			if item[k] == nil {
+				return false
+			}
+		}
+		return true
+	}
+	was, is := in(before), in(after)
+	switch {
+	case was && is:
+		for _, k := range ix.keys {
+			if scalar(before[k]) != scalar(after[k]) {
+				return 2 // the entry moves: a delete and a put
+			}
+		}
+		if !ix.keysOnly && itemSize(before) != itemSize(after) {
+			return 1 // projected attributes changed (approximated by size)
+		}
+		return 0
+	case was || is:
+		return 1
+	}
+	return 0
+}
+
+// scalar is a key attribute's value as text.
+func scalar(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return "S" + v.Value
+	case *types.AttributeValueMemberN:
+		return "N" + v.Value
+	case *types.AttributeValueMemberB:
+		return "B" + string(v.Value)
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func (m *capacityMeter) keyOf(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
+}
+
+// item reads an item through the uncounted client.
+func (m *capacityMeter) item(ctx context.Context, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := m.peek.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(m.table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("capacity meter: read item: %w", err)
+	}
+	return out.Item, nil
+}
+
+// writeUnits is the WRUs of writing an item of size bytes.
+func writeUnits(size int) float64 { return float64(max(1, (size+1023)/1024)) }
+
+// readUnits is the RRUs of reading an item of size bytes (0: missing).
+func readUnits(size int, consistent bool) float64 {
+	u := float64(max(1, (size+4095)/4096))
+	if !consistent {
+		u /= 2
+	}
+	return u
+}
+
+// itemSize is an item's size as DynamoDB bills it.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return numberSize(v.Value)
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, s := range v.Value {
+			n += len(s)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, s := range v.Value {
+			n += numberSize(s)
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, b := range v.Value {
+			n += len(b)
+		}
+		return n
+	}
+	return 0
+}
+
+// numberSize is 1 byte per two significant digits, plus 1.
+func numberSize(s string) int {
+	mantissa, _, _ := strings.Cut(strings.ToLower(s), "e")
+	digits := strings.Trim(strings.NewReplacer("-", "", "+", "", ".", "").Replace(mantissa), "0")
+	return (len(digits)+1)/2 + 1
+}

@@ -1,0 +1,181 @@
+//go:build bench
+
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/config"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// provider is what the table needs to measure one provider's paths. Adding
+// a provider (Zoho SalesIQ) is adding one of these to providers: open a
+// session against its simulator, make an agent message's webhook delivery
+// (signed as the provider signs it), and name the settings its functions
+// need.
+type provider struct {
+	name string
+	// handoff opens a session on e, through the bridge.
+	handoff func(t testing.TB, e *apptest.Env) conversation
+	// agentMessage is the webhook delivery of the agent's text message
+	// number n of c, on e (whose simulator may sign it): n makes its event
+	// id unique.
+	agentMessage func(e *apptest.Env, c conversation, n int) request
+	// settings are the environment variables the functions need for this
+	// provider on e (its simulator's URLs, ids).
+	settings func(e *apptest.Env) map[string]string
+	// secret keeps, of e's config secret, what the functions need for this
+	// provider alone: a block for a provider that is not configured is an
+	// error.
+	secret func(s config.Secret) config.Secret
+	// calls counts the calls its simulator on e received, by action;
+	// tokenCalls names the actions that mint or renew a token.
+	calls      func(e *apptest.Env) map[string]int
+	tokenCalls []string
+}
+
+// conversation is a session and its provider conversation.
+type conversation struct {
+	sessionID string
+	chatID    string
+	threadID  string
+}
+
+// providers are the providers the table measures, by hitl name.
+func providers(t testing.TB) []provider {
+	return []provider{liveChat(t)}
+}
+
+// liveChat makes agent messages from the sample webhook that `sam local
+// invoke` uses: its secret and organization are apptest's.
+func liveChat(t testing.TB) provider {
+	var sample events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(apptest.Event(t, "webhooks-livechat-incoming-message.json"), &sample); err != nil {
+		t.Fatal(err)
+	}
+	return provider{
+		name: hitl.LiveChat,
+		handoff: func(t testing.TB, e *apptest.Env) conversation {
+			sessionID, chatID := e.Handoff(t)
+			chat, _ := e.LiveChat.Chat(chatID)
+			return conversation{sessionID: sessionID, chatID: chatID, threadID: chat.ThreadID}
+		},
+		agentMessage: func(_ *apptest.Env, c conversation, n int) request {
+			body := strings.NewReplacer(
+				"THREAD_DEMO_3", c.threadID+"_"+strconv.Itoa(n),
+				"THREAD_DEMO", c.threadID,
+				"CHAT_DEMO", c.chatID,
+			).Replace(sample.Body)
+			return request{
+				method: "POST", path: sample.RawPath, body: []byte(body), want: 200,
+				header: map[string]string{"Content-Type": "application/json"},
+			}
+		},
+		settings: func(e *apptest.Env) map[string]string {
+			lc := e.Config.LiveChat
+			return map[string]string{
+				"LIVECHAT_ORGANIZATION_ID": lc.OrganizationID,
+				"LIVECHAT_CLIENT_ID":       lc.ClientID,
+				"LIVECHAT_REDIRECT_URI":    lc.RedirectURI,
+				"LIVECHAT_GROUP_ID":        strconv.Itoa(lc.GroupID),
+				"LIVECHAT_API_URL":         lc.APIURL,
+				"LIVECHAT_ACCOUNTS_URL":    lc.AccountsURL,
+			}
+		},
+		secret: func(s config.Secret) config.Secret {
+			s.Zoho = nil
+			return s
+		},
+		calls: func(e *apptest.Env) map[string]int {
+			n := map[string]int{}
+			for _, c := range e.LiveChat.CallLog() {
+				n[c]++
+			}
+			return n
+		},
+		tokenCalls: []string{"accounts/token"},
+	}
+}
+
+// botMessage is the bot's text message number n to a session.
+func botMessage(sessionID string, n int) request {
+	return request{
+		method: "POST", path: "/v1/sessions/" + sessionID + "/messages", want: 202,
+		body: fmt.Appendf(nil, `{"type":"text","payload":{"text":"Is anyone there? My order number is %d."}}`, n),
+		header: map[string]string{
+			"Authorization": "Bearer " + apptest.BotKey,
+			"Content-Type":  "application/json",
+		},
+	}
+}
+
+// functionSettings is the environment of the functions on e: the
+// template's variables, pointed at moto (through endpoint) and the
+// simulators.
+func functionSettings(e *apptest.Env, p provider, endpoint, table, secretARN string) map[string]string {
+	s := map[string]string{
+		"TABLE_NAME":              table,
+		"CONFIG_SECRET_ARN":       secretARN,
+		"DEFAULT_PROVIDER":        p.name,
+		"BOT_CALLBACK_URL":        e.Config.BotCallbackURL,
+		"HITL_ALLOW_PRIVATE_URLS": "true",
+		"AWS_ENDPOINT_URL":        endpoint,
+	}
+	maps.Copy(s, p.settings(e))
+	return s
+}
+
+// apiGatewayEvent is r as API Gateway (HTTP API, payload 2.0) hands it to
+// a function.
+func apiGatewayEvent(r request, n int) []byte {
+	headers := map[string]string{
+		"host":              "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+		"content-length":    strconv.Itoa(len(r.body)),
+		"x-forwarded-proto": "https",
+	}
+	for k, v := range r.header {
+		headers[strings.ToLower(k)] = v
+	}
+	now := time.Now()
+	e := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "$default", RawPath: r.path, Headers: headers, Body: string(r.body),
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			AccountID: "123456789012", APIID: "a1b2c3d4e5", Stage: "$default",
+			RequestID: "bench-" + strconv.Itoa(n), Time: now.Format("02/Jan/2006:15:04:05 -0700"), TimeEpoch: now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: r.method, Path: r.path, Protocol: "HTTP/1.1", SourceIP: "35.244.0.10", UserAgent: "bench",
+			},
+		},
+	}
+	b, _ := json.Marshal(e)
+	return b
+}
+
+// scheduledEvent is the EventBridge event of the scheduled functions.
+func scheduledEvent(t testing.TB) []byte {
+	return apptest.Event(t, "tokenrefresh-schedule.json")
+}
+
+// httpAnswer checks a function's answer to an API Gateway event.
+func httpAnswer(want int) func([]byte) error {
+	return func(b []byte) error {
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(b, &resp); err != nil {
+			return fmt.Errorf("not an API Gateway answer: %.200s", b)
+		}
+		if resp.StatusCode != want {
+			return fmt.Errorf("status %d, want %d: %.200s", resp.StatusCode, want, resp.Body)
+		}
+		return nil
+	}
+}
