@@ -57,6 +57,9 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create buckets in %s: %w", path, err)
 	}
+	// Record and Ack group-commit through Batch; a lone call waits at most
+	// this long for company.
+	db.MaxBatchDelay = time.Millisecond
 	return &Store{db: db}, nil
 }
 

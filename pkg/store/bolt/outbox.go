@@ -16,7 +16,10 @@ import (
 
 func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUntil time.Time) (hitl.Recorded, error) {
 	var out hitl.Recorded
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	// Batch: concurrent Records and Acks share one transaction and one
+	// sync to disk. It may run the function again, alone: start afresh.
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		out = hitl.Recorded{}
 		return change(tx, c.SessionID, func(r *record) (bool, error) {
 			if r.Session.Closed() || slices.Contains(r.Recent, c.Event.ID) {
 				return true, nil
@@ -76,7 +79,8 @@ func (s *Store) Claim(_ context.Context, sessionID, owner string, now, leaseUnti
 
 func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
 	var more bool
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.Batch(func(tx *bbolt.Tx) error { // see Record
+		more = false
 		return change(tx, sessionID, func(r *record) (bool, error) {
 			if r.LeaseOwner != owner {
 				return false, errNotHolder
