@@ -81,7 +81,7 @@ func New(c config.Config, o Options) (*App, error) {
 			return nil, fmt.Errorf("livechat: %w", err)
 		}
 		providers[hitl.LiveChat] = client
-		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret)
+		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
 	var tokens *zoho.Tokens

@@ -45,7 +45,7 @@ func webhookCases(b *testing.B) []webhookCase {
 	if err := json.Unmarshal(apptest.Event(b, "webhooks-livechat-incoming-message.json"), &sample); err != nil {
 		b.Fatal(err)
 	}
-	lc := livechat.NewWebhooks(apptest.WebhookSecret)
+	lc := livechat.NewWebhooks(apptest.WebhookSecret, apptest.OrganizationID)
 	lcParse := func(_ http.Header, body []byte) ([]hitl.ProviderEvent, error) { return lc.Parse(body) }
 
 	// Zoho signs each delivery with RSA (SHA-256, PKCS #1 v1.5).

@@ -13,13 +13,15 @@ import (
 
 // Retry policy defaults.
 const (
-	DefaultWindow   = 25 * time.Hour // retry at least 24 h before dead-lettering
-	firstBackoff    = 10 * time.Second
-	maxBackoff      = 15 * time.Minute
-	sendTimeout     = 3 * time.Second
-	storeTimeout    = 5 * time.Second
-	sweepBatch      = 50
-	maxFlushRepeats = 20
+	DefaultWindow = 25 * time.Hour // retry at least 24 h before dead-lettering
+	// DefaultSendTimeout bounds one callback attempt: a bot that does not
+	// answer within it has not accepted the event.
+	DefaultSendTimeout = 3 * time.Second
+	firstBackoff       = 10 * time.Second
+	maxBackoff         = 15 * time.Minute
+	storeTimeout       = 5 * time.Second
+	sweepBatch         = 50
+	maxFlushRepeats    = 20
 )
 
 // Dispatcher drains session outboxes in order.
@@ -31,6 +33,9 @@ type Dispatcher struct {
 	// Window is how long a failing outbox is retried before its events are
 	// dead-lettered; zero means DefaultWindow.
 	Window time.Duration
+	// SendTimeout bounds each callback attempt; zero means
+	// DefaultSendTimeout.
+	SendTimeout time.Duration
 }
 
 var _ hitl.Outbox = (*Dispatcher)(nil)
@@ -84,6 +89,13 @@ func (d *Dispatcher) Flush(ctx context.Context, sessionID, owner string, pending
 	}
 }
 
+func (d *Dispatcher) sendTimeout() time.Duration {
+	if d.SendTimeout > 0 {
+		return d.SendTimeout
+	}
+	return DefaultSendTimeout
+}
+
 // sendAll sends events in order and returns how many were accepted, and the
 // error of the first that was not.
 func (d *Dispatcher) sendAll(ctx context.Context, events []hitl.Event) (int, error) {
@@ -92,7 +104,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, events []hitl.Event) (int, err
 		if !ok {
 			return i, fmt.Errorf("no sender for channel %q", e.Channel)
 		}
-		sctx, cancel := context.WithTimeout(ctx, sendTimeout)
+		sctx, cancel := context.WithTimeout(ctx, d.sendTimeout())
 		err := sender.Send(sctx, e)
 		cancel()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
@@ -51,7 +52,22 @@ func Actions(c ActionsConfig) http.Handler {
 		c.ZohoConnect.routes(mux, a.operator)
 	}
 	mux.Handle("/", notFound(c.Log))
-	return logged(c.Log, mux)
+	return logged(c.Log, canonical(mux, c.Log))
+}
+
+// canonical answers paths with ".", ".." or "//" elements as unknown routes,
+// where ServeMux would redirect to the cleaned path: an API does not
+// redirect, and a Botpress token of "." must not reveal that the route
+// exists.
+func canonical(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if clean := path.Clean(p); clean != p && clean+"/" != p {
+			notFound(log)(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type actions struct {

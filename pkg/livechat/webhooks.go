@@ -22,14 +22,17 @@ import (
 // in ProviderEvent.Agent.ID, and the Bridge must drop an event whose
 // Agent.ID equals the session's Visitor.ID (the customer's id).
 type Webhooks struct {
-	secret [sha256.Size]byte
-	empty  bool
+	secret       [sha256.Size]byte
+	empty        bool
+	organization string
 }
 
-// NewWebhooks returns a parser that accepts deliveries carrying secret. An
-// empty secret accepts none.
-func NewWebhooks(secret string) *Webhooks {
-	return &Webhooks{secret: sha256.Sum256([]byte(secret)), empty: secret == ""}
+// NewWebhooks returns a parser that accepts deliveries carrying secret and
+// addressed to organization. An empty secret accepts none. Envelopes of
+// older registrations carry license_id instead of organization_id; the
+// secret alone guards those.
+func NewWebhooks(secret, organization string) *Webhooks {
+	return &Webhooks{secret: sha256.Sum256([]byte(secret)), empty: secret == "", organization: organization}
 }
 
 // Parse verifies a delivery's secret, then maps it to the events that
@@ -53,12 +56,21 @@ func (w *Webhooks) Parse(body []byte) ([]hitl.ProviderEvent, error) {
 	}
 
 	var env struct {
-		WebhookID string          `json:"webhook_id"`
-		Action    string          `json:"action"`
-		Payload   json.RawMessage `json:"payload"`
+		WebhookID      string          `json:"webhook_id"`
+		Action         string          `json:"action"`
+		OrganizationID json.RawMessage `json:"organization_id"`
+		Payload        json.RawMessage `json:"payload"`
 	}
 	if err := decode("envelope", body, &env); err != nil {
 		return nil, err
+	}
+	// The secret alone would let another organization's webhook, registered
+	// with the same secret, speak in our chats.
+	if env.OrganizationID != nil {
+		var org string
+		if json.Unmarshal(env.OrganizationID, &org) != nil || org != w.organization {
+			return nil, hitl.Errorf(hitl.CodeUnauthenticated, "livechat webhook: delivery for another organization")
+		}
 	}
 	parse, ok := actions[env.Action]
 	if !ok {

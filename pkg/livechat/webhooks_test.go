@@ -15,7 +15,10 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 )
 
-const secret = "s3cr3t-webhook"
+const (
+	secret = "s3cr3t-webhook"
+	org    = "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex"
+)
 
 // envelope is a delivery as LiveChat v3.6 sends it, with payload spliced in.
 func envelope(action, payload string) string {
@@ -163,7 +166,7 @@ func TestParse(t *testing.T) {
 		{name: "user missing", body: envelope("user_added_to_chat", `{"chat_id":"PJ0MRSHTDG","user_type":"agent"}`), wantCode: hitl.CodeInvalid},
 		{name: "group ids of the wrong type", body: envelope("chat_transferred", strings.Replace(transferredAgent, "[19]", `["19"]`, 1)), wantCode: hitl.CodeInvalid},
 	}
-	w := livechat.NewWebhooks(secret)
+	w := livechat.NewWebhooks(secret, org)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			events, err := w.Parse([]byte(tt.body))
@@ -195,7 +198,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseRedeliveryKeepsKey(t *testing.T) {
-	w := livechat.NewWebhooks(secret)
+	w := livechat.NewWebhooks(secret, org)
 	for _, payload := range []struct{ action, body string }{
 		{"incoming_event", agentMessage},
 		{"user_added_to_chat", agentAdded},
@@ -217,7 +220,7 @@ func TestParseRedeliveryKeepsKey(t *testing.T) {
 }
 
 func TestEmptySecretAcceptsNothing(t *testing.T) {
-	w := livechat.NewWebhooks("")
+	w := livechat.NewWebhooks("", org)
 	for _, body := range []string{
 		`{"secret_key":"","action":"chat_deactivated","payload":` + deactivatedByAgent + `}`,
 		`{"action":"chat_deactivated","payload":` + deactivatedByAgent + `}`,
@@ -232,7 +235,7 @@ func TestEmptySecretAcceptsNothing(t *testing.T) {
 // it delivers, as the webhook endpoint would.
 func TestSimulatorWebhooks(t *testing.T) {
 	f := newFixture(t)
-	w := livechat.NewWebhooks(f.sim.Options().WebhookSecret)
+	w := livechat.NewWebhooks(f.sim.Options().WebhookSecret, f.sim.Options().OrganizationID)
 	var mu sync.Mutex
 	var got []hitl.ProviderEvent
 	receiver := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -314,7 +317,7 @@ func TestSimulatorWebhooks(t *testing.T) {
 func TestSimulatorLicenseEnvelope(t *testing.T) {
 	sim := livechattest.New(livechattest.Options{LicenseID: 104130623})
 	defer sim.Close()
-	w := livechat.NewWebhooks(sim.Options().WebhookSecret)
+	w := livechat.NewWebhooks(sim.Options().WebhookSecret, sim.Options().OrganizationID)
 	var parsed []hitl.ProviderEvent
 	receiver := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -351,7 +354,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"secret_key":"` + secret + `","action":"incoming_event","payload":{"event":null}}`))
 	f.Add([]byte(`{"secret_key":42}`))
 	f.Add([]byte(`not json`))
-	w := livechat.NewWebhooks(secret)
+	w := livechat.NewWebhooks(secret, org)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, err := w.Parse(body)
 		if err != nil {
@@ -385,5 +388,13 @@ func assertEvent(t *testing.T, got, want hitl.ProviderEvent) {
 	if !same {
 		t.Errorf("got  %+v (agent %+v, message %+v)\nwant %+v (agent %+v, message %+v)",
 			got, got.Agent, got.Message, want, want.Agent, want.Message)
+	}
+}
+
+func TestDeliveryForAnotherOrganizationIsRefused(t *testing.T) {
+	w := livechat.NewWebhooks(secret, org)
+	body := strings.Replace(envelope("chat_deactivated", `{"chat_id":"C1","thread_id":"T1"}`), org, "another-org", 1)
+	if _, err := w.Parse([]byte(body)); hitl.ErrorCode(err) != hitl.CodeUnauthenticated {
+		t.Fatalf("err = %v, want unauthenticated", err)
 	}
 }

@@ -1,6 +1,11 @@
 // Package apptest assembles a whole bridge for tests, demos and benchmarks:
 // the App on a chosen store, served over HTTP, with the LiveChat simulator
 // as provider and a bot receiver that checks every callback's signature.
+//
+// Every Env a test starts with New checks, when the test ends, that none of
+// its log lines contains a credential it knows: its configuration's
+// secrets, every token and cookie that crossed its Network, and any the
+// test added with AddSecret.
 package apptest
 
 import (
@@ -18,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
@@ -54,8 +61,12 @@ type Env struct {
 	Clock    *Clock
 	// ZohoTokens is where the Zoho token is kept (a secret in AWS).
 	ZohoTokens *MemoryTokens
+	// Net carries every call the bridge makes, and injects network faults.
+	Net *Network
 
 	closers []func()
+	mu      sync.Mutex
+	secrets []string
 }
 
 // StoreFactory makes a fresh store for one test.
@@ -74,12 +85,24 @@ func Bolt(t testing.TB) hitl.Store {
 // Dynamo is the DynamoDB store on a fresh table of the test binary's
 // moto_server.
 func Dynamo(t testing.TB) hitl.Store {
-	db := awstest.DynamoDB(t)
+	st, _ := CountedDynamo(t)
+	return st
+}
+
+// CountedDynamo is Dynamo with a Counter of the DynamoDB calls the store
+// makes once its table exists.
+func CountedDynamo(t testing.TB) (hitl.Store, *awstest.Counter) {
+	calls := &awstest.Counter{}
+	db := awstest.DynamoDB(t, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, calls.AddTo) })
 	table := fmt.Sprintf("hitl-%d", time.Now().UnixNano())
 	if err := dynamo.CreateTable(context.Background(), db, table); err != nil {
 		t.Fatal(err)
 	}
-	return dynamo.New(db, table)
+	// moto_server keeps every table of the test binary in memory: drop each
+	// when its test is done, so the server does not slow down as they pile up.
+	t.Cleanup(func() { _, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table}) })
+	calls.Reset()
+	return dynamo.New(db, table), calls
 }
 
 // Stores are the store implementations every integration test runs on.
@@ -93,6 +116,8 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: the logs are checked once everything stopped.
+	t.Cleanup(func() { e.checkLogs(t) })
 	t.Cleanup(e.Close)
 	return e
 }
@@ -100,7 +125,7 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 // Start starts an Env on st: the simulators, the bot receiver and the
 // bridge, all on loopback. Close stops them.
 func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
-	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Clock: &Clock{}}
+	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Clock: &Clock{}, Net: newNetwork()}
 	bot := httptest.NewServer(e.Bot)
 	e.closers = append(e.closers, bot.Close)
 	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now, WebhookSecret: WebhookSecret, OrganizationID: OrganizationID})
@@ -143,7 +168,7 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 	e.Config = c
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.ZohoTokens = &MemoryTokens{}
-	e.App, err = app.New(c, app.Options{Store: st, Log: log, Now: e.Clock.Now, ZohoTokens: e.ZohoTokens})
+	e.App, err = app.New(c, app.Options{Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, ZohoTokens: e.ZohoTokens})
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -289,15 +314,18 @@ func (l *Logs) String() string {
 }
 
 // Bot is a bot's callback endpoint: it verifies signatures and records the
-// events it accepts. While Down, it answers 503 and records nothing.
+// events it accepts. While Down, it answers 503 and records nothing; while
+// stalled, it answers nothing until the caller gives up.
 type Bot struct {
 	// OnEvent, if set before use, sees each accepted event.
 	OnEvent func(hitl.Event)
 
-	mu      sync.Mutex
-	events  []hitl.Event
-	badSigs int
-	down    bool
+	mu       sync.Mutex
+	events   []hitl.Event
+	badSigs  int
+	attempts int
+	down     bool
+	stall    chan struct{} // closed to release stalled callbacks; nil when not stalled
 }
 
 // NewBot returns a bot receiver.
@@ -305,6 +333,21 @@ func NewBot() *Bot { return &Bot{} }
 
 func (b *Bot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	b.mu.Lock()
+	b.attempts++
+	stall := b.stall
+	b.mu.Unlock()
+	if stall != nil {
+		// A hung bot never answers what it received while hung; when it
+		// comes back, the callbacks still waiting are refused, so none is
+		// accepted after the bridge gave up on it.
+		select {
+		case <-r.Context().Done():
+		case <-stall:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.down {
@@ -345,6 +388,28 @@ func (b *Bot) SetDown(down bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.down = down
+}
+
+// SetStalled makes the bot hold callbacks without answering (true), as a
+// bot that hangs does, or answer them again (false). Callbacks held when
+// it comes back are refused.
+func (b *Bot) SetStalled(stalled bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case stalled && b.stall == nil:
+		b.stall = make(chan struct{})
+	case !stalled && b.stall != nil:
+		close(b.stall)
+		b.stall = nil
+	}
+}
+
+// Attempts counts the callbacks received, refused and stalled ones included.
+func (b *Bot) Attempts() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.attempts
 }
 
 // Events returns the accepted events in arrival order.

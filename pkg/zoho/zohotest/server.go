@@ -485,6 +485,7 @@ type apiError struct {
 // order.
 func (s *Server) api(op, method string, handle func(*http.Request) (any, *apiError)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		op := op // per request: a file upload must not rename later messages
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if op == "message" && ct == "multipart/form-data" {
 			op = "upload"

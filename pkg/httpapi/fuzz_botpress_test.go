@@ -1,0 +1,85 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+)
+
+const botpressToken = "fuzz-botpress-token-0123456789"
+
+// FuzzBotpressAPI sends arbitrary bodies, under the right path token or
+// another, to every route of Botpress's "Human in the Loop API"
+// integration: the answer is never a 5xx, every error is the JSON error
+// object, and a wrong token is always the 404 of an unknown route.
+func FuzzBotpressAPI(f *testing.F) {
+	st, err := bolt.Open(filepath.Join(f.TempDir(), "b.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bridge := &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"echo": echoProvider{}}, DefaultProvider: "echo", Log: log,
+		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
+	h := httpapi.Actions(httpapi.ActionsConfig{Bridge: bridge, BotAPIKeys: []string{botKey}, BotpressPathToken: botpressToken, Log: log})
+	ctx := context.Background()
+	user, err := bridge.CreateUser(ctx, hitl.NewUser{Name: "Ada"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	pending, err := bridge.CreatePending(ctx, hitl.PendingRequest{Channel: hitl.ChannelBotpress, Title: "t"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	routes := []string{"ping", "createRemoteUser", "createRemoteConversation", "botSendsMessage", "closeRemoteTicket",
+		"echo/createRemoteConversation", "echo/botSendsMessage", "zoho/ping"}
+	for _, seed := range []string{
+		`{}`,
+		`{"payload":{"name":"Ada","email":"ada@bot.botpress.invalid","pictureUrl":"https://x/a.png","role":"end-user"}}`,
+		`{"payload":{"title":"t","description":"d","messages":[{"type":"text","text":"hi"},{"type":"image","imageUrl":"https://x/a.png"}]}}`,
+		`{"remoteConversationId":"` + pending.ID + `","remoteUserId":"` + user.ID + `","payload":{"type":"text","text":"hi","userId":"u"}}`,
+		`{"remoteConversationId":"` + pending.ID + `","remoteUserId":"BOT","payload":{"options":[{"label":"a","value":"a"}],"text":"pick"}}`,
+		`{"remoteConversationId":"` + pending.ID + `","remoteUserId":"` + user.ID + `","payload":{"items":[{"type":"card","payload":{"title":"t"}}]}}`,
+		`{"payload":{"botpressConversationId":"` + pending.ID + `"}}`,
+		`{"payload":null}`, `[]`, `"x"`, `{"payload":{"type":["text"]}}`,
+	} {
+		for i := range routes {
+			f.Add(uint8(i), botpressToken, []byte(seed))
+		}
+		f.Add(uint8(0), "wrong-token", []byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, route uint8, token string, body []byte) {
+		target := "/botpress/" + url.PathEscape(token) + "/" + routes[int(route)%len(routes)]
+		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(string(body)))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s answered %d to %q: %s", req.URL.Path, rec.Code, body, rec.Body)
+		}
+		// A dot segment in place of the token is redirected to the cleaned
+		// path, as any path is: 3xx reveals nothing and accepts nothing.
+		if token != botpressToken && rec.Code != http.StatusNotFound && (rec.Code < 300 || rec.Code > 399) {
+			t.Fatalf("a wrong token %q was answered %d: %s", token, rec.Code, rec.Body)
+		}
+		if rec.Code >= 400 {
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+				t.Fatalf("%d without the error object: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+}
