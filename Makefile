@@ -111,8 +111,7 @@ fuzz:
 # each test fails when its figure falls short, and the table is printed
 # at the end. RELIABILITY=short runs the form make test runs. Without
 # -race: its slowdown would put 64 webhooks queued on moto_server, which
-# takes one request at a time, past the 3 s webhook budget (make test runs
-# the short form with -race).
+# takes one request at a time, past the 3 s webhook budget.
 RELIABILITY ?= long
 
 .PHONY: reliability
