@@ -3,6 +3,7 @@ package hitl
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for the bot-facing APIs; each maps to one HTTP status.
@@ -16,6 +17,9 @@ const (
 	CodeTooLarge        Code = "payload_too_large"
 	CodeRateLimited     Code = "rate_limited"
 	CodeProvider        Code = "provider_error"
+	// CodeUnavailable: the bridge cannot serve the call right now (no
+	// provider token can be had); the caller should retry after RetryAfter.
+	CodeUnavailable Code = "unavailable"
 	CodeInternal        Code = "internal"
 )
 
@@ -25,6 +29,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RetryAfter, when set, tells the caller when trying again makes sense
+	// (the Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -80,3 +87,19 @@ var (
 	// bounded retries.
 	ErrRateLimited = &Error{Code: CodeRateLimited, Message: "the provider is rate limiting requests"}
 )
+
+// RetryAfter returns the RetryAfter of the first *Error in err's chain
+// that has one, or zero.
+func RetryAfter(err error) time.Duration {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return 0
+		}
+		if e.RetryAfter > 0 {
+			return e.RetryAfter
+		}
+		err = e.Err
+	}
+	return 0
+}

@@ -15,6 +15,9 @@ const (
 	EventMessage     EventType = "hitl.message"
 	EventTransferred EventType = "hitl.transferred"
 	EventStopped     EventType = "hitl.stopped"
+	// EventUnassigned: the assigned agent left or was removed; the session
+	// waits for an agent again. Agent is the one who left.
+	EventUnassigned EventType = "hitl.unassigned"
 )
 
 // Reasons a session stopped.
@@ -56,6 +59,15 @@ func EventID(parts ...string) string {
 type ProviderEvent struct {
 	Provider       string
 	ConversationID string
+	// AltConversationIDs are other ids the delivery gives for the same
+	// conversation (SalesIQ: the visitor conversation id beside the
+	// numeric id); the session is found by any of them.
+	AltConversationIDs []string `json:",omitempty"`
+	// MaybeOpening marks a delivery that can concern a conversation whose
+	// open call has not answered yet (SalesIQ assigns an operator while the
+	// open call runs): when no session is found it is held for a while and
+	// replayed once the conversation is recorded, instead of being dropped.
+	MaybeOpening bool `json:",omitempty"`
 	// Key identifies the happening at the provider (a message id, or the
 	// action and its ids) and is the same on every retried delivery.
 	Key        string

@@ -40,6 +40,12 @@ type OpenRequest struct {
 	// before the conversation is opened, so that an attempt taking over
 	// after a crash finds it in Visitor.
 	KeepVisitor func(ctx context.Context, v Visitor) error
+	// KeepConversation, when set, is called as soon as the provider
+	// conversation exists and before any call that makes the platform route
+	// it (LiveChat: before transfer_chat), so that webhooks the routing
+	// causes find the session even before Open returns. The first id is the
+	// conversation's; the others are aliases webhooks may use.
+	KeepConversation func(ctx context.Context, conversationIDs ...string) error
 }
 
 // TranscriptEntry is one message of the conversation before the handoff.
@@ -51,7 +57,10 @@ type TranscriptEntry struct {
 // Opened is the result of Provider.Open.
 type Opened struct {
 	ConversationID string
-	Visitor        Visitor
+	// AltConversationIDs are other ids of the same conversation that
+	// webhooks may carry; the session is findable by each.
+	AltConversationIDs []string
+	Visitor            Visitor
 }
 
 // Sent is the result of Provider.Send.

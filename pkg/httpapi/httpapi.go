@@ -10,7 +10,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,6 +31,7 @@ var statusOf = map[hitl.Code]int{
 	hitl.CodeTooLarge:        http.StatusRequestEntityTooLarge,
 	hitl.CodeRateLimited:     http.StatusTooManyRequests,
 	hitl.CodeProvider:        http.StatusBadGateway,
+	hitl.CodeUnavailable:     http.StatusServiceUnavailable,
 	hitl.CodeInternal:        http.StatusInternalServerError,
 }
 
@@ -42,6 +45,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		level = slog.LevelError
 	}
 	log.Log(r.Context(), level, "request failed", "method", r.Method, "route", r.Pattern, "status", status, "err", err)
+	if d := hitl.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": string(code), "message": hitl.ErrorMessage(err)}})
 }
 
