@@ -20,7 +20,7 @@ const (
 	// CodeUnavailable: the bridge cannot serve the call right now (no
 	// provider token can be had); the caller should retry after RetryAfter.
 	CodeUnavailable Code = "unavailable"
-	CodeInternal        Code = "internal"
+	CodeInternal    Code = "internal"
 )
 
 // Error is an error with a code and a message safe to show to the caller.
