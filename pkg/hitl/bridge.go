@@ -208,22 +208,30 @@ func (b *Bridge) openAs(ctx context.Context, s Session, user User) (Session, err
 		SessionID: s.ID, User: user, Title: s.Title, Description: s.Description, Transcript: s.Transcript,
 		Visitor:     s.Visitor,
 		KeepVisitor: func(ctx context.Context, v Visitor) error { return b.Store.SaveVisitor(ctx, s.ID, v) },
+		KeepConversation: func(ctx context.Context, ids ...string) error {
+			return b.Store.KeepConversation(ctx, s.ID, ids, b.now())
+		},
 	})
 	if err != nil {
 		return Session{}, providerError(fmt.Sprintf("open %s conversation", s.Provider), err)
 	}
-	err = b.Store.Opened(ctx, s.ID, opened.ConversationID, opened.Visitor, b.now())
+	err = b.Store.Opened(ctx, s.ID, opened, b.now())
 	if err == nil {
 		b.Log.Info("session opened", "session", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
-		s.Status, s.ProviderConversationID, s.Visitor, s.Transcript = StatusWaiting, opened.ConversationID, opened.Visitor, nil
-		return s, nil
+		// Deliveries that arrived while the open call ran were held: they
+		// reach the bot now, before the bot hears the session opened.
+		s.ProviderConversationID, s.AltConversationIDs, s.Visitor = opened.ConversationID, opened.AltConversationIDs, opened.Visitor
+		if err := b.replayHeld(ctx, s); err != nil {
+			b.Log.Error("replay held provider events", "session", s.ID, "err", err)
+		}
+		return b.GetSession(ctx, s.ID)
 	}
 	current, getErr := b.Store.GetSession(ctx, s.ID)
 	if getErr == nil && current.ProviderConversationID == opened.ConversationID {
 		return current, nil // a concurrent opener resumed the same conversation and recorded it
 	}
 	orphan := s
-	orphan.ProviderConversationID, orphan.Visitor = opened.ConversationID, opened.Visitor
+	orphan.ProviderConversationID, orphan.AltConversationIDs, orphan.Visitor = opened.ConversationID, opened.AltConversationIDs, opened.Visitor
 	if cerr := provider.Close(context.WithoutCancel(ctx), orphan); cerr != nil {
 		b.Log.Error("close orphaned provider conversation", "session", s.ID, "provider", s.Provider, "err", cerr)
 	}
@@ -366,18 +374,80 @@ func (b *Bridge) close(ctx context.Context, s Session, reason string) error {
 	})
 }
 
+// HoldFor is how long a delivery about a conversation not yet recorded is
+// held for the open call that may be creating it.
+const HoldFor = 10 * time.Minute
+
+// replayWindow is how long after a conversation is recorded a delivery that
+// may have been preceded by held ones replays them first, so they stay in
+// order.
+const replayWindow = time.Minute
+
 // HandleProviderEvent applies a verified provider webhook event: the session
 // is found by its provider conversation, the change recorded once, and the
-// event delivered to the bot. Events of conversations the bridge did not
-// start are ignored.
+// event delivered to the bot. A delivery that may precede the answer of the
+// open call (pe.MaybeOpening) is held and replayed once the conversation is
+// recorded; other events of conversations the bridge did not start are
+// ignored.
 func (b *Bridge) HandleProviderEvent(ctx context.Context, pe ProviderEvent) error {
-	s, err := b.sessionByConversation(ctx, pe.Provider, pe.ConversationID)
-	if errors.Is(err, ErrNotFound) {
+	s, err := b.sessionByConversation(ctx, pe, true)
+	switch {
+	case errors.Is(err, ErrNotFound) && pe.MaybeOpening:
+		return b.hold(ctx, pe)
+	case errors.Is(err, ErrNotFound):
 		b.Log.Info("ignored event of a conversation we did not start", "provider", pe.Provider, "conversation", pe.ConversationID, "type", pe.Type)
+		return nil
+	case err != nil:
+		return err
+	}
+	if pe.MaybeOpening && b.now().Sub(s.OpenedAt) < replayWindow {
+		if err := b.replayHeld(ctx, s); err != nil {
+			return err
+		}
+	}
+	return b.apply(ctx, s, pe)
+}
+
+// hold keeps pe for the open call that may be creating its conversation.
+// The opener replays held events after recording the conversation; if it
+// recorded it between our lookup and the hold, the opener's replay may have
+// missed pe, so look again and replay here. Either way pe is applied once
+// the conversation is known: Record drops the duplicate.
+func (b *Bridge) hold(ctx context.Context, pe ProviderEvent) error {
+	if err := b.Store.Hold(ctx, pe, b.now().Add(HoldFor)); err != nil {
+		return fmt.Errorf("hold %s event: %w", pe.Type, err)
+	}
+	s, err := b.sessionByConversation(ctx, pe, false)
+	if errors.Is(err, ErrNotFound) {
+		b.Log.Info("held event of a conversation not yet recorded", "provider", pe.Provider, "conversation", pe.ConversationID, "type", pe.Type)
 		return nil
 	} else if err != nil {
 		return err
 	}
+	return b.replayHeld(ctx, s)
+}
+
+// replayHeld applies the events held for any id of s's conversation.
+func (b *Bridge) replayHeld(ctx context.Context, s Session) error {
+	if s.ProviderConversationID == "" {
+		return nil
+	}
+	for _, id := range append([]string{s.ProviderConversationID}, s.AltConversationIDs...) {
+		held, err := b.Store.Held(ctx, s.Provider, id, b.now())
+		if err != nil {
+			return err
+		}
+		for _, pe := range held {
+			if err := b.apply(ctx, s, pe); err != nil {
+				return fmt.Errorf("replay held %s event: %w", pe.Type, err)
+			}
+		}
+	}
+	return nil
+}
+
+// apply records the change pe makes to s and delivers it.
+func (b *Bridge) apply(ctx context.Context, s Session, pe ProviderEvent) error {
 	if pe.Type == EventMessage && pe.Agent != nil && s.Visitor.ID != "" && pe.Agent.ID == s.Visitor.ID {
 		return nil // the end user's own message, echoed by the provider
 	}
@@ -386,7 +456,9 @@ func (b *Bridge) HandleProviderEvent(ctx context.Context, pe ProviderEvent) erro
 		at = b.now()
 	}
 	c := Change{At: b.now(), Agent: pe.Agent, Event: Event{
-		ID: EventID(pe.Provider, pe.ConversationID, pe.Key), Type: pe.Type, OccurredAt: at.UTC(),
+		// The session's own conversation id, whichever alias the delivery
+		// used, so a retried delivery maps to the same event id.
+		ID: EventID(pe.Provider, s.ProviderConversationID, pe.Key), Type: pe.Type, OccurredAt: at.UTC(),
 		Agent: pe.Agent, Message: pe.Message, Reason: pe.Reason, Queued: pe.Queued,
 	}}
 	switch pe.Type {
@@ -398,6 +470,11 @@ func (b *Bridge) HandleProviderEvent(ctx context.Context, pe ProviderEvent) erro
 		} else if pe.Agent != nil {
 			c.Status = StatusAssigned
 		}
+	case EventUnassigned:
+		if pe.Agent == nil || pe.Agent.ID == "" {
+			return fmt.Errorf("unassigned event without the agent who left")
+		}
+		c.Status, c.Unassign, c.Agent = StatusWaiting, pe.Agent.ID, nil
 	case EventStopped:
 		c.Status, c.CloseReason = StatusClosed, pe.Reason
 		c.Event.ID = EventID(s.ID, "stopped") // one stop per session, whoever ends it
@@ -409,17 +486,24 @@ func (b *Bridge) HandleProviderEvent(ctx context.Context, pe ProviderEvent) erro
 	return b.record(ctx, s, c)
 }
 
-func (b *Bridge) sessionByConversation(ctx context.Context, provider, conversationID string) (Session, error) {
-	key := provider + "\x00" + conversationID
-	if s, ok := b.refs.Load(key); ok {
-		return s.(Session), nil
+// sessionByConversation finds the session of any conversation id pe names;
+// cached answers only when cached is true.
+func (b *Bridge) sessionByConversation(ctx context.Context, pe ProviderEvent, cached bool) (Session, error) {
+	for _, id := range append([]string{pe.ConversationID}, pe.AltConversationIDs...) {
+		key := pe.Provider + "\x00" + id
+		if v, ok := b.refs.Load(key); ok && cached {
+			return v.(Session), nil
+		}
+		s, err := b.Store.SessionByConversation(ctx, pe.Provider, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		} else if err != nil {
+			return Session{}, err
+		}
+		b.refs.Store(key, s)
+		return s, nil
 	}
-	s, err := b.Store.SessionByConversation(ctx, provider, conversationID)
-	if err != nil {
-		return Session{}, err
-	}
-	b.refs.Store(key, s)
-	return s, nil
+	return Session{}, ErrNotFound
 }
 
 // record applies c to s, and delivers the outbox if this call got the lease.
@@ -433,7 +517,7 @@ func (b *Bridge) record(ctx context.Context, s Session, c Change) error {
 		return fmt.Errorf("record %s on session %s: %w", c.Event.Type, s.ID, err)
 	}
 	if !rec.Applied {
-		b.Log.Info("duplicate event ignored", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
+		b.Log.Info("event not applied: a duplicate, a closed session or another agent's leaving", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
 		return nil
 	}
 	b.Log.Info("event recorded", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)

@@ -54,19 +54,24 @@ type Visitor struct {
 
 // Session is one handoff of one end user to a provider's agents.
 type Session struct {
-	ID                     string    `json:"id"`
-	UserID                 string    `json:"userId"`
-	Provider               string    `json:"provider"`
-	Channel                string    `json:"channel"`
-	ProviderConversationID string    `json:"providerConversationId,omitempty"`
-	BotConversationID      string    `json:"botConversationId,omitempty"`
-	Status                 Status    `json:"status"`
-	Agent                  *Agent    `json:"agent,omitempty"`
-	Visitor                Visitor   `json:"-"`
-	CloseReason            string    `json:"closeReason,omitempty"`
-	CreatedAt              time.Time `json:"createdAt"`
-	UpdatedAt              time.Time `json:"updatedAt"`
-	ClosedAt               time.Time `json:"closedAt,omitzero"`
+	ID                     string `json:"id"`
+	UserID                 string `json:"userId"`
+	Provider               string `json:"provider"`
+	Channel                string `json:"channel"`
+	ProviderConversationID string `json:"providerConversationId,omitempty"`
+	// AltConversationIDs are other ids of the same provider conversation
+	// (SalesIQ's visitor conversation id); webhooks may use any.
+	AltConversationIDs []string  `json:"altConversationIds,omitempty"`
+	BotConversationID  string    `json:"botConversationId,omitempty"`
+	Status             Status    `json:"status"`
+	Agent              *Agent    `json:"agent,omitempty"`
+	Visitor            Visitor   `json:"-"`
+	CloseReason        string    `json:"closeReason,omitempty"`
+	CreatedAt          time.Time `json:"createdAt"`
+	// OpenedAt is when the provider conversation became known.
+	OpenedAt  time.Time `json:"openedAt,omitzero"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	ClosedAt  time.Time `json:"closedAt,omitzero"`
 
 	// Title and Description are kept for sessions that open lazily: the
 	// provider conversation is opened with them at the user's first message.

@@ -78,9 +78,17 @@ type Change struct {
 	Status      Status
 	Agent       *Agent
 	CloseReason string
-	Event       Event
-	At          time.Time
+	// Unassign, when set, applies the change only if this agent is the
+	// session's agent, and removes the agent.
+	Unassign string
+	Event    Event
+	At       time.Time
 }
+
+// DedupeSpan is how long a session remembers an event id whatever the
+// number of events in between: longer than any provider retries a delivery
+// (SalesIQ refuses deliveries older than 10 minutes).
+const DedupeSpan = 15 * time.Minute
 
 // Recorded is the outcome of Store.Record.
 type Recorded struct {
@@ -127,33 +135,52 @@ type Store interface {
 	// ErrExists.
 	CreateSession(ctx context.Context, s Session, idempotencyKey string) (Session, error)
 	GetSession(ctx context.Context, id string) (Session, error)
-	// SessionByConversation finds a session by its provider conversation.
-	// The session carries only the fields fixed once it opened (ID, UserID,
-	// Provider, Channel, BotConversationID, ProviderConversationID,
-	// CreatedAt, Visitor.ID), so callers may cache it; GetSession has the
-	// rest.
+	// SessionByConversation finds a session by any id of its provider
+	// conversation. The session carries only the fields fixed once it opened
+	// (ID, UserID, Provider, Channel, BotConversationID,
+	// ProviderConversationID, AltConversationIDs, CreatedAt, OpenedAt,
+	// Visitor.ID), so callers may cache it; GetSession has the rest.
 	SessionByConversation(ctx context.Context, provider, conversationID string) (Session, error)
+	// KeepConversation makes an opening session findable by its provider
+	// conversation (ids[0]) and its aliases (ids[1:]) before the open call has
+	// returned; the session stays opening and may record events. Repeating it
+	// with the same conversation changes nothing; CodeConflict if the session
+	// is no longer opening with another conversation, or an id belongs to
+	// another session.
+	KeepConversation(ctx context.Context, id string, ids []string, at time.Time) error
 	// Opened records an opening session's provider conversation and visitor,
-	// sets it waiting, drops its transcript, and makes it findable by that
-	// conversation. Repeating it with the same conversation changes
-	// nothing; it fails with CodeConflict if the session is past opening
-	// with another conversation (or closed), or if the conversation belongs
+	// makes it findable by the conversation and each alias, drops its
+	// transcript, and sets it waiting unless an early event has already moved
+	// it on (assigned). Repeating it with the same conversation stores the
+	// visitor again and changes nothing else; it fails with CodeConflict if
+	// the session is closed or has another conversation, or if an id belongs
 	// to another session.
-	Opened(ctx context.Context, id, conversationID string, v Visitor, at time.Time) error
+	Opened(ctx context.Context, id string, o Opened, at time.Time) error
+	// Hold keeps a provider event of a conversation no session is known for
+	// yet, under pe.Provider and pe.ConversationID, until until. Holding an
+	// event with the same key again changes nothing.
+	Hold(ctx context.Context, pe ProviderEvent, until time.Time) error
+	// Held returns the events held for a conversation that have not expired
+	// at now, in the order they were first held. They stay held until they
+	// expire: replaying them twice is harmless, Record drops duplicates.
+	Held(ctx context.Context, provider, conversationID string, now time.Time) ([]ProviderEvent, error)
 	// SaveVisitor replaces the session's visitor credentials. A closed
 	// session keeps its visitor: saving to it stores nothing and is no error.
 	SaveVisitor(ctx context.Context, id string, v Visitor) error
 	// DeleteSession removes a session that never opened, with its
-	// idempotency key if the key names it, so a retry can try again. A
-	// missing session is no error; an opened one is kept (CodeConflict).
+	// idempotency key if the key names it and any conversation it kept, so a
+	// retry can try again. A missing session is no error; an opened one is
+	// kept (CodeConflict).
 	DeleteSession(ctx context.Context, id, idempotencyKey string) error
 	// VisitorsExpiring lists sessions not closed whose visitor token expires
 	// before t, soonest first; cost grows with the result, not the table.
 	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]Session, error)
 
 	// Record applies c and appends c.Event to the session's outbox in one
-	// atomic step, unless the session is closed or already recorded an event
-	// with the same id (at least its last 100 ids are remembered). In the
+	// atomic step, unless the session is closed, already recorded an event
+	// with the same id (its last 100 ids, and every id recorded within
+	// DedupeSpan, are remembered), or c.Unassign names an agent other than
+	// the session's. In the
 	// same step it takes the session's delivery lease for owner until
 	// leaseUntil if no one holds it; a held lease, even expired, is left to
 	// Claim. Owners must be unique per delivery attempt. A missing session

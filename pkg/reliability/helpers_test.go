@@ -74,9 +74,19 @@ func (s *countedStore) CreateSession(ctx context.Context, ses hitl.Session, key 
 	return s.Store.CreateSession(ctx, ses, key)
 }
 
-func (s *countedStore) Opened(ctx context.Context, id, conv string, v hitl.Visitor, at time.Time) error {
+func (s *countedStore) Opened(ctx context.Context, id string, o hitl.Opened, at time.Time) error {
 	s.w()
-	return s.Store.Opened(ctx, id, conv, v, at)
+	return s.Store.Opened(ctx, id, o, at)
+}
+
+func (s *countedStore) KeepConversation(ctx context.Context, id string, ids []string, at time.Time) error {
+	s.w()
+	return s.Store.KeepConversation(ctx, id, ids, at)
+}
+
+func (s *countedStore) Hold(ctx context.Context, pe hitl.ProviderEvent, until time.Time) error {
+	s.w()
+	return s.Store.Hold(ctx, pe, until)
 }
 
 func (s *countedStore) SaveVisitor(ctx context.Context, id string, v hitl.Visitor) error {

@@ -29,6 +29,8 @@ var (
 	idleBucket     = []byte("idle")     // idle deadline \x00 session id → nothing
 	deadBucket     = []byte("dead")     // dead time \x00 session id \x00 sequence → deadLetter
 	leasesBucket   = []byte("leases")   // lease name → lease
+	heldBucket     = []byte("held")     // provider \x00 conversation id \x00 held time \x00 event key → heldEvent
+	heldExpBucket  = []byte("heldexp")  // expiry \x00 held key → nothing
 )
 
 // Store is the embedded store. Its methods are safe for concurrent use.
@@ -46,7 +48,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket} {
+		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

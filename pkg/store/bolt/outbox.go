@@ -24,6 +24,12 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 			if r.Session.Closed() || slices.Contains(r.Recent, c.Event.ID) {
 				return true, nil
 			}
+			if c.Unassign != "" {
+				if r.Session.Agent == nil || r.Session.Agent.ID != c.Unassign {
+					return true, nil
+				}
+				r.Session.Agent = nil
+			}
 			out.Applied = true
 			if c.Status != "" {
 				r.Session.Status = c.Status
@@ -36,10 +42,7 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 			}
 			r.Session.UpdatedAt = c.At
 			r.Outbox = append(slices.Clip(r.Outbox), c.Event)
-			r.Recent = append(slices.Clip(r.Recent), c.Event.ID)
-			if len(r.Recent) > recentIDs {
-				r.Recent = r.Recent[len(r.Recent)-recentIDs:]
-			}
+			r.remember(c.Event.ID, c.At)
 			if r.LeaseOwner == "" {
 				r.LeaseOwner, r.LeaseUntil = owner, leaseUntil
 			}

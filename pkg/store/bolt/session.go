@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -18,7 +19,8 @@ type record struct {
 	// Outbox holds the undelivered events, oldest first. Their Channel and
 	// UserID are the session's and are restored on reading.
 	Outbox     []hitl.Event `json:"outbox,omitempty"`
-	Recent     []string     `json:"recent,omitempty"` // ids of the last recentIDs events recorded
+	Recent     []string     `json:"recent,omitempty"`   // ids of recent events, oldest first
+	RecentAt   []time.Time  `json:"recentAt,omitempty"` // when each of Recent was recorded
 	LeaseOwner string       `json:"leaseOwner,omitempty"`
 	LeaseUntil time.Time    `json:"leaseUntil,omitzero"`
 	Retry      retry        `json:"retry,omitzero"`
@@ -41,8 +43,25 @@ type retry struct {
 	Since    time.Time `json:"since"`
 }
 
-// recentIDs is how many event ids a session remembers to reject duplicates.
+// recentIDs is how many event ids a session remembers to reject duplicates,
+// besides every id recorded within hitl.DedupeSpan.
 const recentIDs = 100
+
+// remember adds id, recorded at at, to the recent ids and forgets those
+// beyond the last recentIDs that are older than hitl.DedupeSpan.
+func (r *record) remember(id string, at time.Time) {
+	// Records written before RecentAt existed have fewer times than ids:
+	// their first ids count as old.
+	old := len(r.Recent) - len(r.RecentAt)
+	r.Recent = append(slices.Clip(r.Recent), id)
+	r.RecentAt = append(slices.Clip(r.RecentAt), at)
+	drop := 0
+	for drop < len(r.Recent)-recentIDs && (drop < old || at.Sub(r.RecentAt[drop-old]) > hitl.DedupeSpan) {
+		drop++
+	}
+	r.Recent = r.Recent[drop:]
+	r.RecentAt = r.RecentAt[max(drop-old, 0):]
+}
 
 func (r *record) session() hitl.Session {
 	s := r.Session
@@ -243,7 +262,8 @@ func (s *Store) SessionByConversation(_ context.Context, provider, conversationI
 		sess = hitl.Session{
 			ID: full.ID, UserID: full.UserID, Provider: full.Provider, Channel: full.Channel,
 			BotConversationID: full.BotConversationID, ProviderConversationID: full.ProviderConversationID,
-			CreatedAt: full.CreatedAt, Visitor: hitl.Visitor{ID: full.Visitor.ID},
+			AltConversationIDs: full.AltConversationIDs, CreatedAt: full.CreatedAt, OpenedAt: full.OpenedAt,
+			Visitor: hitl.Visitor{ID: full.Visitor.ID},
 		}
 		return nil
 	})
@@ -253,30 +273,79 @@ func (s *Store) SessionByConversation(_ context.Context, provider, conversationI
 	return sess, nil
 }
 
-func (s *Store) Opened(_ context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
+func (s *Store) KeepConversation(_ context.Context, id string, ids []string, at time.Time) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		return change(tx, id, func(r *record) (bool, error) {
 			if r.Session.Status != hitl.StatusOpening {
-				if r.Session.ProviderConversationID == conversationID {
+				if sameConversation(r.Session, ids) {
 					return true, nil // a repeated call
 				}
 				return false, hitl.Errorf(hitl.CodeConflict, "session %s is %s, not opening", id, r.Session.Status)
 			}
-			convs := tx.Bucket(convsBucket)
-			key := convKey(r.Session.Provider, conversationID)
-			if owner := convs.Get(key); owner != nil {
-				return false, hitl.Errorf(hitl.CodeConflict, "conversation %s belongs to session %s", conversationID, owner)
+			return false, mapConversation(tx, r, ids, at)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("keep conversation %v of session %s: %w", ids, id, err)
+	}
+	return nil
+}
+
+func (s *Store) Opened(_ context.Context, id string, o hitl.Opened, at time.Time) error {
+	ids := append([]string{o.ConversationID}, o.AltConversationIDs...)
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		return change(tx, id, func(r *record) (bool, error) {
+			switch {
+			case r.Session.Status == hitl.StatusOpening:
+				r.Session.Status = hitl.StatusWaiting
+			case r.Session.Closed() || r.Session.ProviderConversationID != o.ConversationID:
+				return false, hitl.Errorf(hitl.CodeConflict, "session %s is %s, not opening", id, r.Session.Status)
 			}
-			if err := convs.Put(key, []byte(id)); err != nil {
+			if err := mapConversation(tx, r, ids, at); err != nil {
 				return false, err
 			}
-			r.Session.Status, r.Session.ProviderConversationID, r.Session.UpdatedAt = hitl.StatusWaiting, conversationID, at
-			r.Visitor, r.Transcript = visitor(v), nil
+			r.Session.UpdatedAt = at
+			r.Visitor, r.Transcript = visitor(o.Visitor), nil
 			return false, nil
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("record session %s opened as conversation %s: %w", id, conversationID, err)
+		return fmt.Errorf("record session %s opened as conversation %s: %w", id, o.ConversationID, err)
+	}
+	return nil
+}
+
+// sameConversation reports whether s was kept or opened as ids[0].
+func sameConversation(s hitl.Session, ids []string) bool {
+	return len(ids) > 0 && s.ProviderConversationID == ids[0]
+}
+
+// mapConversation makes r findable by each of ids (the conversation, then
+// its aliases), which must be r's or no one's.
+func mapConversation(tx *bbolt.Tx, r *record, ids []string, at time.Time) error {
+	if len(ids) == 0 || ids[0] == "" {
+		return hitl.Errorf(hitl.CodeInvalid, "no conversation id")
+	}
+	if r.Session.ProviderConversationID != "" && r.Session.ProviderConversationID != ids[0] {
+		return hitl.Errorf(hitl.CodeConflict, "session %s has conversation %s", r.Session.ID, r.Session.ProviderConversationID)
+	}
+	convs := tx.Bucket(convsBucket)
+	for _, cid := range ids {
+		key := convKey(r.Session.Provider, cid)
+		switch owner := convs.Get(key); {
+		case owner == nil:
+			if err := convs.Put(key, []byte(r.Session.ID)); err != nil {
+				return err
+			}
+		case string(owner) != r.Session.ID:
+			return hitl.Errorf(hitl.CodeConflict, "conversation %s belongs to session %s", cid, owner)
+		}
+		if cid != ids[0] && !slices.Contains(r.Session.AltConversationIDs, cid) {
+			r.Session.AltConversationIDs = append(slices.Clip(r.Session.AltConversationIDs), cid)
+		}
+	}
+	if r.Session.ProviderConversationID == "" {
+		r.Session.ProviderConversationID, r.Session.OpenedAt = ids[0], at
 	}
 	return nil
 }
@@ -306,6 +375,14 @@ func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) erro
 			}
 			if err := deleteEntries(tx, r.indexEntries()); err != nil {
 				return err
+			}
+			for _, cid := range append([]string{r.Session.ProviderConversationID}, r.Session.AltConversationIDs...) {
+				key := convKey(r.Session.Provider, cid)
+				if string(tx.Bucket(convsBucket).Get(key)) == id {
+					if err := tx.Bucket(convsBucket).Delete(key); err != nil {
+						return err
+					}
+				}
 			}
 			if err := tx.Bucket(sessionsBucket).Delete([]byte(id)); err != nil {
 				return err

@@ -42,20 +42,29 @@ type Store struct {
 	// recentLens holds, per session and lease owner, the length of the
 	// session's recent-ids list when this Store took the lease for owner, so
 	// that the Ack releasing it can trim the list without reading it first.
-	recentLens map[string]int
+	recentLens map[string]recentTrim
+}
+
+// recentTrim is what an Ack may trim of the recent-ids list: its first Trim
+// ids and first TrimAt times, while the list still has at least Len ids.
+type recentTrim struct{ Len, Trim, TrimAt int }
+
+func (it *sessionItem) recentTrim(now time.Time) recentTrim {
+	n := it.trimmable(now)
+	return recentTrim{Len: len(it.Recent), Trim: n, TrimAt: max(n-(len(it.Recent)-len(it.RecentAt)), 0)}
 }
 
 var _ hitl.Store = (*Store)(nil)
 
 // New returns a store on table, which must have the schema CreateTable makes.
 func New(db API, table string) *Store {
-	return &Store{db: db, table: table, maxOutboxBytes: maxOutboxBytes, recentLens: map[string]int{}}
+	return &Store{db: db, table: table, maxOutboxBytes: maxOutboxBytes, recentLens: map[string]recentTrim{}}
 }
 
 // Tuning.
 const (
 	recentIDs      = 100       // event ids remembered per session, at least
-	maxTrim        = 100       // recent ids removed by one write, to bound the expression
+	maxTrim        = 40        // recent ids removed by one write, to bound the expression
 	maxOutboxBytes = 300 << 10 // event JSON per outbox, leaving room in the 400 KB item
 	retention      = 30 * 24 * time.Hour
 	convRetention  = 365 * 24 * time.Hour
@@ -66,6 +75,7 @@ const (
 // Key prefixes and index partitions.
 const (
 	userPrefix    = "USER#"
+	heldPrefix    = "HELD#"
 	sessionPrefix = "SESSION#"
 	convPrefix    = "CONV#"
 	idemPrefix    = "IDEM#"
@@ -133,6 +143,8 @@ type sessionItem struct {
 	Channel                string      `dynamodbav:"channel"`
 	BotConversationID      string      `dynamodbav:"botConversationId,omitempty"`
 	ProviderConversationID string      `dynamodbav:"providerConversationId,omitempty"`
+	AltConversationIDs     []string    `dynamodbav:"altConversationIds,omitempty"`
+	OpenedAt               string      `dynamodbav:"openedAt,omitempty"`
 	Status                 hitl.Status `dynamodbav:"status"`
 	Agent                  *agentItem  `dynamodbav:"agent,omitempty"`
 	CloseReason            string      `dynamodbav:"closeReason,omitempty"`
@@ -151,7 +163,8 @@ type sessionItem struct {
 
 	Outbox      []string   `dynamodbav:"outbox,omitempty"`      // event JSON, oldest first; absent when empty
 	OutboxBytes int        `dynamodbav:"outboxBytes,omitempty"` // length of the outbox JSON
-	Recent      []string   `dynamodbav:"recent,omitempty"`      // idDigest of recent event ids
+	Recent      []string   `dynamodbav:"recent,omitempty"`      // idDigest of recent event ids, oldest first
+	RecentAt    []int64    `dynamodbav:"recentAt,omitempty"`    // when each of Recent was recorded (Unix seconds)
 	LeaseOwner  string     `dynamodbav:"leaseOwner,omitempty"`
 	LeaseUntil  string     `dynamodbav:"leaseUntil,omitempty"`
 	Retry       *retryItem `dynamodbav:"retry,omitempty"`
@@ -174,6 +187,7 @@ const (
 	attrOutbox      = "outbox"
 	attrOutboxBytes = "outboxBytes"
 	attrRecent      = "recent"
+	attrRecentAt    = "recentAt"
 	attrLeaseOwner  = "leaseOwner"
 	attrLeaseUntil  = "leaseUntil"
 	attrRetry       = "retry"
@@ -223,8 +237,8 @@ func (it *sessionItem) session() (hitl.Session, error) {
 	s := hitl.Session{
 		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
 		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
-		Status: it.Status, CloseReason: it.CloseReason,
-		CreatedAt: parseTS(it.CreatedAt), UpdatedAt: parseTS(it.UpdatedAt), ClosedAt: parseTS(it.ClosedAt),
+		AltConversationIDs: it.AltConversationIDs, Status: it.Status, CloseReason: it.CloseReason,
+		CreatedAt: parseTS(it.CreatedAt), OpenedAt: parseTS(it.OpenedAt), UpdatedAt: parseTS(it.UpdatedAt), ClosedAt: parseTS(it.ClosedAt),
 		Visitor: hitl.Visitor{
 			ID: it.VisitorID, Token: it.VisitorToken,
 			TokenExpiresAt: parseTS(it.VisitorTokenExpiresAt), Cookies: it.VisitorCookies,
@@ -357,11 +371,25 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
+// trimmable returns how many of the item's first recent ids may go: those
+// beyond the last recentIDs that were recorded more than hitl.DedupeSpan
+// before now (ids from before recentAt existed count as old).
+func (it *sessionItem) trimmable(now time.Time) int {
+	old := len(it.Recent) - len(it.RecentAt)
+	n := 0
+	for n < len(it.Recent)-recentIDs && n < maxTrim &&
+		(n < old || now.Sub(time.Unix(it.RecentAt[n-old], 0)) > hitl.DedupeSpan) {
+		n++
+	}
+	return n
+}
+
 // leaseKey keys recentLens.
 func leaseKey(sessionID, owner string) string { return sessionID + "\x00" + owner }
 
-// rememberRecent notes the recent list's length when owner took the lease.
-func (s *Store) rememberRecent(sessionID, owner string, n int) {
+// rememberRecent notes, when owner took the lease, the recent list's length
+// and how many of its first ids the Ack may trim.
+func (s *Store) rememberRecent(sessionID, owner string, n recentTrim) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.recentLens) >= 10000 { // leases lost without an Ack; the notes are only hints
@@ -370,8 +398,8 @@ func (s *Store) rememberRecent(sessionID, owner string, n int) {
 	s.recentLens[leaseKey(sessionID, owner)] = n
 }
 
-// recalledRecent returns and forgets what rememberRecent noted, 0 if nothing.
-func (s *Store) recalledRecent(sessionID, owner string) int {
+// recalledRecent returns and forgets what rememberRecent noted, zero if nothing.
+func (s *Store) recalledRecent(sessionID, owner string) recentTrim {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := leaseKey(sessionID, owner)

@@ -83,7 +83,7 @@ func openSession(t *testing.T, st hitl.Store, id string) hitl.Session {
 	if _, err := st.CreateSession(ctx, s, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Opened(ctx, id, "conv-"+id, hitl.Visitor{ID: "v1", Token: "secret", TokenExpiresAt: t0.Add(time.Hour)}, t0); err != nil {
+	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-"+id, Visitor: hitl.Visitor{ID: "v1", Token: "secret", TokenExpiresAt: t0.Add(time.Hour)}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -204,7 +204,11 @@ func TestRecentIDsBounded(t *testing.T) {
 	s := openSession(t, st, "s1")
 	for i := range 130 {
 		owner := fmt.Sprintf("o%d", i)
-		if _, err := st.Record(ctx, message(s, fmt.Sprintf("e%d", i), "hi"), owner, t0.Add(time.Minute)); err != nil {
+		// One event a minute: past the first hundred, each is older than
+		// the de-duplication span.
+		c := message(s, fmt.Sprintf("e%d", i), "hi")
+		c.At = t0.Add(time.Duration(i) * time.Minute)
+		if _, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := st.Ack(ctx, s.ID, owner, 1, nil); err != nil {
@@ -222,6 +226,9 @@ func TestRecentIDsBounded(t *testing.T) {
 	}
 	if recent := out.Item["recent"].(*types.AttributeValueMemberL).Value; len(recent) != 100 {
 		t.Errorf("the session remembers %d event ids, want 100", len(recent))
+	}
+	if times := out.Item["recentAt"].(*types.AttributeValueMemberL).Value; len(times) != 100 {
+		t.Errorf("the session keeps %d recent times, want 100", len(times))
 	}
 	for _, attr := range []string{"outbox", "outboxBytes", "leaseOwner", "leaseUntil", "gsi1pk", "gsi1sk", "retry"} {
 		if _, ok := out.Item[attr]; ok {

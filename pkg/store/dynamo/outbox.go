@@ -38,6 +38,7 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	up := expression.
 		Set(name(attrOutbox), expression.ListAppend(name(attrOutbox).IfNotExists(empty), value([]string{string(body)}))).
 		Set(name(attrRecent), expression.ListAppend(name(attrRecent).IfNotExists(empty), value([]string{digest}))).
+		Set(name(attrRecentAt), expression.ListAppend(name(attrRecentAt).IfNotExists(value([]int64{})), value([]int64{c.At.Unix()}))).
 		Add(name(attrOutboxBytes), value(len(body))).
 		// The lease is taken only if free; the returned item tells.
 		Set(name(attrLeaseOwner), name(attrLeaseOwner).IfNotExists(value(owner))).
@@ -53,6 +54,9 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	if c.Agent != nil {
 		up = up.Set(name("agent"), value(newAgentItem(c.Agent)))
 	}
+	if c.Unassign != "" {
+		up = up.Remove(name("agent"))
+	}
 	if c.Status == hitl.StatusClosed {
 		up = up.Set(name("closedAt"), value(ts(c.At))).
 			Set(name(attrExpiresAt), value(ttl(c.At.Add(retention)))).
@@ -67,6 +71,9 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 		name(attrRecent).Contains(digest).Not(),
 		name(attrOutboxBytes).AttributeNotExists().Or(name(attrOutboxBytes).LessThanEqual(value(s.maxOutboxBytes-len(body)))),
 	)
+	if c.Unassign != "" {
+		cond = cond.And(name("agent.id").Equal(value(c.Unassign)))
+	}
 	item, old, ok, err := s.update(ctx, sessionKey(c.SessionID), up, cond, true)
 	if itemTooLarge(err) {
 		return hitl.Recorded{}, errOutboxFull(c.SessionID) // the outbox limit leaves room, but be sure
@@ -75,7 +82,7 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 		return hitl.Recorded{}, err
 	}
 	if !ok {
-		return hitl.Recorded{}, notRecorded(c.SessionID, digest, old)
+		return hitl.Recorded{}, notRecorded(c, digest, old)
 	}
 	var it sessionItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
@@ -89,24 +96,26 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	if err != nil {
 		return hitl.Recorded{}, err
 	}
-	s.rememberRecent(c.SessionID, owner, len(it.Recent))
+	s.rememberRecent(c.SessionID, owner, it.recentTrim(c.At))
 	return hitl.Recorded{Applied: true, Leased: true, Pending: pending, IdleUntil: idleUntil}, nil
 }
 
 // notRecorded explains a Record whose condition failed, given the item as it
-// was: a duplicate or closed session is no error, a full outbox is.
-func notRecorded(sessionID, digest string, old map[string]types.AttributeValue) error {
+// was: a duplicate, a closed session or another agent than c.Unassign is no
+// error, a full outbox is.
+func notRecorded(c hitl.Change, digest string, old map[string]types.AttributeValue) error {
 	if old == nil {
-		return fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
+		return fmt.Errorf("session %s: %w", c.SessionID, hitl.ErrNotFound)
 	}
 	var it sessionItem
 	if err := attributevalue.UnmarshalMap(old, &it); err != nil {
 		return fmt.Errorf("decode session item: %w", err)
 	}
-	if it.Status == hitl.StatusClosed || slices.Contains(it.Recent, digest) {
+	if it.Status == hitl.StatusClosed || slices.Contains(it.Recent, digest) ||
+		(c.Unassign != "" && (it.Agent == nil || it.Agent.ID != c.Unassign)) {
 		return nil
 	}
-	return errOutboxFull(sessionID)
+	return errOutboxFull(c.SessionID)
 }
 
 func errOutboxFull(sessionID string) error {
@@ -142,7 +151,7 @@ func (s *Store) claim(ctx context.Context, sessionID, owner string, now, leaseUn
 	if err != nil {
 		return nil, false, err
 	}
-	s.rememberRecent(sessionID, owner, len(it.Recent))
+	s.rememberRecent(sessionID, owner, it.recentTrim(now))
 	return pending, true, nil
 }
 
@@ -155,13 +164,13 @@ func (s *Store) Ack(ctx context.Context, sessionID, owner string, delivered int,
 }
 
 func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
-	recentLen := s.recalledRecent(sessionID, owner)
+	trim := s.recalledRecent(sessionID, owner)
 	// cur is the item as last seen: a failed conditional write returns it.
 	var cur map[string]types.AttributeValue
 	if next == nil && delivered > 0 {
 		// Usually everything pending was delivered: one write, on that
 		// condition.
-		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(nil, nil, recentLen), ackCond(owner, delivered, recentLen), false)
+		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(nil, nil, trim), ackCond(owner, delivered, trim), false)
 		if err != nil || ok {
 			return false, err
 		}
@@ -189,7 +198,8 @@ func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int,
 			return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(it.Outbox))
 		}
 		rest := it.Outbox[delivered:]
-		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(rest, next, len(it.Recent)), ackCond(owner, len(it.Outbox), len(it.Recent)), false)
+		trim := it.recentTrim(time.Now())
+		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(rest, next, trim), ackCond(owner, len(it.Outbox), trim), false)
 		if err != nil || ok {
 			return len(rest) > 0, err
 		}
@@ -201,11 +211,14 @@ func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int,
 }
 
 // ackUpdate releases the lease, leaves rest in the outbox, and trims the
-// recent-ids list, of length recentLen, to its last recentIDs entries.
-func ackUpdate(rest []string, next *hitl.Retry, recentLen int) expression.UpdateBuilder {
+// recent-ids list as trim says.
+func ackUpdate(rest []string, next *hitl.Retry, trim recentTrim) expression.UpdateBuilder {
 	up := expression.Remove(name(attrLeaseOwner)).Remove(name(attrLeaseUntil))
-	for i := range min(recentLen-recentIDs, maxTrim) {
+	for i := range trim.Trim {
 		up = up.Remove(name(fmt.Sprintf("%s[%d]", attrRecent, i)))
+	}
+	for i := range trim.TrimAt {
+		up = up.Remove(name(fmt.Sprintf("%s[%d]", attrRecentAt, i)))
 	}
 	switch {
 	case len(rest) == 0:
@@ -224,11 +237,11 @@ func ackUpdate(rest []string, next *hitl.Retry, recentLen int) expression.Update
 }
 
 // ackCond holds while owner has the lease, the outbox has size events and
-// the recent-ids list is at least recentLen long.
-func ackCond(owner string, size, recentLen int) expression.ConditionBuilder {
+// the recent-ids list is as long as trim saw it, or longer.
+func ackCond(owner string, size int, trim recentTrim) expression.ConditionBuilder {
 	cond := name(attrLeaseOwner).Equal(value(owner)).And(sizeIs(attrOutbox, size))
-	if recentLen > recentIDs {
-		cond = cond.And(name(attrRecent).Size().GreaterThanEqual(value(recentLen)))
+	if trim.Trim > 0 {
+		cond = cond.And(name(attrRecent).Size().GreaterThanEqual(value(trim.Len)))
 	}
 	return cond
 }

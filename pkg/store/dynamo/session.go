@@ -1,9 +1,11 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -199,10 +201,12 @@ type convItem struct {
 	Provider               string `dynamodbav:"provider"`
 	Channel                string `dynamodbav:"channel"`
 	BotConversationID      string `dynamodbav:"botConversationId,omitempty"`
-	ProviderConversationID string `dynamodbav:"providerConversationId"`
-	CreatedAt              string `dynamodbav:"createdAt"`
-	VisitorID              string `dynamodbav:"visitorId,omitempty"`
-	ExpiresAt              int64  `dynamodbav:"expiresAt"`
+	ProviderConversationID string   `dynamodbav:"providerConversationId"`
+	AltConversationIDs     []string `dynamodbav:"altConversationIds,omitempty"`
+	CreatedAt              string   `dynamodbav:"createdAt"`
+	OpenedAt               string   `dynamodbav:"openedAt,omitempty"`
+	VisitorID              string   `dynamodbav:"visitorId,omitempty"`
+	ExpiresAt              int64    `dynamodbav:"expiresAt"`
 }
 
 const convSK = "CONV"
@@ -223,59 +227,109 @@ func (s *Store) SessionByConversation(ctx context.Context, provider, conversatio
 	return hitl.Session{
 		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
 		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
-		CreatedAt: parseTS(it.CreatedAt), Visitor: hitl.Visitor{ID: it.VisitorID},
+		AltConversationIDs: it.AltConversationIDs, CreatedAt: parseTS(it.CreatedAt), OpenedAt: parseTS(it.OpenedAt),
+		Visitor: hitl.Visitor{ID: it.VisitorID},
 	}, nil
 }
 
-func (s *Store) Opened(ctx context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
-	if err := s.opened(ctx, id, conversationID, v, at); err != nil {
-		return fmt.Errorf("record session %s opened as conversation %s: %w", id, conversationID, err)
+func (s *Store) KeepConversation(ctx context.Context, id string, ids []string, at time.Time) error {
+	if err := s.mapConversation(ctx, id, ids, nil, at); err != nil {
+		return fmt.Errorf("keep conversation %v of session %s: %w", ids, id, err)
 	}
 	return nil
 }
 
-func (s *Store) opened(ctx context.Context, id, conversationID string, v hitl.Visitor, at time.Time) error {
+func (s *Store) Opened(ctx context.Context, id string, o hitl.Opened, at time.Time) error {
+	ids := append([]string{o.ConversationID}, o.AltConversationIDs...)
+	if err := s.mapConversation(ctx, id, ids, &o.Visitor, at); err != nil {
+		return fmt.Errorf("record session %s opened as conversation %s: %w", id, o.ConversationID, err)
+	}
+	return nil
+}
+
+// mapConversation makes session id findable by each of ids (its
+// conversation, then aliases) in one transaction with the session's update.
+// With v (Opened) it also stores the visitor, drops the transcript and sets
+// an opening session waiting; without (KeepConversation) the session stays
+// opening and a session past opening with the same conversation is left
+// alone.
+func (s *Store) mapConversation(ctx context.Context, id string, ids []string, v *hitl.Visitor, at time.Time) error {
+	if len(ids) == 0 || ids[0] == "" {
+		return hitl.Errorf(hitl.CodeInvalid, "no conversation id")
+	}
 	for attempt := range attempts {
 		it, err := s.mustGetSessionItem(ctx, id)
 		if err != nil {
 			return err
 		}
-		if it.Status != hitl.StatusOpening {
-			if it.ProviderConversationID == conversationID {
-				return nil // a repeated call
-			}
-			return hitl.Errorf(hitl.CodeConflict, "session %s is %s, not opening", id, it.Status)
-		}
-		up := setVisitor(expression.Set(name(attrStatus), value(hitl.StatusWaiting)), v).
-			Set(name("providerConversationId"), value(conversationID)).
-			Set(name(attrUpdatedAt), value(ts(at))).
-			Remove(name(attrTranscript)).Remove(name(attrTransBytes))
-		expr, err := expression.NewBuilder().WithUpdate(up).WithCondition(name(attrStatus).Equal(value(hitl.StatusOpening))).Build()
-		if err != nil {
-			return err
-		}
-		conv, err := attributevalue.MarshalMap(convItem{
-			PK: convPrefix + it.Provider + "#" + conversationID, SK: convSK,
-			ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
-			BotConversationID: it.BotConversationID, ProviderConversationID: conversationID,
-			CreatedAt: it.CreatedAt, VisitorID: v.ID, ExpiresAt: ttl(at.Add(convRetention)),
-		})
-		if err != nil {
-			return err
-		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName: &s.table, Key: sessionKey(id), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-				ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-			}},
-			{Put: &types.Put{TableName: &s.table, Item: conv, ConditionExpression: notExists}},
-		}})
-		reasons := cancelReasons(err)
+		same := it.ProviderConversationID == ids[0]
 		switch {
-		case reasons == nil:
+		case it.ProviderConversationID != "" && !same:
+			return hitl.Errorf(hitl.CodeConflict, "session %s has conversation %s", id, it.ProviderConversationID)
+		case it.Status == hitl.StatusClosed || (it.Status != hitl.StatusOpening && !same):
+			return hitl.Errorf(hitl.CodeConflict, "session %s is %s, not opening", id, it.Status)
+		case v == nil && it.Status != hitl.StatusOpening:
+			return nil // kept, then opened: nothing to add
+		}
+		alts := it.AltConversationIDs
+		for _, cid := range ids[1:] {
+			if !slices.Contains(alts, cid) {
+				alts = append(slices.Clip(alts), cid)
+			}
+		}
+		// The condition pins the status read, so a concurrent change makes
+		// this attempt fail and read again.
+		up := expression.Set(name("providerConversationId"), value(ids[0])).
+			Set(name(attrUpdatedAt), value(ts(at)))
+		if len(alts) > 0 {
+			up = up.Set(name("altConversationIds"), value(alts))
+		}
+		if it.OpenedAt == "" {
+			up = up.Set(name("openedAt"), value(ts(at)))
+		}
+		if v != nil {
+			up = setVisitor(up, *v).Remove(name(attrTranscript)).Remove(name(attrTransBytes))
+			if it.Status == hitl.StatusOpening {
+				up = up.Set(name(attrStatus), value(hitl.StatusWaiting))
+			}
+		}
+		expr, err := expression.NewBuilder().WithUpdate(up).WithCondition(name(attrStatus).Equal(value(it.Status))).Build()
+		if err != nil {
 			return err
-		case failedAt(reasons, 1):
-			return hitl.Errorf(hitl.CodeConflict, "conversation %s belongs to another session", conversationID)
+		}
+		actions := []types.TransactWriteItem{{Update: &types.Update{
+			TableName: &s.table, Key: sessionKey(id), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		}}}
+		mine, err := expression.NewBuilder().WithCondition(name("pk").AttributeNotExists().Or(name("id").Equal(value(id)))).Build()
+		if err != nil {
+			return err
+		}
+		for _, cid := range ids {
+			conv, err := attributevalue.MarshalMap(convItem{
+				PK: convPrefix + it.Provider + "#" + cid, SK: convSK,
+				ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
+				BotConversationID: it.BotConversationID, ProviderConversationID: ids[0], AltConversationIDs: alts,
+				CreatedAt: it.CreatedAt, OpenedAt: cmp.Or(it.OpenedAt, ts(at)), VisitorID: cmp.Or(visitorID(v), it.VisitorID),
+				ExpiresAt: ttl(at.Add(convRetention)),
+			})
+			if err != nil {
+				return err
+			}
+			actions = append(actions, types.TransactWriteItem{Put: &types.Put{
+				TableName: &s.table, Item: conv, ConditionExpression: mine.Condition(),
+				ExpressionAttributeNames: mine.Names(), ExpressionAttributeValues: mine.Values(),
+			}})
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
+		reasons := cancelReasons(err)
+		if reasons == nil {
+			return err
+		}
+		for i, cid := range ids {
+			if failedAt(reasons, i+1) {
+				return hitl.Errorf(hitl.CodeConflict, "conversation %s belongs to another session", cid)
+			}
 		}
 		// The session changed meanwhile, or a concurrent transaction won:
 		// read it again.
@@ -284,6 +338,13 @@ func (s *Store) opened(ctx context.Context, id, conversationID string, v hitl.Vi
 		}
 	}
 	return errContention
+}
+
+func visitorID(v *hitl.Visitor) string {
+	if v == nil {
+		return ""
+	}
+	return v.ID
 }
 
 // setVisitor adds to up the writes that store v and index its token expiry.
@@ -341,40 +402,69 @@ func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) er
 		return err
 	}
 	errOpened := hitl.Errorf(hitl.CodeConflict, "session %s has opened", id)
+	it, _, err := s.getSessionItem(ctx, id)
+	if err != nil {
+		return err
+	}
+	actions := []types.TransactWriteItem{{Delete: &types.Delete{
+		TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
+		ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
+	}}}
+	if it.ProviderConversationID != "" {
+		// A kept conversation goes with the session.
+		mine, err := expression.NewBuilder().WithCondition(name("pk").AttributeNotExists().Or(name("id").Equal(value(id)))).Build()
+		if err != nil {
+			return err
+		}
+		for _, cid := range append([]string{it.ProviderConversationID}, it.AltConversationIDs...) {
+			actions = append(actions, types.TransactWriteItem{Delete: &types.Delete{
+				TableName: &s.table, Key: convKey(it.Provider, cid), ConditionExpression: mine.Condition(),
+				ExpressionAttributeNames: mine.Names(), ExpressionAttributeValues: mine.Values(),
+			}})
+		}
+	}
+	idem := -1
 	if idempotencyKey != "" {
 		ofSession, err := expression.NewBuilder().WithCondition(name("sessionId").Equal(value(id))).Build()
 		if err != nil {
 			return err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Delete: &types.Delete{
+		idem = len(actions)
+		actions = append(actions, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &s.table, Key: key(idemPrefix+idempotencyKey, idemSK), ConditionExpression: ofSession.Condition(),
+			ExpressionAttributeNames: ofSession.Names(), ExpressionAttributeValues: ofSession.Values(),
+		}})
+	}
+	for attempt := range attempts {
+		if len(actions) == 1 {
+			_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 				TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
 				ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
-			}},
-			{Delete: &types.Delete{
-				TableName: &s.table, Key: key(idemPrefix+idempotencyKey, idemSK), ConditionExpression: ofSession.Condition(),
-				ExpressionAttributeNames: ofSession.Names(), ExpressionAttributeValues: ofSession.Values(),
-			}},
-		}})
+			})
+			if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+				return errOpened
+			}
+			return err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
 		reasons := cancelReasons(err)
 		switch {
 		case reasons == nil:
 			return err
 		case failedAt(reasons, 0):
 			return errOpened
-		case !failedAt(reasons, 1):
-			return err // a concurrent transaction won
+		case idem >= 0 && failedAt(reasons, idem):
+			// The key is not this session's: leave it.
+			actions = slices.Delete(actions, idem, idem+1)
+			idem = -1
+			continue
 		}
-		// The key is not this session's: leave it, delete the session alone.
+		// A concurrent transaction won: try again.
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
 	}
-	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
-		ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
-	})
-	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		return errOpened
-	}
-	return err
+	return errContention
 }
 
 func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.Session, error) {

@@ -118,7 +118,7 @@ func testBindUser(t *testing.T, st hitl.Store) {
 		t.Fatalf("BindUser after UnbindUser: %v", err)
 	}
 	v := newVisitor("s1", t0.Add(8*time.Hour))
-	if err := st.Opened(ctx, s.ID, "conv-s1", v, later); err != nil {
+	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "conv-s1", Visitor: v}, later); err != nil {
 		t.Fatalf("Opened: %v", err)
 	}
 	got := getSession(t, st, s.ID)

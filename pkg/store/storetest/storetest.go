@@ -67,6 +67,12 @@ func Run(t *testing.T, newStore func(t *testing.T) hitl.Store) {
 		{"BindUserConcurrent", testBindUserConcurrent},
 		{"IdleSessions", testIdleSessions},
 		{"RecordReportsIdleDeadline", testRecordReportsIdleDeadline},
+		{"KeepConversation", testKeepConversation},
+		{"KeepConversationDeleted", testKeepConversationDeleted},
+		{"OpenedAliases", testOpenedAliases},
+		{"HoldHeld", testHoldHeld},
+		{"Unassign", testUnassign},
+		{"RemembersIDsWithinSpan", testRemembersIDsWithinSpan},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
@@ -210,11 +216,11 @@ func testOpened(t *testing.T, st hitl.Store) {
 	}
 	v := newVisitor("s1", t0.Add(time.Hour))
 	at := t0.Add(time.Second)
-	if err := st.Opened(ctx, s.ID, "conv-1", v, at); err != nil {
+	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "conv-1", Visitor: v}, at); err != nil {
 		t.Fatalf("Opened: %v", err)
 	}
 	want := s
-	want.ProviderConversationID, want.Visitor, want.Status, want.UpdatedAt = "conv-1", v, hitl.StatusWaiting, at
+	want.ProviderConversationID, want.Visitor, want.Status, want.UpdatedAt, want.OpenedAt = "conv-1", v, hitl.StatusWaiting, at, at
 	wantSession(t, getSession(t, st, s.ID), want)
 
 	byConv, err := st.SessionByConversation(ctx, s.Provider, "conv-1")
@@ -223,26 +229,26 @@ func testOpened(t *testing.T, st hitl.Store) {
 	}
 	wantSession(t, byConv, hitl.Session{
 		ID: s.ID, UserID: s.UserID, Provider: s.Provider, Channel: s.Channel, BotConversationID: s.BotConversationID,
-		ProviderConversationID: "conv-1", CreatedAt: s.CreatedAt, Visitor: hitl.Visitor{ID: v.ID},
+		ProviderConversationID: "conv-1", CreatedAt: s.CreatedAt, OpenedAt: at, Visitor: hitl.Visitor{ID: v.ID},
 	})
 	if _, err := st.SessionByConversation(ctx, hitl.Zoho, "conv-1"); !errors.Is(err, hitl.ErrNotFound) {
 		t.Errorf("SessionByConversation of another provider: err = %v, want ErrNotFound", err)
 	}
 
-	if err := st.Opened(ctx, s.ID, "conv-1", v, at); err != nil {
+	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "conv-1", Visitor: v}, at); err != nil {
 		t.Errorf("repeated Opened with the same conversation: %v", err)
 	}
-	if err := st.Opened(ctx, s.ID, "conv-2", v, at); hitl.ErrorCode(err) != hitl.CodeConflict {
+	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "conv-2", Visitor: v}, at); hitl.ErrorCode(err) != hitl.CodeConflict {
 		t.Errorf("Opened with another conversation: err = %v, want code %s", err, hitl.CodeConflict)
 	}
 	other := createSession(t, st, "s2")
-	if err := st.Opened(ctx, other.ID, "conv-1", v, at); hitl.ErrorCode(err) != hitl.CodeConflict {
+	if err := st.Opened(ctx, other.ID, hitl.Opened{ConversationID: "conv-1", Visitor: v}, at); hitl.ErrorCode(err) != hitl.CodeConflict {
 		t.Errorf("Opened with another session's conversation: err = %v, want code %s", err, hitl.CodeConflict)
 	}
 	if got := getSession(t, st, other.ID); got.Status != hitl.StatusOpening {
 		t.Errorf("a failed Opened changed the session: %+v", got)
 	}
-	if err := st.Opened(ctx, "missing", "conv-3", v, at); !errors.Is(err, hitl.ErrNotFound) {
+	if err := st.Opened(ctx, "missing", hitl.Opened{ConversationID: "conv-3", Visitor: v}, at); !errors.Is(err, hitl.ErrNotFound) {
 		t.Errorf("Opened of a missing session: err = %v, want ErrNotFound", err)
 	}
 }
@@ -912,7 +918,7 @@ func openSession(t *testing.T, st hitl.Store, id string) hitl.Session {
 func openSessionWith(t *testing.T, st hitl.Store, id string, v hitl.Visitor) hitl.Session {
 	t.Helper()
 	createSession(t, st, id)
-	if err := st.Opened(ctx, id, "conv-"+id, v, t0); err != nil {
+	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-"+id, Visitor: v}, t0); err != nil {
 		t.Fatalf("Opened %s: %v", id, err)
 	}
 	return getSession(t, st, id)
