@@ -146,7 +146,7 @@ func openSession(b *testing.B, newStore apptest.StoreFactory) (hitl.Store, hitl.
 		ID: "c5e4d3b2-a190-4f8e-b7d6-c5b4a3928170", Token: "dal:" + strings.Repeat("t", 40), TokenExpiresAt: now.Add(8 * time.Hour),
 		Cookies: []string{"__lc_cid=" + strings.Repeat("c", 36), "__lc_cst=" + strings.Repeat("s", 60)},
 	}
-	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "CHAT"+hitl.NewID("c"), Visitor: visitor}, now); err != nil {
+	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "CHAT" + hitl.NewID("c"), Visitor: visitor}, now); err != nil {
 		b.Fatal(err)
 	}
 	s, err := st.GetSession(ctx, s.ID)

@@ -83,7 +83,7 @@ func openSession(t *testing.T, st hitl.Store, id string) hitl.Session {
 	if _, err := st.CreateSession(ctx, s, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-"+id, Visitor: hitl.Visitor{ID: "v1", Token: "secret", TokenExpiresAt: t0.Add(time.Hour)}}, t0); err != nil {
+	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-" + id, Visitor: hitl.Visitor{ID: "v1", Token: "secret", TokenExpiresAt: t0.Add(time.Hour)}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	return s

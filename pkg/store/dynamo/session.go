@@ -194,13 +194,13 @@ func (s *Store) GetSession(ctx context.Context, id string) (hitl.Session, error)
 // session's fields that never change once it opened: a webhook needs no
 // other read to route its event.
 type convItem struct {
-	PK                     string `dynamodbav:"pk"`
-	SK                     string `dynamodbav:"sk"`
-	ID                     string `dynamodbav:"id"`
-	UserID                 string `dynamodbav:"userId"`
-	Provider               string `dynamodbav:"provider"`
-	Channel                string `dynamodbav:"channel"`
-	BotConversationID      string `dynamodbav:"botConversationId,omitempty"`
+	PK                     string   `dynamodbav:"pk"`
+	SK                     string   `dynamodbav:"sk"`
+	ID                     string   `dynamodbav:"id"`
+	UserID                 string   `dynamodbav:"userId"`
+	Provider               string   `dynamodbav:"provider"`
+	Channel                string   `dynamodbav:"channel"`
+	BotConversationID      string   `dynamodbav:"botConversationId,omitempty"`
 	ProviderConversationID string   `dynamodbav:"providerConversationId"`
 	AltConversationIDs     []string `dynamodbav:"altConversationIds,omitempty"`
 	CreatedAt              string   `dynamodbav:"createdAt"`

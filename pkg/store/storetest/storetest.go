@@ -918,7 +918,7 @@ func openSession(t *testing.T, st hitl.Store, id string) hitl.Session {
 func openSessionWith(t *testing.T, st hitl.Store, id string, v hitl.Visitor) hitl.Session {
 	t.Helper()
 	createSession(t, st, id)
-	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-"+id, Visitor: v}, t0); err != nil {
+	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-" + id, Visitor: v}, t0); err != nil {
 		t.Fatalf("Opened %s: %v", id, err)
 	}
 	return getSession(t, st, id)
