@@ -123,7 +123,7 @@ func (b *Bridge) SendUserMessage(ctx context.Context, channel, sessionID, userID
 			if s.UserID != userID {
 				return "", Errorf(CodeInvalid, "user %s is not the user of session %s", userID, s.ID)
 			}
-			return b.send(ctx, s, m)
+			return b.send(ctx, s, m, false)
 		}
 		if err != nil {
 			return "", err
@@ -133,8 +133,8 @@ func (b *Bridge) SendUserMessage(ctx context.Context, channel, sessionID, userID
 }
 
 // SendBotMessage delivers a bot-authored message to the agent: kept in the
-// transcript while the session is pending, sent through the visitor marked
-// with BotPrefix once it is open.
+// transcript while the session is pending, sent as the bot once it is open
+// (see send).
 func (b *Bridge) SendBotMessage(ctx context.Context, channel, sessionID string, m Message) (string, error) {
 	s, err := b.sessionOf(ctx, channel, sessionID)
 	if err != nil {
@@ -155,7 +155,7 @@ func (b *Bridge) SendBotMessage(ctx context.Context, channel, sessionID string, 
 		case StatusOpening:
 			s, err = b.awaitOpen(ctx, s)
 		default:
-			return b.send(ctx, s, Message{Type: TypeText, Text: clip(BotPrefix + m.Readable())})
+			return b.send(ctx, s, m, true)
 		}
 		if err != nil {
 			return "", err

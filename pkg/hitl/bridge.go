@@ -117,11 +117,27 @@ type StartRequest struct {
 	BotConversationID string
 	History           []TranscriptEntry
 	IdempotencyKey    string
+	// IfNoAgent is what to do when no agent accepts chats now: IfNoAgentQueue
+	// (the default) opens the conversation anyway, IfNoAgentRefuse answers
+	// CodeNoAgent and opens nothing.
+	IfNoAgent string
+	// Context is structured data shown to the agent: at most MaxContext
+	// pairs.
+	Context map[string]string
 }
+
+// IfNoAgent values.
+const (
+	IfNoAgentQueue  = "queue"
+	IfNoAgentRefuse = "refuse"
+)
 
 // Limits on what startHitl accepts.
 const (
 	MaxHistory     = 200
+	MaxContext     = 20
+	maxContextKey  = 64
+	maxContextVal  = 1024
 	maxTitle       = 512
 	maxDescription = 4096
 	maxIdemKey     = 255
@@ -153,6 +169,11 @@ func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, er
 		return Session{}, Errorf(CodeInvalid, "Idempotency-Key is longer than %d bytes", maxIdemKey)
 	case len(in.BotConversationID) > maxTitle:
 		return Session{}, Errorf(CodeInvalid, "botConversationId is longer than %d bytes", maxTitle)
+	case in.IfNoAgent != "" && in.IfNoAgent != IfNoAgentQueue && in.IfNoAgent != IfNoAgentRefuse:
+		return Session{}, Errorf(CodeInvalid, `ifNoAgent must be "queue" or "refuse"`)
+	}
+	if err := validateContext(in.Context); err != nil {
+		return Session{}, err
 	}
 	user, err := b.Store.GetUser(ctx, in.UserID)
 	if errors.Is(err, ErrNotFound) {
@@ -161,13 +182,23 @@ func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, er
 		return Session{}, fmt.Errorf("start session: %w", err)
 	}
 
+	if in.IfNoAgent == IfNoAgentRefuse {
+		a, err := b.Availability(ctx, in.Provider)
+		if err != nil {
+			return Session{}, err
+		}
+		if !a.Accepting {
+			return Session{}, Errorf(CodeNoAgent, "no %s agent accepts chats now", in.Provider)
+		}
+	}
+
 	now := b.now()
 	s := Session{
 		ID: NewID("ses"), UserID: user.ID, Provider: in.Provider, Channel: in.Channel,
 		BotConversationID: in.BotConversationID, Status: StatusOpening, CreatedAt: now, UpdatedAt: now,
 		// Kept until the conversation opens, so an attempt taking over after
 		// a crash opens it with the same content.
-		Title: in.Title, Description: in.Description, Transcript: fitTranscript(in.History),
+		Title: in.Title, Description: in.Description, Transcript: fitTranscript(in.History), Context: in.Context,
 	}
 	first, err := b.Store.CreateSession(ctx, s, in.IdempotencyKey)
 	if errors.Is(err, ErrExists) {
@@ -181,6 +212,21 @@ func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, er
 		return Session{}, err
 	}
 	return opened, nil
+}
+
+func validateContext(c map[string]string) error {
+	if len(c) > MaxContext {
+		return Errorf(CodeInvalid, "context has more than %d pairs", MaxContext)
+	}
+	for k, v := range c {
+		switch {
+		case k == "" || len(k) > maxContextKey || !utf8.ValidString(k):
+			return Errorf(CodeInvalid, "context keys must be valid UTF-8 of 1 to %d bytes", maxContextKey)
+		case len(v) > maxContextVal || !utf8.ValidString(v):
+			return Errorf(CodeInvalid, "context[%q] must be valid UTF-8 of at most %d bytes", k, maxContextVal)
+		}
+	}
+	return nil
 }
 
 // fitTranscript keeps the newest entries that fit MaxTranscriptBytes;
@@ -206,7 +252,7 @@ func (b *Bridge) openAs(ctx context.Context, s Session, user User) (Session, err
 	}
 	opened, err := provider.Open(ctx, OpenRequest{
 		SessionID: s.ID, User: user, Title: s.Title, Description: s.Description, Transcript: s.Transcript,
-		Visitor:     s.Visitor,
+		Context: s.Context, Visitor: s.Visitor,
 		KeepVisitor: func(ctx context.Context, v Visitor) error { return b.Store.SaveVisitor(ctx, s.ID, v) },
 		KeepConversation: func(ctx context.Context, ids ...string) error {
 			return b.Store.KeepConversation(ctx, s.ID, ids, b.now())
@@ -278,13 +324,17 @@ func (b *Bridge) abandon(s Session, idempotencyKey string) {
 	}
 }
 
-// GetSession returns a session.
+// GetSession returns a session with its hand-off metrics so far.
 func (b *Bridge) GetSession(ctx context.Context, id string) (Session, error) {
 	s, err := b.Store.GetSession(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return Session{}, Errorf(CodeNotFound, "session %s not found", id)
+	} else if err != nil {
+		return Session{}, err
 	}
-	return s, err
+	m := s.HandoffMetrics(b.now())
+	s.Metrics = &m
+	return s, nil
 }
 
 // SendMessage posts an end-user message to the session's provider
@@ -298,11 +348,13 @@ func (b *Bridge) SendMessage(ctx context.Context, sessionID, userID string, m Me
 	if userID != "" && userID != s.UserID {
 		return "", Errorf(CodeInvalid, "userId %s is not the user of session %s", userID, s.ID)
 	}
-	return b.send(ctx, s, m)
+	return b.send(ctx, s, m, false)
 }
 
-// send posts m to the provider conversation of s as its end user.
-func (b *Bridge) send(ctx context.Context, s Session, m Message) (string, error) {
+// send posts m to the provider conversation of s as its end user, or as
+// the bot: as the platform's bot where the provider can, else as the end
+// user marked with BotPrefix.
+func (b *Bridge) send(ctx context.Context, s Session, m Message, asBot bool) (string, error) {
 	switch s.Status {
 	case StatusClosed:
 		return "", Errorf(CodeConflict, "session %s is closed", s.ID)
@@ -313,7 +365,16 @@ func (b *Bridge) send(ctx context.Context, s Session, m Message) (string, error)
 	if !ok {
 		return "", Errorf(CodeConflict, "provider %q of session %s is no longer configured", s.Provider, s.ID)
 	}
-	sent, err := provider.Send(ctx, s, m)
+	var sent Sent
+	var err error
+	if bs, ok := provider.(BotSender); ok && asBot {
+		sent, err = bs.SendAsBot(ctx, s, m)
+	} else {
+		if asBot {
+			m = Message{Type: TypeText, Text: clip(BotPrefix + m.Readable())}
+		}
+		sent, err = provider.Send(ctx, s, m)
+	}
 	if errors.Is(err, ErrConversationEnded) {
 		b.Log.Info("provider conversation ended under a message", "session", s.ID, "provider", s.Provider)
 		if err := b.close(ctx, s, ReasonAgentClosed); err != nil {
@@ -365,13 +426,21 @@ func (b *Bridge) closeAtProvider(ctx context.Context, s Session) error {
 	return nil
 }
 
-// close records the session's end with its hitl.stopped event and delivers it.
+// close records the session's end with its hitl.stopped event, which
+// carries the hand-off metrics, and delivers it. s must be read in full.
 func (b *Bridge) close(ctx context.Context, s Session, reason string) error {
 	now := b.now()
-	return b.record(ctx, s, Change{
-		Status: StatusClosed, CloseReason: reason, At: now,
-		Event: Event{ID: EventID(s.ID, "stopped"), Type: EventStopped, OccurredAt: now, Reason: reason},
-	})
+	return b.record(ctx, s, closing(s, reason, now, now))
+}
+
+// closing is the change that ends s for reason at at.
+func closing(s Session, reason string, at, occurred time.Time) Change {
+	s.ClosedAt, s.Status = at, StatusClosed
+	m := s.HandoffMetrics(at)
+	return Change{
+		Status: StatusClosed, CloseReason: reason, At: at,
+		Event: Event{ID: EventID(s.ID, "stopped"), Type: EventStopped, OccurredAt: occurred, Reason: reason, Metrics: &m},
+	}
 }
 
 // HoldFor is how long a delivery about a conversation not yet recorded is
@@ -475,11 +544,27 @@ func (b *Bridge) apply(ctx context.Context, s Session, pe ProviderEvent) error {
 			return fmt.Errorf("unassigned event without the agent who left")
 		}
 		c.Status, c.Unassign, c.Agent = StatusWaiting, pe.Agent.ID, nil
+	case EventQueued:
+		q := Queue{}
+		if pe.Queue != nil {
+			q = *pe.Queue
+		}
+		c.Status, c.Queue, c.Agent, c.Event.Queue, c.Event.Agent = StatusWaiting, &q, nil, &q, nil
+	case EventSeen:
+		c.Agent, c.Event.SeenUpTo = nil, pe.SeenUpTo.UTC()
+	case EventRated:
+		if pe.Rating == nil {
+			return fmt.Errorf("rated event without a rating")
+		}
+		c.Agent, c.Event.Agent, c.Event.Rating = nil, nil, pe.Rating
 	case EventStopped:
-		c.Status, c.CloseReason = StatusClosed, pe.Reason
-		c.Event.ID = EventID(s.ID, "stopped") // one stop per session, whoever ends it
+		full, err := b.Store.GetSession(ctx, s.ID)
+		if err != nil {
+			return fmt.Errorf("read session %s to close it: %w", s.ID, err)
+		}
+		c = closing(full, pe.Reason, c.At, c.Event.OccurredAt)
 	case EventMessage:
-		c.Agent = nil
+		c.Agent, c.AgentReplied = nil, true
 	default:
 		return fmt.Errorf("unknown provider event type %q", pe.Type)
 	}

@@ -20,6 +20,8 @@ const (
 	// CodeUnavailable: the bridge cannot serve the call right now (no
 	// provider token can be had); the caller should retry after RetryAfter.
 	CodeUnavailable Code = "unavailable"
+	// CodeNoAgent: the bot asked not to queue, and no agent accepts chats.
+	CodeNoAgent Code = "no_agent"
 	CodeInternal    Code = "internal"
 )
 

@@ -18,6 +18,13 @@ const (
 	// EventUnassigned: the assigned agent left or was removed; the session
 	// waits for an agent again. Agent is the one who left.
 	EventUnassigned EventType = "hitl.unassigned"
+	// EventQueued: the platform queued the conversation; Queue says where
+	// it stands when the platform tells. Sent again when that changes.
+	EventQueued EventType = "hitl.queued"
+	// EventSeen: the agent has seen the end user's messages up to SeenUpTo.
+	EventSeen EventType = "hitl.seen"
+	// EventRated: the end user rated the conversation.
+	EventRated EventType = "hitl.rated"
 )
 
 // Reasons a session stopped.
@@ -39,9 +46,17 @@ type Event struct {
 	Agent             *Agent    `json:"agent,omitempty"`
 	Message           *Message  `json:"message,omitempty"`
 	Reason            string    `json:"reason,omitempty"`
-	// Queue is set on hitl.transferred when the chat waits in a queue
+	// Queued is set on hitl.transferred when the chat waits in a queue
 	// rather than going to a named agent.
 	Queued bool `json:"queued,omitempty"`
+	// Queue is where the conversation stands in the queue (hitl.queued).
+	Queue *Queue `json:"queue,omitempty"`
+	// SeenUpTo is how far the agent has read (hitl.seen).
+	SeenUpTo time.Time `json:"seenUpTo,omitzero"`
+	// Rating is the end user's rating (hitl.rated).
+	Rating *Rating `json:"rating,omitempty"`
+	// Metrics measure the hand-off (hitl.stopped).
+	Metrics *Metrics `json:"metrics,omitempty"`
 	// Channel and UserID route the event; they are not part of the body.
 	Channel string `json:"-"`
 	UserID  string `json:"-"`
@@ -77,4 +92,7 @@ type ProviderEvent struct {
 	Message    *Message
 	Reason     string
 	Queued     bool
+	Queue      *Queue    `json:",omitempty"`
+	SeenUpTo   time.Time `json:",omitzero"`
+	Rating     *Rating   `json:",omitempty"`
 }

@@ -1,6 +1,9 @@
 package hitl
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Provider names.
 const (
@@ -38,8 +41,40 @@ const (
 
 // Agent is a human agent at a provider.
 type Agent struct {
-	ID   string `json:"id"`
-	Name string `json:"name,omitempty"`
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	AvatarURL string `json:"avatarUrl,omitempty"`
+}
+
+// Queue is where a queued conversation stands, as far as the platform says.
+type Queue struct {
+	Position             int `json:"position,omitempty"`
+	EstimatedWaitSeconds int `json:"estimatedWaitSeconds,omitempty"`
+}
+
+// Rating is the end user's rating of a conversation on the platform's
+// scale: Score from 0 (LiveChat "bad") or 1 up to OutOf.
+type Rating struct {
+	Score   int    `json:"score"`
+	OutOf   int    `json:"outOf"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Metrics measure a hand-off, in seconds; a step that has not happened is
+// absent.
+type Metrics struct {
+	TimeToAssignmentSeconds *float64 `json:"timeToAssignmentSeconds,omitempty"`
+	TimeToFirstReplySeconds *float64 `json:"timeToFirstReplySeconds,omitempty"`
+	// Abandoned: the session ended before an agent took it.
+	Abandoned       bool     `json:"abandoned"`
+	DurationSeconds *float64 `json:"durationSeconds,omitempty"`
+}
+
+// Availability is whether a platform's agents for the bridge take chats now.
+type Availability struct {
+	Accepting bool `json:"accepting"`
+	// Agents accepting chats now, when the platform tells.
+	Agents int `json:"agents"`
 }
 
 // Visitor is the end user's identity at the provider, kept so messages are
@@ -61,22 +96,32 @@ type Session struct {
 	ProviderConversationID string `json:"providerConversationId,omitempty"`
 	// AltConversationIDs are other ids of the same provider conversation
 	// (SalesIQ's visitor conversation id); webhooks may use any.
-	AltConversationIDs []string  `json:"altConversationIds,omitempty"`
-	BotConversationID  string    `json:"botConversationId,omitempty"`
-	Status             Status    `json:"status"`
-	Agent              *Agent    `json:"agent,omitempty"`
-	Visitor            Visitor   `json:"-"`
-	CloseReason        string    `json:"closeReason,omitempty"`
-	CreatedAt          time.Time `json:"createdAt"`
+	AltConversationIDs []string `json:"altConversationIds,omitempty"`
+	BotConversationID  string   `json:"botConversationId,omitempty"`
+	Status             Status   `json:"status"`
+	Agent              *Agent   `json:"agent,omitempty"`
+	// Queue is the latest queue position while the session waits.
+	Queue       *Queue    `json:"queue,omitempty"`
+	Visitor     Visitor   `json:"-"`
+	CloseReason string    `json:"closeReason,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
 	// OpenedAt is when the provider conversation became known.
 	OpenedAt  time.Time `json:"openedAt,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt"`
 	ClosedAt  time.Time `json:"closedAt,omitzero"`
+	// AssignedAt is when an agent first took the session; FirstReplyAt when
+	// an agent first wrote.
+	AssignedAt   time.Time `json:"assignedAt,omitzero"`
+	FirstReplyAt time.Time `json:"firstReplyAt,omitzero"`
+	// Metrics are derived from the times above when the session is read.
+	Metrics *Metrics `json:"metrics,omitempty"`
 
 	// Title and Description are kept for sessions that open lazily: the
 	// provider conversation is opened with them at the user's first message.
 	Title       string `json:"title,omitempty"`
 	Description string `json:"description,omitempty"`
+	// Context is structured data for the agent, kept until the session opens.
+	Context map[string]string `json:"-"`
 	// Transcript is what a pending session will show the agent first (bot
 	// messages sent before the user wrote); stores drop it once it opens.
 	Transcript []TranscriptEntry `json:"-"`
@@ -87,3 +132,24 @@ type Session struct {
 
 // Closed reports whether the session has ended.
 func (s Session) Closed() bool { return s.Status == StatusClosed }
+
+// HandoffMetrics measures s as of now (its close time once closed).
+func (s Session) HandoffMetrics(now time.Time) Metrics {
+	end := now
+	if !s.ClosedAt.IsZero() {
+		end = s.ClosedAt
+	}
+	since := func(t time.Time) *float64 {
+		if t.IsZero() {
+			return nil
+		}
+		d := math.Round(t.Sub(s.CreatedAt).Seconds()*1000) / 1000
+		return &d
+	}
+	return Metrics{
+		TimeToAssignmentSeconds: since(s.AssignedAt),
+		TimeToFirstReplySeconds: since(s.FirstReplyAt),
+		Abandoned:               s.Closed() && s.AssignedAt.IsZero(),
+		DurationSeconds:         since(end),
+	}
+}

@@ -19,6 +19,30 @@ type Provider interface {
 	Close(ctx context.Context, s Session) error
 }
 
+// AvailabilityChecker is implemented by providers that can tell whether
+// their agents for the bridge accept chats now.
+type AvailabilityChecker interface {
+	Availability(ctx context.Context) (Availability, error)
+}
+
+// TypingNotifier is implemented by providers that can show the agent that
+// the end user is typing; text is a preview of what they type, possibly "".
+type TypingNotifier interface {
+	Typing(ctx context.Context, s Session, text string) error
+}
+
+// SeenMarker is implemented by providers that can tell the agent that the
+// end user has seen the conversation's messages up to upTo.
+type SeenMarker interface {
+	MarkSeen(ctx context.Context, s Session, upTo time.Time) error
+}
+
+// BotSender is implemented by providers that can show a bot-authored
+// message as the bot's own (a bot agent), not as the end user's.
+type BotSender interface {
+	SendAsBot(ctx context.Context, s Session, m Message) (Sent, error)
+}
+
 // VisitorRefresher is implemented by providers whose visitor credentials
 // expire (LiveChat customer tokens).
 type VisitorRefresher interface {
@@ -32,6 +56,9 @@ type OpenRequest struct {
 	Title       string
 	Description string
 	Transcript  []TranscriptEntry
+	// Context is structured data for the agent (at most MaxContext pairs);
+	// providers show it as fields where they can, as text otherwise.
+	Context map[string]string
 	// Visitor is set when a previous attempt for the same session already
 	// created the provider identity; providers reuse it and, where they
 	// can, the conversation that attempt opened.
@@ -81,8 +108,13 @@ type Change struct {
 	// Unassign, when set, applies the change only if this agent is the
 	// session's agent, and removes the agent.
 	Unassign string
-	Event    Event
-	At       time.Time
+	// Queue, when set, is the session's new queue position. A change to
+	// StatusAssigned clears it and, the first time, sets AssignedAt.
+	Queue *Queue
+	// AgentReplied sets the session's FirstReplyAt, the first time.
+	AgentReplied bool
+	Event        Event
+	At           time.Time
 }
 
 // DedupeSpan is how long a session remembers an event id whatever the

@@ -34,6 +34,19 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 			if c.Status != "" {
 				r.Session.Status = c.Status
 			}
+			if c.Queue != nil {
+				q := *c.Queue
+				r.Session.Queue = &q
+			}
+			if c.Status == hitl.StatusAssigned {
+				r.Session.Queue = nil
+				if r.Session.AssignedAt.IsZero() {
+					r.Session.AssignedAt = c.At
+				}
+			}
+			if c.AgentReplied && r.Session.FirstReplyAt.IsZero() {
+				r.Session.FirstReplyAt = c.At
+			}
 			if c.Agent != nil {
 				r.Session.Agent = c.Agent
 			}

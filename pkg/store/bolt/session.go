@@ -26,8 +26,10 @@ type record struct {
 	Retry      retry        `json:"retry,omitzero"`
 	// Due is when the outbox is next due for an attempt; zero when empty.
 	Due time.Time `json:"due,omitzero"`
-	// Transcript is stored apart too: hitl.Session keeps it out of JSON.
+	// Transcript and Context are stored apart too: hitl.Session keeps them
+	// out of JSON.
 	Transcript []hitl.TranscriptEntry `json:"transcript,omitempty"`
+	Context    map[string]string      `json:"context,omitempty"`
 }
 
 type visitor struct {
@@ -66,7 +68,7 @@ func (r *record) remember(id string, at time.Time) {
 func (r *record) session() hitl.Session {
 	s := r.Session
 	s.Visitor = hitl.Visitor(r.Visitor)
-	s.Transcript = r.Transcript
+	s.Transcript, s.Context = r.Transcript, r.Context
 	return s
 }
 
@@ -217,7 +219,7 @@ func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyK
 				return err
 			}
 		}
-		return save(tx, nil, &record{Session: sess, Visitor: visitor(sess.Visitor), Transcript: sess.Transcript})
+		return save(tx, nil, &record{Session: sess, Visitor: visitor(sess.Visitor), Transcript: sess.Transcript, Context: sess.Context})
 	})
 	switch {
 	case err != nil:
@@ -305,7 +307,7 @@ func (s *Store) Opened(_ context.Context, id string, o hitl.Opened, at time.Time
 				return false, err
 			}
 			r.Session.UpdatedAt = at
-			r.Visitor, r.Transcript = visitor(o.Visitor), nil
+			r.Visitor, r.Transcript, r.Context = visitor(o.Visitor), nil, nil
 			return false, nil
 		})
 	})

@@ -137,29 +137,33 @@ type sessionItem struct {
 	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
 	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
 
-	ID                     string      `dynamodbav:"id"`
-	UserID                 string      `dynamodbav:"userId"`
-	Provider               string      `dynamodbav:"provider"`
-	Channel                string      `dynamodbav:"channel"`
-	BotConversationID      string      `dynamodbav:"botConversationId,omitempty"`
-	ProviderConversationID string      `dynamodbav:"providerConversationId,omitempty"`
-	AltConversationIDs     []string    `dynamodbav:"altConversationIds,omitempty"`
-	OpenedAt               string      `dynamodbav:"openedAt,omitempty"`
-	Status                 hitl.Status `dynamodbav:"status"`
-	Agent                  *agentItem  `dynamodbav:"agent,omitempty"`
-	CloseReason            string      `dynamodbav:"closeReason,omitempty"`
-	CreatedAt              string      `dynamodbav:"createdAt"`
-	UpdatedAt              string      `dynamodbav:"updatedAt"`
-	ClosedAt               string      `dynamodbav:"closedAt,omitempty"`
-	VisitorID              string      `dynamodbav:"visitorId,omitempty"`
-	VisitorToken           string      `dynamodbav:"visitorToken,omitempty"`
-	VisitorTokenExpiresAt  string      `dynamodbav:"visitorTokenExpiresAt,omitempty"`
-	VisitorCookies         []string    `dynamodbav:"visitorCookies,omitempty"`
-	Title                  string      `dynamodbav:"title,omitempty"`
-	Description            string      `dynamodbav:"description,omitempty"`
-	Transcript             []string    `dynamodbav:"transcript,omitempty"`      // entry JSON, oldest first, while pending
-	TranscriptBytes        int         `dynamodbav:"transcriptBytes,omitempty"` // length of the transcript JSON
-	IdleUntil              string      `dynamodbav:"idleUntil,omitempty"`
+	ID                     string            `dynamodbav:"id"`
+	UserID                 string            `dynamodbav:"userId"`
+	Provider               string            `dynamodbav:"provider"`
+	Channel                string            `dynamodbav:"channel"`
+	BotConversationID      string            `dynamodbav:"botConversationId,omitempty"`
+	ProviderConversationID string            `dynamodbav:"providerConversationId,omitempty"`
+	AltConversationIDs     []string          `dynamodbav:"altConversationIds,omitempty"`
+	OpenedAt               string            `dynamodbav:"openedAt,omitempty"`
+	Status                 hitl.Status       `dynamodbav:"status"`
+	Agent                  *agentItem        `dynamodbav:"agent,omitempty"`
+	Queue                  *hitl.Queue       `dynamodbav:"queue,omitempty"`
+	AssignedAt             string            `dynamodbav:"assignedAt,omitempty"`
+	FirstReplyAt           string            `dynamodbav:"firstReplyAt,omitempty"`
+	Context                map[string]string `dynamodbav:"context,omitempty"` // while opening
+	CloseReason            string            `dynamodbav:"closeReason,omitempty"`
+	CreatedAt              string            `dynamodbav:"createdAt"`
+	UpdatedAt              string            `dynamodbav:"updatedAt"`
+	ClosedAt               string            `dynamodbav:"closedAt,omitempty"`
+	VisitorID              string            `dynamodbav:"visitorId,omitempty"`
+	VisitorToken           string            `dynamodbav:"visitorToken,omitempty"`
+	VisitorTokenExpiresAt  string            `dynamodbav:"visitorTokenExpiresAt,omitempty"`
+	VisitorCookies         []string          `dynamodbav:"visitorCookies,omitempty"`
+	Title                  string            `dynamodbav:"title,omitempty"`
+	Description            string            `dynamodbav:"description,omitempty"`
+	Transcript             []string          `dynamodbav:"transcript,omitempty"`      // entry JSON, oldest first, while pending
+	TranscriptBytes        int               `dynamodbav:"transcriptBytes,omitempty"` // length of the transcript JSON
+	IdleUntil              string            `dynamodbav:"idleUntil,omitempty"`
 
 	Outbox      []string   `dynamodbav:"outbox,omitempty"`      // event JSON, oldest first; absent when empty
 	OutboxBytes int        `dynamodbav:"outboxBytes,omitempty"` // length of the outbox JSON
@@ -171,8 +175,9 @@ type sessionItem struct {
 }
 
 type agentItem struct {
-	ID   string `dynamodbav:"id"`
-	Name string `dynamodbav:"name,omitempty"`
+	ID        string `dynamodbav:"id"`
+	Name      string `dynamodbav:"name,omitempty"`
+	AvatarURL string `dynamodbav:"avatarUrl,omitempty"`
 }
 
 type retryItem struct {
@@ -208,6 +213,7 @@ func newSessionItem(s hitl.Session) (sessionItem, error) {
 		VisitorID: s.Visitor.ID, VisitorToken: s.Visitor.Token,
 		VisitorTokenExpiresAt: ts(s.Visitor.TokenExpiresAt), VisitorCookies: s.Visitor.Cookies,
 		Title: s.Title, Description: s.Description, IdleUntil: ts(s.IdleUntil),
+		Queue: s.Queue, AssignedAt: ts(s.AssignedAt), FirstReplyAt: ts(s.FirstReplyAt), Context: s.Context,
 	}
 	for _, e := range s.Transcript {
 		raw, err := json.Marshal(e)
@@ -230,7 +236,7 @@ func newAgentItem(a *hitl.Agent) *agentItem {
 	if a == nil {
 		return nil
 	}
-	return &agentItem{ID: a.ID, Name: a.Name}
+	return &agentItem{ID: a.ID, Name: a.Name, AvatarURL: a.AvatarURL}
 }
 
 func (it *sessionItem) session() (hitl.Session, error) {
@@ -244,9 +250,10 @@ func (it *sessionItem) session() (hitl.Session, error) {
 			TokenExpiresAt: parseTS(it.VisitorTokenExpiresAt), Cookies: it.VisitorCookies,
 		},
 		Title: it.Title, Description: it.Description, IdleUntil: parseTS(it.IdleUntil),
+		Queue: it.Queue, AssignedAt: parseTS(it.AssignedAt), FirstReplyAt: parseTS(it.FirstReplyAt), Context: it.Context,
 	}
 	if it.Agent != nil {
-		s.Agent = &hitl.Agent{ID: it.Agent.ID, Name: it.Agent.Name}
+		s.Agent = &hitl.Agent{ID: it.Agent.ID, Name: it.Agent.Name, AvatarURL: it.Agent.AvatarURL}
 	}
 	for _, raw := range it.Transcript {
 		var e hitl.TranscriptEntry

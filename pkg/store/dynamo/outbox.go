@@ -57,6 +57,15 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	if c.Unassign != "" {
 		up = up.Remove(name("agent"))
 	}
+	if c.Queue != nil {
+		up = up.Set(name("queue"), value(c.Queue))
+	}
+	if c.Status == hitl.StatusAssigned {
+		up = up.Remove(name("queue")).Set(name("assignedAt"), name("assignedAt").IfNotExists(value(ts(c.At))))
+	}
+	if c.AgentReplied {
+		up = up.Set(name("firstReplyAt"), name("firstReplyAt").IfNotExists(value(ts(c.At))))
+	}
 	if c.Status == hitl.StatusClosed {
 		up = up.Set(name("closedAt"), value(ts(c.At))).
 			Set(name(attrExpiresAt), value(ttl(c.At.Add(retention)))).

@@ -288,7 +288,7 @@ func (s *Store) mapConversation(ctx context.Context, id string, ids []string, v 
 			up = up.Set(name("openedAt"), value(ts(at)))
 		}
 		if v != nil {
-			up = setVisitor(up, *v).Remove(name(attrTranscript)).Remove(name(attrTransBytes))
+			up = setVisitor(up, *v).Remove(name(attrTranscript)).Remove(name(attrTransBytes)).Remove(name("context"))
 			if it.Status == hitl.StatusOpening {
 				up = up.Set(name(attrStatus), value(hitl.StatusWaiting))
 			}
