@@ -162,9 +162,22 @@ func TestParse(t *testing.T) {
 		{name: "chat_id missing", body: envelope("chat_transferred", `{"thread_id":"K600PKZON8"}`), wantCode: hitl.CodeInvalid},
 		{name: "event missing", body: envelope("incoming_event", `{"chat_id":"PJ0MRSHTDG"}`), wantCode: hitl.CodeInvalid},
 		{name: "event id missing", body: envelope("incoming_event", strings.Replace(agentMessage, `"id":"K600PKZON8_3",`, "", 1)), wantCode: hitl.CodeInvalid},
-		{name: "text of the wrong type", body: envelope("incoming_event", strings.Replace(agentMessage, `"Hello, I'm Smith"`, `["x"]`, 1)), wantCode: hitl.CodeInvalid},
-		{name: "user missing", body: envelope("user_added_to_chat", `{"chat_id":"PJ0MRSHTDG","user_type":"agent"}`), wantCode: hitl.CodeInvalid},
-		{name: "group ids of the wrong type", body: envelope("chat_transferred", strings.Replace(transferredAgent, "[19]", `["19"]`, 1)), wantCode: hitl.CodeInvalid},
+		{name: "license_id malformed", body: strings.Replace(envelope("chat_deactivated", deactivatedByAgent), `"organization_id":"`+org+`"`, `"license_id":"x1"`, 1), wantCode: hitl.CodeInvalid},
+		// Tolerated: optional fields of another shape are skipped.
+		{name: "text of the wrong type", body: envelope("incoming_event", strings.Replace(agentMessage, `"Hello, I'm Smith"`, `["x"]`, 1))},
+		{name: "user missing", body: envelope("user_added_to_chat", `{"chat_id":"PJ0MRSHTDG","user_type":"agent"}`)},
+		{
+			name: "group ids of the wrong type",
+			body: envelope("chat_transferred", strings.Replace(transferredAgent, "[19]", `["19"]`, 1)),
+			want: &hitl.ProviderEvent{ConversationID: "PJ0MRSHTDG", Key: "chat_transferred/PJ0MRSHTDG/K600PKZON8/manual/smith@example.com//",
+				Type: hitl.EventTransferred, Agent: &hitl.Agent{ID: "smith@example.com"}},
+		},
+		{
+			name: "created_at of the wrong type",
+			body: envelope("incoming_event", strings.Replace(agentMessage, `"2019-12-09T12:01:18.909000Z"`, `1575892878`, 1)),
+			want: &hitl.ProviderEvent{ConversationID: "PJ0MRSHTDG", Key: "event/PJ0MRSHTDG/K600PKZON8_3", Type: hitl.EventMessage,
+				Agent: &hitl.Agent{ID: "smith@example.com"}, Message: &hitl.Message{Type: hitl.TypeText, Text: "Hello, I'm Smith"}},
+		},
 	}
 	w := livechat.NewWebhooks(secret, org)
 	for _, tt := range tests {
