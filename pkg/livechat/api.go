@@ -66,6 +66,7 @@ func parseAPIError(action string, status int, body []byte) *APIError {
 		Description string `json:"error_description"`
 		Identity    string `json:"identity_exception"`
 		OAuth       string `json:"oauth_exception"`
+		Exception   string `json:"exception_description"`
 	}
 	var detail struct {
 		Type    string          `json:"type"`
@@ -85,7 +86,7 @@ func parseAPIError(action string, status int, body []byte) *APIError {
 		}
 	case json.Unmarshal(body, &oauth) == nil && oauth.Error+oauth.Identity+oauth.OAuth != "":
 		e.Type = oauth.Error + oauth.Identity + oauth.OAuth
-		e.Message = oauth.Description
+		e.Message = oauth.Description + oauth.Exception
 	}
 	if !errorType.MatchString(e.Type) {
 		e.Type = "unknown"
