@@ -81,7 +81,8 @@ func New(c config.Config, o Options) (*App, error) {
 			return nil, fmt.Errorf("livechat: %w", err)
 		}
 		providers[hitl.LiveChat] = client
-		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID)
+		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID).
+			WithIntegrationAgent(client.IntegrationAgentID).WithLogger(o.Log)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
 	var tokens *zoho.Tokens

@@ -21,13 +21,17 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
 )
 
-// APIError is an error answer from LiveChat: {"error":{"type","message"}}
-// and its HTTP status. Its text is for logs; callers see a hitl.Error.
+// APIError is an error answer from LiveChat: {"error":{"type","message",
+// "data"}} and its HTTP status. Its text is for logs; callers see a
+// hitl.Error.
 type APIError struct {
 	Action  string
 	Status  int
 	Type    string
 	Message string
+	// Region is data.region of a misdirected_request: the data centre the
+	// request must be sent to.
+	Region string
 }
 
 func (e *APIError) Error() string {
@@ -42,7 +46,12 @@ func (e *APIError) unauthenticated() bool {
 	return e.Status == http.StatusUnauthorized || e.Type == "authentication"
 }
 
-var errorType = regexp.MustCompile(`^[a-z_]{1,40}$`)
+var (
+	errorType = regexp.MustCompile(`^[a-z_]{1,40}$`)
+	// regionName is a LiveChat data centre: "dal", "fra", and the
+	// "fra-a"-style names the docs' own tooling knows.
+	regionName = regexp.MustCompile(`^[a-z]{2,5}(-[a-z0-9]{1,5})?$`)
+)
 
 // parseAPIError reads an error body. The accounts server answers OAuth-style
 // {"error":"...","error_description":"..."} or {"identity_exception":"..."}
@@ -57,17 +66,27 @@ func parseAPIError(action string, status int, body []byte) *APIError {
 		Description string `json:"error_description"`
 		Identity    string `json:"identity_exception"`
 		OAuth       string `json:"oauth_exception"`
+		Exception   string `json:"exception_description"`
 	}
 	var detail struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
+		Type    string          `json:"type"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
 	}
 	switch {
 	case json.Unmarshal(body, &api) == nil && json.Unmarshal(api.Error, &detail) == nil && detail.Type != "":
 		e.Type, e.Message = detail.Type, detail.Message
+		var data struct {
+			Region string `json:"region"`
+		}
+		// data is optional and only misdirected_request documents it; a
+		// region of another shape is ignored.
+		if json.Unmarshal(detail.Data, &data) == nil && regionName.MatchString(data.Region) {
+			e.Region = data.Region
+		}
 	case json.Unmarshal(body, &oauth) == nil && oauth.Error+oauth.Identity+oauth.OAuth != "":
 		e.Type = oauth.Error + oauth.Identity + oauth.OAuth
-		e.Message = oauth.Description
+		e.Message = oauth.Description + oauth.Exception
 	}
 	if !errorType.MatchString(e.Type) {
 		e.Type = "unknown"
@@ -115,13 +134,28 @@ type request struct {
 	// too_many_requests) or the request never left. Others are also retried
 	// on 5xx and lost answers.
 	applyOnce bool
-	build     func(ctx context.Context) (*http.Request, error)
+	// regional marks Agent and Customer Chat API calls, which go to the
+	// organization's data centre and follow misdirected_request.
+	regional bool
+	build    func(ctx context.Context) (*http.Request, error)
 }
 
 // do runs r with a timeout per attempt and bounded retries with capped
 // exponential backoff and jitter. It returns the 2xx answer, an *APIError,
 // or a transport error.
+//
+// A misdirected_request naming a region is followed once, at once and
+// outside the attempt count: LiveChat did not process the request, and the
+// region is remembered for every later call. The Agent and Customer Chat
+// API reference pages list the error with data.region as "where the client
+// should be connected"
+// (https://platform.text.com/docs/messaging/agent-chat-api#errors,
+// https://platform.text.com/docs/messaging/customer-chat-api#errors); the
+// former "Data centers" section of those pages (livechat-public-docs
+// before commit c91d789) said to send that region as X-Region on the same
+// host.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, []byte, error) {
+	redirected := false
 	for attempt := 1; ; attempt++ {
 		resp, body, err := c.attempt(ctx, r)
 		var again bool
@@ -132,6 +166,13 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, []byte, err
 			return resp, body, nil
 		case ctx.Err() != nil:
 			return nil, nil, ctx.Err()
+		case r.regional && !redirected && errors.As(err, &api) && api.Type == "misdirected_request" && api.Region != "":
+			redirected = true
+			c.region.Store(&api.Region)
+			c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call sent to another region",
+				slog.String("action", r.action), slog.String("region", api.Region))
+			attempt--
+			continue
 		case errors.As(err, &api):
 			again = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
 			after = resp.Header.Get("Retry-After")
@@ -206,9 +247,9 @@ func (c *Client) agentCall(ctx context.Context, action string, applyOnce bool, i
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Basic "+c.agentToken)
-		setRegion(req, c.agentRegion)
+		c.setRegion(req, c.agentRegion)
 		return req, nil
-	}})
+	}, regional: true})
 	if err != nil {
 		return err
 	}
@@ -257,9 +298,9 @@ func (c *Client) customerCall(ctx context.Context, token, action string, applyOn
 		}
 		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Authorization", "Bearer "+token)
-		setRegion(req, region(token))
+		c.setRegion(req, region(token))
 		return req, nil
-	}})
+	}, regional: true})
 	if err != nil {
 		return err
 	}
@@ -280,14 +321,21 @@ func decodeAnswer(action string, body []byte, out any) error {
 // wants it in X-Region for tokens outside the default centre.
 func region(token string) string {
 	prefix, _, ok := strings.Cut(token, ":")
-	if !ok || len(prefix) != 3 || strings.ToLower(prefix) != prefix {
+	if !ok || !regionName.MatchString(prefix) {
 		return ""
 	}
 	return prefix
 }
 
-func setRegion(req *http.Request, region string) {
-	if region != "" && region != "dal" {
-		req.Header.Set("X-Region", region)
+// setRegion names the data centre in X-Region: the one a
+// misdirected_request named, if any, else the token's. dal, the default
+// centre, needs no header.
+func (c *Client) setRegion(req *http.Request, tokenRegion string) {
+	r := tokenRegion
+	if learned := c.region.Load(); learned != nil {
+		r = *learned
+	}
+	if r != "" && r != "dal" {
+		req.Header.Set("X-Region", r)
 	}
 }

@@ -3,12 +3,16 @@ package livechat
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,6 +62,13 @@ type Client struct {
 	now                     func() time.Time
 	log                     *slog.Logger
 	timeout, retryDelay     time.Duration
+
+	// region is the data centre a misdirected_request named; it overrides
+	// the tokens' prefixes for every later call.
+	region atomic.Pointer[string]
+	// self is the integration's own agent id, learned once.
+	selfMu sync.Mutex
+	self   string
 }
 
 var (
@@ -153,13 +164,26 @@ type event struct {
 }
 
 // Open creates (or reuses) the customer, starts a continuous chat in the
-// configured group carrying the handoff and transcript, adds the customer,
-// and transfers the chat to the group so it is routed to a human or queued.
+// configured group carrying the handoff and transcript with the customer
+// in it, records the chat through req.KeepConversation, and transfers the
+// chat to the group so it is routed to a human or queued.
 //
 // The chat is started with the integration's agent token, which makes that
-// agent its first assignee; the transfer with ignore_agents_availability
-// hands it to the group's routing, which assigns a human or queues the chat
-// when nobody is available instead of failing.
+// agent its first assignee; start_chat takes the customer in chat.users
+// ("up to 4 additional agents and 1 customer",
+// https://platform.text.com/docs/messaging/agent-chat-api#start-chat), so
+// no chat of ours ever lacks its customer. The transfer with
+// ignore_agents_availability hands it to the group's routing, which assigns
+// a human or queues the chat when nobody is available instead of failing
+// (https://platform.text.com/docs/messaging/agent-chat-api#transfer-chat);
+// routing can send webhooks before transfer_chat answers, which is why the
+// chat is recorded first.
+//
+// An attempt taking over after a crash (req.Visitor set) finds the
+// customer's active chat and finishes what is missing: the chat is
+// recorded again, and transferred if the integration's agent still holds
+// it (the transfer never happened); a chat already handed over is left to
+// its routing.
 func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, error) {
 	op := "open livechat chat for session " + req.SessionID
 	v := &visitor{Visitor: req.Visitor}
@@ -174,13 +198,10 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 				return hitl.Opened{}, fmt.Errorf("%s: keep the new customer: %w", op, err)
 			}
 		}
-	} else if chatID, err := c.activeChat(ctx, v); err != nil {
+	} else if chat, err := c.activeChat(ctx, v); err != nil {
 		return hitl.Opened{}, publicError(op+": look for the customer's chat", err)
-	} else if chatID != "" {
-		// An earlier attempt opened it and died before it was recorded.
-		c.log.LogAttrs(ctx, slog.LevelInfo, "livechat chat resumed",
-			slog.String("session_id", req.SessionID), slog.String("chat_id", chatID), slog.String("customer_id", v.ID))
-		return hitl.Opened{ConversationID: chatID, Visitor: v.Visitor}, nil
+	} else if chat != nil {
+		return c.resume(ctx, op, req, v, *chat)
 	}
 	if err := c.updateCustomer(ctx, v, req); err != nil {
 		return hitl.Opened{}, publicError(op+": update customer", err)
@@ -191,6 +212,7 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 	err := c.agentCall(ctx, "start_chat", true, map[string]any{
 		"chat": map[string]any{
 			"access": map[string]any{"group_ids": []int{c.groupID}},
+			"users":  []map[string]string{{"id": v.ID, "type": "customer"}},
 			"thread": map[string]any{"events": transcript(req)},
 		},
 		"continuous": true,
@@ -202,22 +224,12 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 		return hitl.Opened{}, publicError(op+": start chat", err)
 	}
 	chatID := started.ChatID
-	err = c.agentCall(ctx, "add_user_to_chat", false, map[string]any{
-		"chat_id":                   chatID,
-		"user_id":                   v.ID,
-		"user_type":                 "customer",
-		"visibility":                "all",
-		"ignore_requester_presence": true,
-	}, nil)
-	if err == nil {
-		err = c.agentCall(ctx, "transfer_chat", false, map[string]any{
-			"id":                         chatID,
-			"target":                     map[string]any{"type": "group", "ids": []int{c.groupID}},
-			"ignore_agents_availability": true,
-			"ignore_requester_presence":  true,
-		}, nil)
+	// A failure to record leaves the chat with the integration's agent; the
+	// bot's retry finds it through list_chats and finishes the handoff.
+	if err := keep(ctx, req, chatID); err != nil {
+		return hitl.Opened{}, fmt.Errorf("%s: keep chat %s: %w", op, chatID, err)
 	}
-	if err != nil {
+	if err := c.transfer(ctx, chatID); err != nil {
 		c.abandon(ctx, req.SessionID, chatID)
 		return hitl.Opened{}, publicError(op+": hand chat "+chatID+" to the group", err)
 	}
@@ -227,30 +239,137 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 	return hitl.Opened{ConversationID: chatID, Visitor: v.Visitor}, nil
 }
 
-// updateCustomer gives the customer the end user's name and email. An
-// address LiveChat rejects does not stop the handoff.
-// activeChat returns the customer's active chat, "" if none. A customer is
-// created per session, so an active chat of theirs is this session's.
-func (c *Client) activeChat(ctx context.Context, v *visitor) (string, error) {
-	var list struct {
-		Chats []struct {
-			ID         string `json:"id"`
-			LastThread struct {
-				Active bool `json:"active"`
-			} `json:"last_thread_summary"`
-		} `json:"chats_summary"`
+// resume finishes a handoff an earlier attempt started and died in.
+func (c *Client) resume(ctx context.Context, op string, req hitl.OpenRequest, v *visitor, chat chatSummary) (hitl.Opened, error) {
+	if err := keep(ctx, req, chat.ID); err != nil {
+		return hitl.Opened{}, fmt.Errorf("%s: keep chat %s: %w", op, chat.ID, err)
 	}
-	if err := c.asCustomer(ctx, v, "list_chats", false, map[string]any{"limit": 25}, &list); err != nil {
-		return "", err
-	}
-	for _, chat := range list.Chats {
-		if chat.LastThread.Active {
-			return chat.ID, nil
+	outcome := "handed_over"
+	held := false
+	if len(chat.agents) > 0 {
+		self, err := c.IntegrationAgentID(ctx)
+		if err != nil {
+			return hitl.Opened{}, publicError(op+": learn the integration's agent id", err)
 		}
+		held = slices.ContainsFunc(chat.agents, func(id string) bool { return strings.EqualFold(id, self) })
 	}
-	return "", nil
+	if held {
+		// Still held by the integration's agent: the transfer never ran.
+		if err := c.transfer(ctx, chat.ID); err != nil {
+			return hitl.Opened{}, publicError(op+": hand chat "+chat.ID+" to the group", err)
+		}
+		outcome = "transferred"
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat chat resumed",
+		slog.String("session_id", req.SessionID), slog.String("chat_id", chat.ID),
+		slog.String("customer_id", v.ID), slog.String("outcome", outcome))
+	return hitl.Opened{ConversationID: chat.ID, Visitor: v.Visitor}, nil
 }
 
+// keep records the chat before anything routes it.
+func keep(ctx context.Context, req hitl.OpenRequest, chatID string) error {
+	if req.KeepConversation == nil {
+		return nil
+	}
+	return req.KeepConversation(ctx, chatID)
+}
+
+// transfer hands the chat to the group's routing.
+func (c *Client) transfer(ctx context.Context, chatID string) error {
+	return c.agentCall(ctx, "transfer_chat", false, map[string]any{
+		"id":                         chatID,
+		"target":                     map[string]any{"type": "group", "ids": []int{c.groupID}},
+		"ignore_agents_availability": true,
+		"ignore_requester_presence":  true,
+	}, nil)
+}
+
+// chatSummary is what Open reads of a Customer Chat API chat summary.
+type chatSummary struct {
+	ID     string
+	agents []string
+}
+
+// activeChat returns the customer's active chat, nil if none. A customer is
+// created per session, so an active chat of theirs is this session's.
+//
+// The Customer Chat API's chat summary has "active" at its top level and
+// "users" beside it (https://platform.text.com/docs/messaging/customer-chat-api#list-chats,
+// https://platform.text.com/docs/messaging/customer-chat-api/data-structures#chat-summaries);
+// last_thread_summary is the Agent API's shape. Summaries of another shape
+// are skipped.
+func (c *Client) activeChat(ctx context.Context, v *visitor) (*chatSummary, error) {
+	var list struct {
+		Chats []json.RawMessage `json:"chats_summary"`
+	}
+	if err := c.asCustomer(ctx, v, "list_chats", false, map[string]any{"limit": 25}, &list); err != nil {
+		return nil, err
+	}
+	for _, raw := range list.Chats {
+		var chat struct {
+			ID     string `json:"id"`
+			Active bool   `json:"active"`
+		}
+		if json.Unmarshal(raw, &chat) != nil || !chat.Active || chat.ID == "" {
+			continue
+		}
+		// users is read apart so that one odd user entry costs only itself.
+		var users struct {
+			Users []json.RawMessage `json:"users"`
+		}
+		_ = json.Unmarshal(raw, &users)
+		out := &chatSummary{ID: chat.ID}
+		for _, u := range users.Users {
+			var user struct {
+				ID   string `json:"id"`
+				Type string `json:"type"`
+			}
+			if json.Unmarshal(u, &user) == nil && user.Type == "agent" && user.ID != "" {
+				out.agents = append(out.agents, user.ID)
+			}
+		}
+		return out, nil
+	}
+	return nil, nil
+}
+
+// IntegrationAgentID returns the agent id (an email) of the account whose
+// personal access token the client uses: the agent that starts every chat,
+// is its first assignee and asks for its transfer. It is read once from the
+// Global Accounts API's GET /v2/accounts/me, which takes the PAT as Basic
+// auth and answers the account with its email
+// (https://platform.text.com/docs/authorization/global-accounts-api, "Get
+// an account": "The ID can be replaced with me"); LiveChat agent ids are
+// those emails. Failures are not remembered, so a later call tries again.
+func (c *Client) IntegrationAgentID(ctx context.Context) (string, error) {
+	c.selfMu.Lock()
+	defer c.selfMu.Unlock()
+	if c.self != "" {
+		return c.self, nil
+	}
+	_, body, err := c.do(ctx, request{action: "get_account", build: func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.accountsURL+"/v2/accounts/me", nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Basic "+c.agentToken)
+		return req, nil
+	}})
+	if err != nil {
+		return "", err
+	}
+	var account struct {
+		Email string `json:"email"`
+	}
+	if err := json.Unmarshal(body, &account); err != nil || !strings.Contains(account.Email, "@") {
+		return "", errors.New("livechat get_account: answer has no email")
+	}
+	c.self = account.Email
+	return c.self, nil
+}
+
+// updateCustomer gives the customer the end user's name and email. An
+// address LiveChat rejects does not stop the handoff.
 func (c *Client) updateCustomer(ctx context.Context, v *visitor, req hitl.OpenRequest) error {
 	in := map[string]string{}
 	if req.User.Name != "" {

@@ -113,9 +113,20 @@ func (f *fixture) chat(t *testing.T, id string) livechattest.Chat {
 
 func TestOpen(t *testing.T) {
 	f := newFixture(t)
-	opened, err := f.client.Open(context.Background(), openRequest())
+	req := openRequest()
+	var kept []string
+	var callsWhenKept int
+	req.KeepConversation = func(_ context.Context, ids ...string) error {
+		kept, callsWhenKept = ids, len(f.sim.CallLog())
+		return nil
+	}
+	opened, err := f.client.Open(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Recorded once the chat exists and before transfer_chat routes it.
+	if !slices.Equal(kept, []string{opened.ConversationID}) || callsWhenKept != 3 {
+		t.Errorf("kept %q after %d calls, want the chat after start_chat", kept, callsWhenKept)
 	}
 
 	v := opened.Visitor
@@ -156,7 +167,7 @@ func TestOpen(t *testing.T) {
 		t.Errorf("events = %q, want %q", texts, want)
 	}
 
-	wantCalls := []string{"accounts/token", "customer/update_customer", "agent/start_chat", "agent/add_user_to_chat", "agent/transfer_chat"}
+	wantCalls := []string{"accounts/token", "customer/update_customer", "agent/start_chat", "agent/transfer_chat"}
 	if got := f.sim.CallLog(); !slices.Equal(got, wantCalls) {
 		t.Errorf("calls = %q, want %q", got, wantCalls)
 	}
@@ -207,16 +218,104 @@ func TestOpenReusesVisitor(t *testing.T) {
 	if third.Visitor.ID != first.Visitor.ID || third.Visitor.Token == first.Visitor.Token || f.sim.Calls("token") != 2 {
 		t.Errorf("visitor %+v after expiry, %d token grants", third.Visitor, f.sim.Calls("token"))
 	}
+	// The chat was handed over the first time: resuming leaves it be.
+	if second.ConversationID != first.ConversationID || third.ConversationID != first.ConversationID ||
+		f.sim.Calls("start_chat") != 1 || f.sim.Calls("transfer_chat") != 1 {
+		t.Errorf("chats %s %s %s, calls %q", first.ConversationID, second.ConversationID, third.ConversationID, f.sim.CallLog())
+	}
+}
+
+// TestOpenAfterCrashFinishesTheHandoff: an attempt dies once start_chat
+// answered (here: recording the chat fails); the takeover finds the chat
+// through the customer's list_chats, records it before anything routes it,
+// and transfers it, since the integration's agent still holds it.
+func TestOpenAfterCrashFinishesTheHandoff(t *testing.T) {
+	f := newFixture(t)
+	req := openRequest()
+	var visitor hitl.Visitor
+	req.KeepVisitor = func(_ context.Context, v hitl.Visitor) error { visitor = v; return nil }
+	req.KeepConversation = func(context.Context, ...string) error { return errors.New("store down") }
+	if _, err := f.client.Open(context.Background(), req); err == nil {
+		t.Fatal("open succeeded although the chat could not be kept")
+	}
+	if f.sim.Calls("transfer_chat") != 0 || f.sim.Calls("deactivate_chat") != 0 {
+		t.Fatalf("calls after the failed attempt: %q", f.sim.CallLog())
+	}
+
+	req.Visitor = visitor
+	var kept []string
+	req.KeepConversation = func(_ context.Context, ids ...string) error {
+		if f.sim.Calls("transfer_chat") != 0 {
+			t.Error("kept after transfer_chat")
+		}
+		kept = ids
+		return nil
+	}
+	opened, err := f.client.Open(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat := f.chat(t, opened.ConversationID)
+	if !slices.Equal(kept, []string{chat.ID}) || !chat.Queued || f.sim.Calls("start_chat") != 1 || f.sim.Calls("transfer_chat") != 1 {
+		t.Errorf("kept %q, chat queued %v, calls %q", kept, chat.Queued, f.sim.CallLog())
+	}
+	if len(chat.Users) != 1 || chat.Users[0].ID != visitor.ID {
+		t.Errorf("users = %+v", chat.Users)
+	}
+}
+
+func TestOpenFollowsMisdirectedRequest(t *testing.T) {
+	sim := livechattest.New(livechattest.Options{Region: "fra"})
+	defer sim.Close()
+	o := sim.Options()
+	logs := &bytes.Buffer{}
+	c, err := livechat.NewClient(livechat.Config{
+		APIURL: sim.APIURL(), AccountsURL: sim.AccountsURL(), OrganizationID: o.OrganizationID, ClientID: o.ClientID,
+		GroupID: groupID, AgentToken: sim.AgentToken(), RetryDelay: time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The PAT says dal; the organization lives in fra. The first Agent API
+	// call is redirected once and every later call goes to fra at once.
+	if _, err := c.Open(context.Background(), openRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if sim.Calls("start_chat") != 2 || sim.Calls("transfer_chat") != 1 || len(sim.Chats()) != 1 {
+		t.Errorf("calls %q", sim.CallLog())
+	}
+	if !strings.Contains(logs.String(), `"region":"fra"`) {
+		t.Errorf("redirect not logged: %s", logs)
+	}
+}
+
+func TestIntegrationAgentID(t *testing.T) {
+	f := newFixture(t)
+	f.sim.FailNext("get_account", 3, livechattest.Fault{Status: 503, Type: "internal"})
+	if _, err := f.client.IntegrationAgentID(context.Background()); err == nil {
+		t.Fatal("no error while the accounts server fails")
+	}
+	for range 2 {
+		id, err := f.client.IntegrationAgentID(context.Background())
+		if err != nil || id != f.sim.Options().IntegrationAgentID {
+			t.Fatalf("id %q, err %v", id, err)
+		}
+	}
+	// Three failed attempts, then one answer, remembered.
+	if f.sim.Calls("get_account") != 4 {
+		t.Errorf("get_account called %d times", f.sim.Calls("get_account"))
+	}
 }
 
 func TestOpenRetriesIdempotentCalls(t *testing.T) {
 	f := newFixture(t)
-	f.sim.FailNext("add_user_to_chat", 1, livechattest.Fault{Status: 503, Type: "service_unavailable", Message: "try later"})
+	f.sim.FailNext("transfer_chat", 1, livechattest.Fault{Status: 503, Type: "service_unavailable", Message: "try later"})
 	f.sim.FailNext("update_customer", 1, livechattest.Fault{Status: 429, Type: "too_many_requests"})
 	if _, err := f.client.Open(context.Background(), openRequest()); err != nil {
 		t.Fatal(err)
 	}
-	if f.sim.Calls("add_user_to_chat") != 2 || f.sim.Calls("update_customer") != 2 || f.sim.Calls("start_chat") != 1 {
+	if f.sim.Calls("transfer_chat") != 2 || f.sim.Calls("update_customer") != 2 || f.sim.Calls("start_chat") != 1 {
 		t.Errorf("calls: %q", f.sim.CallLog())
 	}
 }

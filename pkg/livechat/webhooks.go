@@ -2,9 +2,12 @@ package livechat
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -12,8 +15,14 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
-// Webhooks verifies and parses LiveChat webhook deliveries. LiveChat puts
-// the webhook's secret in the body (secret_key), not in a header.
+// Webhooks verifies and parses LiveChat webhook deliveries
+// (https://platform.text.com/docs/management/webhooks). LiveChat puts the
+// webhook's secret in the body (secret_key), not in a header.
+//
+// Parsing is strict only where it guards: the secret, the organization (or
+// license) id, the action, chat ids and event ids. Any other field of an
+// unexpected shape is logged by name and skipped, and what can still be
+// read is forwarded.
 //
 // Authorship: an incoming_event carries the author's id only. Agents' ids
 // are their emails, customers' are UUIDs. The end user's own messages come
@@ -21,25 +30,62 @@ import (
 // and are dropped here. As a second guard, message events put the author id
 // in ProviderEvent.Agent.ID, and the Bridge must drop an event whose
 // Agent.ID equals the session's Visitor.ID (the customer's id).
+//
+// The integration's own agent (the owner of the personal access token,
+// which starts every chat and transfers it to the group) is never reported
+// as an agent of the conversation: see WithIntegrationAgent.
 type Webhooks struct {
 	secret       [sha256.Size]byte
 	empty        bool
 	organization string
+	self         func(context.Context) (string, error)
+	log          *slog.Logger
 }
+
+// selfLookupBudget bounds the one-time look-up of the integration's agent
+// id inside a delivery, well within LiveChat's ~10 s webhook timeout.
+const selfLookupBudget = 2 * time.Second
 
 // NewWebhooks returns a parser that accepts deliveries carrying secret and
 // addressed to organization. An empty secret accepts none. Envelopes of
 // older registrations carry license_id instead of organization_id; the
 // secret alone guards those.
 func NewWebhooks(secret, organization string) *Webhooks {
-	return &Webhooks{secret: sha256.Sum256([]byte(secret)), empty: secret == "", organization: organization}
+	return &Webhooks{secret: sha256.Sum256([]byte(secret)), empty: secret == "", organization: organization, log: slog.Default()}
 }
+
+// WithIntegrationAgent makes the parser drop what the integration's own
+// agent does or undergoes: its events, its being added to or removed from a
+// chat, a transfer naming it, and the transfer it requests when it hands a
+// chat to the group (unless that queues the chat). self returns that
+// agent's id; Client.IntegrationAgentID is meant, which asks LiveChat once
+// and remembers the answer. When self fails, a delivery naming an agent is
+// refused with hitl.CodeUnavailable so that LiveChat retries it, except an
+// incoming_event, which is forwarded (this package's own events are already
+// recognised by their custom_id).
+func (w *Webhooks) WithIntegrationAgent(self func(context.Context) (string, error)) *Webhooks {
+	w.self = self
+	return w
+}
+
+// WithLogger sets where skipped fields are reported; slog.Default()
+// otherwise.
+func (w *Webhooks) WithLogger(log *slog.Logger) *Webhooks {
+	if log != nil {
+		w.log = log
+	}
+	return w
+}
+
+var licenseID = regexp.MustCompile(`^[0-9]{1,20}$`)
 
 // Parse verifies a delivery's secret, then maps it to the events that
 // concern a conversation. Errors are *hitl.Error: CodeUnauthenticated for a
-// wrong or missing secret, CodeInvalid for a malformed body. Actions and
-// events of no interest give no events and no error, so the caller answers
-// 200 and LiveChat does not retry.
+// wrong or missing secret or another organization, CodeInvalid for a body
+// whose guarding fields are malformed, CodeUnavailable when the
+// integration's agent id cannot be learned. Actions and events of no
+// interest give no events and no error, so the caller answers 200 and
+// LiveChat does not retry.
 func (w *Webhooks) Parse(body []byte) ([]hitl.ProviderEvent, error) {
 	if !json.Valid(body) {
 		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: malformed JSON")
@@ -55,31 +101,44 @@ func (w *Webhooks) Parse(body []byte) ([]hitl.ProviderEvent, error) {
 		return nil, hitl.Errorf(hitl.CodeUnauthenticated, "livechat webhook: secret_key does not match")
 	}
 
-	var env struct {
-		WebhookID      string          `json:"webhook_id"`
-		Action         string          `json:"action"`
-		OrganizationID json.RawMessage `json:"organization_id"`
-		Payload        json.RawMessage `json:"payload"`
-	}
-	if err := decode("envelope", body, &env); err != nil {
+	env, err := w.object("envelope", body)
+	if err != nil {
 		return nil, err
 	}
 	// The secret alone would let another organization's webhook, registered
 	// with the same secret, speak in our chats.
-	if env.OrganizationID != nil {
+	if raw, ok := env.m["organization_id"]; ok {
 		var org string
-		if json.Unmarshal(env.OrganizationID, &org) != nil || org != w.organization {
+		if json.Unmarshal(raw, &org) != nil || org != w.organization {
 			return nil, hitl.Errorf(hitl.CodeUnauthenticated, "livechat webhook: delivery for another organization")
 		}
 	}
-	parse, ok := actions[env.Action]
+	if raw, ok := env.m["license_id"]; ok {
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil || !licenseID.MatchString(n.String()) {
+			var s string
+			if json.Unmarshal(raw, &s) != nil || !licenseID.MatchString(s) {
+				return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: license_id is malformed")
+			}
+		}
+	}
+	action, err := env.id("action")
+	if err != nil {
+		return nil, err
+	}
+	parse, ok := actions[action]
 	if !ok {
 		return nil, nil
 	}
-	if p := bytes.TrimSpace(env.Payload); len(p) == 0 || p[0] != '{' {
-		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: %s needs a payload object", env.Action)
+	raw := bytes.TrimSpace(env.m["payload"])
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: %s needs a payload object", action)
 	}
-	ev, err := parse(env.Payload)
+	payload, err := w.object(action+".payload", raw)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := parse(w, payload)
 	if err != nil || ev == nil {
 		return nil, err
 	}
@@ -89,187 +148,385 @@ func (w *Webhooks) Parse(body []byte) ([]hitl.ProviderEvent, error) {
 
 // actions maps the webhook actions that concern a handoff to their
 // parsers. A parser returns nil for a delivery that carries nothing for the
-// bot.
-var actions = map[string]func(json.RawMessage) (*hitl.ProviderEvent, error){
-	"incoming_event":     parseIncomingEvent,
-	"user_added_to_chat": parseUserAdded,
-	"chat_transferred":   parseTransferred,
-	"chat_deactivated":   parseDeactivated,
+// bot. Other actions (incoming_chat, events_marked_as_seen, …) are ignored.
+var actions = map[string]func(*Webhooks, object) (*hitl.ProviderEvent, error){
+	"incoming_event":         parseIncomingEvent,
+	"user_added_to_chat":     parseUserAdded,
+	"user_removed_from_chat": parseUserRemoved,
+	"chat_transferred":       parseTransferred,
+	"chat_deactivated":       parseDeactivated,
 }
 
-func parseIncomingEvent(raw json.RawMessage) (*hitl.ProviderEvent, error) {
-	var p struct {
-		ChatID string          `json:"chat_id"`
-		Event  json.RawMessage `json:"event"`
-	}
-	if err := decode("incoming_event payload", raw, &p); err != nil {
+// parseIncomingEvent reads an event
+// (https://platform.text.com/docs/management/webhooks#incoming_event, event
+// structures in https://platform.text.com/docs/messaging/agent-chat-api/data-structures#events).
+// Messages and files go to the bot; a rich message is rendered as text;
+// system messages, forms and other types are ignored.
+func parseIncomingEvent(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
 		return nil, err
 	}
-	var kind struct {
-		Type string `json:"type"`
-	}
-	if err := decode("incoming_event event", p.Event, &kind); err != nil {
+	e, err := p.requiredObject("event")
+	if err != nil {
 		return nil, err
 	}
-	if kind.Type != "message" && kind.Type != "file" {
-		return nil, nil // system_message, filled_form, rich_message, …
-	}
-	var e struct {
-		ID          string `json:"id"`
-		CustomID    string `json:"custom_id"`
-		AuthorID    string `json:"author_id"`
-		CreatedAt   string `json:"created_at"`
-		Visibility  string `json:"visibility"`
-		Recipients  string `json:"recipients"` // v3.1 name of visibility
-		Text        string `json:"text"`
-		Name        string `json:"name"`
-		URL         string `json:"url"`
-		ContentType string `json:"content_type"`
-	}
-	if err := decode("incoming_event event", p.Event, &e); err != nil {
+	eventID, err := e.id("id")
+	if err != nil {
 		return nil, err
 	}
-	if p.ChatID == "" || e.ID == "" {
-		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: incoming_event needs chat_id and event.id")
-	}
-	visibility := e.Visibility
+	visibility := e.str("visibility")
 	if visibility == "" {
-		visibility = e.Recipients
+		visibility = e.str("recipients") // the v3.1 name
 	}
-	if visibility != "all" || e.AuthorID == "" || strings.HasPrefix(e.CustomID, customIDPrefix) {
+	author := e.str("author_id")
+	if visibility != "all" || author == "" || strings.HasPrefix(e.str("custom_id"), customIDPrefix) {
 		return nil, nil // agents-only note, system event, or our own message
 	}
-	m := hitl.Message{Type: hitl.TypeText, Text: e.Text}
-	if kind.Type == "file" {
-		m = hitl.Message{Type: hitl.TypeFile, URL: e.URL, Title: e.Name, ContentType: e.ContentType}
+	var m hitl.Message
+	switch e.str("type") {
+	case "message":
+		m = hitl.Message{Type: hitl.TypeText, Text: e.str("text")}
+	case "file":
+		m = hitl.Message{Type: hitl.TypeFile, URL: e.str("url"), Title: e.str("name"), ContentType: e.str("content_type")}
+	case "rich_message":
+		m = hitl.Message{Type: hitl.TypeText, Text: truncate(renderRichMessage(e))}
+	default:
+		return nil, nil // system_message, filled_form, form, custom, …
 	}
 	if strings.TrimSpace(m.Text) == "" && m.URL == "" {
 		return nil, nil
 	}
+	if self, err := w.selfID(); err != nil {
+		w.log.Warn("livechat webhook: integration agent unknown; event forwarded", "action", "incoming_event", "chat_id", chatID)
+	} else if strings.EqualFold(author, self) {
+		return nil, nil
+	}
 	return &hitl.ProviderEvent{
-		ConversationID: p.ChatID,
-		Key:            "event/" + p.ChatID + "/" + e.ID,
+		ConversationID: chatID,
+		Key:            "event/" + chatID + "/" + eventID,
 		Type:           hitl.EventMessage,
-		OccurredAt:     parseTime(e.CreatedAt),
-		Agent:          &hitl.Agent{ID: e.AuthorID},
+		OccurredAt:     parseTime(e.str("created_at")),
+		Agent:          &hitl.Agent{ID: author},
 		Message:        &m,
 	}, nil
 }
 
-func parseUserAdded(raw json.RawMessage) (*hitl.ProviderEvent, error) {
-	var p struct {
-		ChatID   string `json:"chat_id"`
-		ThreadID string `json:"thread_id"`
-		UserType string `json:"user_type"`
-		User     struct {
-			ID         string `json:"id"`
-			Name       string `json:"name"`
-			Type       string `json:"type"`
-			Visibility string `json:"visibility"`
-		} `json:"user"`
+// renderRichMessage writes a rich message
+// (https://platform.text.com/docs/messaging/agent-chat-api/data-structures#rich-message)
+// as plain text: each element's title, subtitle and image link, then its
+// buttons, with the link or number a url or phone button carries.
+func renderRichMessage(e object) string {
+	var blocks []string
+	for i, raw := range e.list("elements") {
+		el, ok := e.w.optionalObject(e.part+".elements."+strconv.Itoa(i), raw)
+		if !ok {
+			continue
+		}
+		var lines []string
+		for _, f := range []string{"title", "subtitle"} {
+			if s := strings.TrimSpace(el.str(f)); s != "" {
+				lines = append(lines, s)
+			}
+		}
+		if img, ok := el.obj("image"); ok {
+			if u := img.str("url"); u != "" {
+				lines = append(lines, u)
+			}
+		}
+		for j, braw := range el.list("buttons") {
+			b, ok := el.w.optionalObject(el.part+".buttons."+strconv.Itoa(j), braw)
+			if !ok {
+				continue
+			}
+			line := strings.TrimSpace(b.str("text"))
+			if t := b.str("type"); (t == "url" || t == "phone") && b.str("value") != "" {
+				line = strings.TrimSpace(line + " " + b.str("value"))
+			}
+			if line != "" {
+				lines = append(lines, "• "+line)
+			}
+		}
+		if len(lines) > 0 {
+			blocks = append(blocks, strings.Join(lines, "\n"))
+		}
 	}
-	if err := decode("user_added_to_chat payload", raw, &p); err != nil {
+	return strings.Join(blocks, "\n\n")
+}
+
+// parseUserAdded reads user_added_to_chat
+// (https://platform.text.com/docs/management/webhooks#user_added_to_chat):
+// an agent joining with visibility "all" is the chat's assignee.
+func parseUserAdded(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
 		return nil, err
 	}
-	if p.ChatID == "" || p.User.ID == "" {
-		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: user_added_to_chat needs chat_id and user.id")
+	user, ok := p.obj("user")
+	if !ok {
+		return nil, nil
 	}
-	userType := p.UserType
+	userID := user.str("id")
+	userType := p.str("user_type")
 	if userType == "" {
-		userType = p.User.Type
+		userType = user.str("type")
 	}
 	// The customer joining is our own doing; an agent added with
 	// visibility "agents" is a supervisor, not the assignee.
-	if userType != "agent" || p.User.Visibility == "agents" {
+	if userID == "" || userType != "agent" || user.str("visibility") == "agents" {
 		return nil, nil
 	}
+	if mine, err := w.isSelf(userID); err != nil || mine {
+		return nil, err
+	}
 	return &hitl.ProviderEvent{
-		ConversationID: p.ChatID,
-		Key:            "user_added_to_chat/" + p.ChatID + "/" + p.ThreadID + "/" + p.User.ID,
+		ConversationID: chatID,
+		Key:            "user_added_to_chat/" + chatID + "/" + p.str("thread_id") + "/" + userID,
 		Type:           hitl.EventAssigned,
-		Agent:          &hitl.Agent{ID: p.User.ID, Name: p.User.Name},
+		Agent:          &hitl.Agent{ID: userID, Name: user.str("name")},
 	}, nil
 }
 
-func parseTransferred(raw json.RawMessage) (*hitl.ProviderEvent, error) {
-	var p struct {
-		ChatID        string `json:"chat_id"`
-		ThreadID      string `json:"thread_id"`
-		Reason        string `json:"reason"`
-		TransferredTo struct {
-			GroupIDs []int    `json:"group_ids"`
-			AgentIDs []string `json:"agent_ids"`
-		} `json:"transferred_to"`
-		Queue *struct {
-			QueuedAt string `json:"queued_at"`
-		} `json:"queue"`
-	}
-	if err := decode("chat_transferred payload", raw, &p); err != nil {
+// parseUserRemoved reads user_removed_from_chat
+// (https://platform.text.com/docs/management/webhooks#user_removed_from_chat):
+// an agent leaving is reported as hitl.unassigned naming that agent; the
+// Bridge decides whether it was the assignee.
+func parseUserRemoved(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
 		return nil, err
 	}
-	if p.ChatID == "" {
-		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: chat_transferred needs chat_id")
+	userID := p.str("user_id")
+	if userID == "" || p.str("user_type") == "customer" {
+		return nil, nil
 	}
-	ev := &hitl.ProviderEvent{
-		ConversationID: p.ChatID,
-		Type:           hitl.EventTransferred,
-		Queued:         p.Queue != nil,
+	if mine, err := w.isSelf(userID); err != nil || mine {
+		return nil, err
 	}
-	groups := make([]string, len(p.TransferredTo.GroupIDs))
-	for i, g := range p.TransferredTo.GroupIDs {
-		groups[i] = strconv.Itoa(g)
+	return &hitl.ProviderEvent{
+		ConversationID: chatID,
+		Key:            "user_removed_from_chat/" + chatID + "/" + p.str("thread_id") + "/" + userID,
+		Type:           hitl.EventUnassigned,
+		Agent:          &hitl.Agent{ID: userID},
+	}, nil
+}
+
+// parseTransferred reads chat_transferred
+// (https://platform.text.com/docs/management/webhooks#chat_transferred),
+// with "queue" present when the chat waits after the transfer. The
+// integration's own handoff (requested by its agent) is reported only when
+// it queues the chat; when routing assigns someone at once, that agent's
+// user_added_to_chat tells it.
+func parseTransferred(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
+		return nil, err
 	}
+	var groups, agents []string
+	if to, ok := p.obj("transferred_to"); ok {
+		for _, g := range to.ints("group_ids") {
+			groups = append(groups, strconv.Itoa(g))
+		}
+		agents = to.strs("agent_ids")
+	}
+	queue, queued := p.obj("queue")
+	self, err := w.selfID()
+	if err != nil {
+		return nil, unavailable("chat_transferred", err)
+	}
+	var others []string
+	for _, a := range agents {
+		if self == "" || !strings.EqualFold(a, self) {
+			others = append(others, a)
+		}
+	}
+	requester := p.str("requester_id")
+	if !queued && (len(others) == 0 && len(agents) > 0 || self != "" && strings.EqualFold(requester, self)) {
+		return nil, nil
+	}
+	ev := &hitl.ProviderEvent{ConversationID: chatID, Type: hitl.EventTransferred, Queued: queued}
 	queuedAt := ""
-	if p.Queue != nil {
-		queuedAt = p.Queue.QueuedAt
+	if queued {
+		queuedAt = queue.str("queued_at")
 		ev.OccurredAt = parseTime(queuedAt)
 	}
-	if len(p.TransferredTo.AgentIDs) > 0 {
-		ev.Agent = &hitl.Agent{ID: p.TransferredTo.AgentIDs[0]}
+	if len(others) > 0 {
+		ev.Agent = &hitl.Agent{ID: others[0]}
 	}
 	// Retried deliveries repeat the payload; different transfers of one
 	// thread differ in target, reason or queueing time.
-	ev.Key = strings.Join([]string{"chat_transferred", p.ChatID, p.ThreadID, p.Reason,
-		strings.Join(p.TransferredTo.AgentIDs, ","), strings.Join(groups, ","), queuedAt}, "/")
+	ev.Key = strings.Join([]string{"chat_transferred", chatID, p.str("thread_id"), p.str("reason"),
+		strings.Join(agents, ","), strings.Join(groups, ","), queuedAt}, "/")
 	return ev, nil
 }
 
-func parseDeactivated(raw json.RawMessage) (*hitl.ProviderEvent, error) {
-	var p struct {
-		ChatID   string `json:"chat_id"`
-		ThreadID string `json:"thread_id"`
-		UserID   string `json:"user_id"`
-	}
-	if err := decode("chat_deactivated payload", raw, &p); err != nil {
+// parseDeactivated reads chat_deactivated
+// (https://platform.text.com/docs/management/webhooks#chat_deactivated):
+// without user_id the router closed the thread. The integration's own
+// deactivation (the bot stopped, or an abandoned open) is dropped.
+func parseDeactivated(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
 		return nil, err
 	}
-	if p.ChatID == "" {
-		return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: chat_deactivated needs chat_id")
-	}
-	// Without user_id the router closed the thread (the chat went
-	// inactive), not an agent.
+	userID := p.str("user_id")
 	reason := hitl.ReasonAgentClosed
-	if p.UserID == "" {
+	if userID == "" {
 		reason = hitl.ReasonTimeout
+	} else if mine, err := w.isSelf(userID); err != nil || mine {
+		return nil, err
 	}
 	return &hitl.ProviderEvent{
-		ConversationID: p.ChatID,
-		Key:            "chat_deactivated/" + p.ChatID + "/" + p.ThreadID,
+		ConversationID: chatID,
+		Key:            "chat_deactivated/" + chatID + "/" + p.str("thread_id"),
 		Type:           hitl.EventStopped,
 		Reason:         reason,
 	}, nil
 }
 
-// decode reads JSON into v; errors are CodeInvalid and name the part and
-// field at fault without echoing the input.
-func decode(part string, raw []byte, v any) error {
-	if err := hitl.DecodeJSON(raw, v); err != nil {
-		return hitl.Errorf(hitl.CodeInvalid, "livechat webhook %s: %s", part, hitl.ErrorMessage(err))
+// selfID returns the integration's agent id, "" when the parser was given
+// no way to learn it.
+func (w *Webhooks) selfID() (string, error) {
+	if w.self == nil {
+		return "", nil
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), selfLookupBudget)
+	defer cancel()
+	return w.self(ctx)
 }
 
-// parseTime reads LiveChat's RFC 3339 timestamps; the zero time when absent.
+// isSelf reports whether id is the integration's agent; a failed look-up
+// is a CodeUnavailable error.
+func (w *Webhooks) isSelf(id string) (bool, error) {
+	self, err := w.selfID()
+	if err != nil {
+		return false, unavailable("agent event", err)
+	}
+	return self != "" && strings.EqualFold(id, self), nil
+}
+
+func unavailable(what string, err error) error {
+	return &hitl.Error{Code: hitl.CodeUnavailable, Message: "livechat webhook: the integration's agent id cannot be learned now",
+		Err: err, RetryAfter: 10 * time.Second}
+}
+
+// object is one JSON object of a delivery, read field by field. part names
+// it in errors and logs ("incoming_event.payload.event").
+type object struct {
+	w    *Webhooks
+	part string
+	m    map[string]json.RawMessage
+}
+
+// object reads a JSON object that must be one.
+func (w *Webhooks) object(part string, raw []byte) (object, error) {
+	var m map[string]json.RawMessage
+	if err := hitl.DecodeJSON(raw, &m); err != nil || m == nil {
+		return object{}, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: %s must be an object", part)
+	}
+	return object{w: w, part: part, m: m}, nil
+}
+
+// optionalObject reads a JSON object that may be absent or null; another
+// shape is logged and skipped.
+func (w *Webhooks) optionalObject(part string, raw json.RawMessage) (object, bool) {
+	if raw == nil || string(raw) == "null" {
+		return object{}, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		w.log.Warn("livechat webhook field skipped", "field", part, "problem", "not an object")
+		return object{}, false
+	}
+	return object{w: w, part: part, m: m}, true
+}
+
+func (o object) skip(name, problem string) {
+	o.w.log.Warn("livechat webhook field skipped", "field", o.part+"."+name, "problem", problem)
+}
+
+// id reads a field that identifies (action, chat_id, event id): a
+// non-empty string, or the delivery is refused.
+func (o object) id(name string) (string, error) {
+	var s string
+	if json.Unmarshal(o.m[name], &s) != nil || s == "" {
+		return "", hitl.Errorf(hitl.CodeInvalid, "livechat webhook: %s.%s must be a non-empty string", o.part, name)
+	}
+	return s, nil
+}
+
+// requiredObject reads a nested object the delivery cannot do without.
+func (o object) requiredObject(name string) (object, error) {
+	raw := o.m[name]
+	if raw == nil {
+		return object{}, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: %s.%s is missing", o.part, name)
+	}
+	return o.w.object(o.part+"."+name, raw)
+}
+
+// str reads an optional string; "" when absent, null or of another shape.
+func (o object) str(name string) string {
+	raw, ok := o.m[name]
+	if !ok || string(raw) == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		o.skip(name, "not a string")
+		return ""
+	}
+	return s
+}
+
+// obj reads an optional nested object.
+func (o object) obj(name string) (object, bool) {
+	return o.w.optionalObject(o.part+"."+name, o.m[name])
+}
+
+// list reads an optional array.
+func (o object) list(name string) []json.RawMessage {
+	raw, ok := o.m[name]
+	if !ok || string(raw) == "null" {
+		return nil
+	}
+	var l []json.RawMessage
+	if json.Unmarshal(raw, &l) != nil {
+		o.skip(name, "not an array")
+		return nil
+	}
+	return l
+}
+
+// strs reads an optional array of strings, skipping other items.
+func (o object) strs(name string) []string {
+	var out []string
+	for _, raw := range o.list(name) {
+		var s string
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			o.skip(name, "item not a string")
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// ints reads an optional array of integers, skipping other items.
+func (o object) ints(name string) []int {
+	var out []int
+	for _, raw := range o.list(name) {
+		var n int
+		if json.Unmarshal(raw, &n) != nil {
+			o.skip(name, "item not an integer")
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// parseTime reads LiveChat's RFC 3339 timestamps; the zero time when absent
+// or malformed.
 func parseTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {

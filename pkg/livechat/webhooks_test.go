@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,9 +163,22 @@ func TestParse(t *testing.T) {
 		{name: "chat_id missing", body: envelope("chat_transferred", `{"thread_id":"K600PKZON8"}`), wantCode: hitl.CodeInvalid},
 		{name: "event missing", body: envelope("incoming_event", `{"chat_id":"PJ0MRSHTDG"}`), wantCode: hitl.CodeInvalid},
 		{name: "event id missing", body: envelope("incoming_event", strings.Replace(agentMessage, `"id":"K600PKZON8_3",`, "", 1)), wantCode: hitl.CodeInvalid},
-		{name: "text of the wrong type", body: envelope("incoming_event", strings.Replace(agentMessage, `"Hello, I'm Smith"`, `["x"]`, 1)), wantCode: hitl.CodeInvalid},
-		{name: "user missing", body: envelope("user_added_to_chat", `{"chat_id":"PJ0MRSHTDG","user_type":"agent"}`), wantCode: hitl.CodeInvalid},
-		{name: "group ids of the wrong type", body: envelope("chat_transferred", strings.Replace(transferredAgent, "[19]", `["19"]`, 1)), wantCode: hitl.CodeInvalid},
+		{name: "license_id malformed", body: strings.Replace(envelope("chat_deactivated", deactivatedByAgent), `"organization_id":"`+org+`"`, `"license_id":"x1"`, 1), wantCode: hitl.CodeInvalid},
+		// Tolerated: optional fields of another shape are skipped.
+		{name: "text of the wrong type", body: envelope("incoming_event", strings.Replace(agentMessage, `"Hello, I'm Smith"`, `["x"]`, 1))},
+		{name: "user missing", body: envelope("user_added_to_chat", `{"chat_id":"PJ0MRSHTDG","user_type":"agent"}`)},
+		{
+			name: "group ids of the wrong type",
+			body: envelope("chat_transferred", strings.Replace(transferredAgent, "[19]", `["19"]`, 1)),
+			want: &hitl.ProviderEvent{ConversationID: "PJ0MRSHTDG", Key: "chat_transferred/PJ0MRSHTDG/K600PKZON8/manual/smith@example.com//",
+				Type: hitl.EventTransferred, Agent: &hitl.Agent{ID: "smith@example.com"}},
+		},
+		{
+			name: "created_at of the wrong type",
+			body: envelope("incoming_event", strings.Replace(agentMessage, `"2019-12-09T12:01:18.909000Z"`, `1575892878`, 1)),
+			want: &hitl.ProviderEvent{ConversationID: "PJ0MRSHTDG", Key: "event/PJ0MRSHTDG/K600PKZON8_3", Type: hitl.EventMessage,
+				Agent: &hitl.Agent{ID: "smith@example.com"}, Message: &hitl.Message{Type: hitl.TypeText, Text: "Hello, I'm Smith"}},
+		},
 	}
 	w := livechat.NewWebhooks(secret, org)
 	for _, tt := range tests {
@@ -396,5 +410,64 @@ func TestDeliveryForAnotherOrganizationIsRefused(t *testing.T) {
 	body := strings.Replace(envelope("chat_deactivated", `{"chat_id":"C1","thread_id":"T1"}`), org, "another-org", 1)
 	if _, err := w.Parse([]byte(body)); hitl.ErrorCode(err) != hitl.CodeUnauthenticated {
 		t.Fatalf("err = %v, want unauthenticated", err)
+	}
+}
+
+// TestOpenWithRoutingReportsOnlyTheHumanAgent: LiveChat routes the chat
+// while transfer_chat runs; of the webhooks that causes, the integration's
+// own transfer and its leaving the chat are dropped, the routed agent and
+// their greeting reach the bot, and all arrive after the chat was kept.
+func TestOpenWithRoutingReportsOnlyTheHumanAgent(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		routing livechattest.Routing
+		want    []hitl.EventType
+	}{
+		{"agent available", livechattest.RoutingAssign, []hitl.EventType{hitl.EventAssigned, hitl.EventMessage}},
+		{"nobody available", livechattest.RoutingQueue, []hitl.EventType{hitl.EventTransferred}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			nora := livechattest.Agent{ID: "nora@example.com", Name: "Nora"}
+			f.sim.SetRouting(tc.routing, nora)
+			w := livechat.NewWebhooks(f.sim.Options().WebhookSecret, f.sim.Options().OrganizationID).
+				WithIntegrationAgent(f.client.IntegrationAgentID)
+			var (
+				mu     sync.Mutex
+				kept   bool
+				events []hitl.ProviderEvent
+			)
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				got, err := w.Parse(body)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || !kept {
+					t.Errorf("delivery: err %v, chat kept before: %v", err, kept)
+				}
+				events = append(events, got...)
+			}))
+			defer srv.Close()
+			f.sim.SetWebhookURL(srv.URL)
+			req := openRequest()
+			req.KeepConversation = func(context.Context, ...string) error { mu.Lock(); kept = true; mu.Unlock(); return nil }
+			opened, err := f.client.Open(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var types []hitl.EventType
+			for _, e := range events {
+				types = append(types, e.Type)
+				if e.ConversationID != opened.ConversationID || (e.Agent != nil && e.Agent.ID != nora.ID) {
+					t.Errorf("event %+v", e)
+				}
+			}
+			if !slices.Equal(types, tc.want) {
+				t.Errorf("events %q, want %q", types, tc.want)
+			}
+			if tc.routing == livechattest.RoutingQueue && !events[0].Queued {
+				t.Errorf("transfer not queued: %+v", events[0])
+			}
+		})
 	}
 }

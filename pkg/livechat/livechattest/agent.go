@@ -25,24 +25,31 @@ func (s *Server) AgentJoins(chatID string, a Agent) (int, error) {
 			c.Users = append(c.Users, User{ID: a.ID, Name: a.Name, Type: "agent", Visibility: "all"})
 		}
 		c.Queued = false
-		return "user_added_to_chat", map[string]any{
-			"chat_id":   c.ID,
-			"thread_id": c.ThreadID,
-			"user": map[string]any{
-				"id":                a.ID,
-				"name":              a.Name,
-				"email":             a.ID,
-				"type":              "agent",
-				"present":           true,
-				"avatar":            "https://cdn.livechat-files.com/api/file/lc/avatar.png",
-				"visibility":        "all",
-				"events_seen_up_to": s.now().UTC().Format(timeFormat),
-			},
-			"user_type":    "agent",
-			"reason":       "manual",
-			"requester_id": a.ID,
-		}, nil
+		return "user_added_to_chat", s.userAdded(c, a, "manual", a.ID), nil
 	})
+}
+
+// userAdded is user_added_to_chat's payload for an agent
+// (https://platform.text.com/docs/management/webhooks#user_added_to_chat).
+// Callers hold s.mu.
+func (s *Server) userAdded(c *Chat, a Agent, reason, requester string) map[string]any {
+	return map[string]any{
+		"chat_id":   c.ID,
+		"thread_id": c.ThreadID,
+		"user": map[string]any{
+			"id":                a.ID,
+			"name":              a.Name,
+			"email":             a.ID,
+			"type":              "agent",
+			"present":           true,
+			"avatar":            "https://cdn.livechat-files.com/api/file/lc/avatar.png",
+			"visibility":        "all",
+			"events_seen_up_to": s.now().UTC().Format(timeFormat),
+		},
+		"user_type":    "agent",
+		"reason":       reason,
+		"requester_id": requester,
+	}
 }
 
 // AgentSays posts a message from the chat's agent to everyone and sends
@@ -189,9 +196,15 @@ func (s *Server) envelope(action string, payload any) ([]byte, error) {
 
 var webhookClient = &http.Client{Timeout: 10 * time.Second}
 
+// webhookRetries is how often LiveChat retries a delivery not answered 200
+// within its ~10 s timeout: "up to 3 times within ~1 minute"
+// (https://platform.text.com/docs/guides/livechat-apps#building-a-webhook-app).
+const webhookRetries = 3
+
 // deliver posts body to the webhook URL the configured number of times,
-// each time retrying a non-2xx answer up to 3 attempts as LiveChat does,
-// and returns the last status.
+// each time retrying an answer other than 2xx, or none, up to
+// webhookRetries times spaced by Options.WebhookRetryDelay, as LiveChat
+// does. It returns the last status, or the last error when no answer came.
 func (s *Server) deliver(body []byte) (int, error) {
 	s.mu.Lock()
 	url, times := s.webhookURL, s.deliveries
@@ -200,11 +213,18 @@ func (s *Server) deliver(body []byte) (int, error) {
 		return 0, errors.New("livechattest: no webhook URL set")
 	}
 	status := 0
+	var err error
 	for range times {
-		for range 3 {
-			resp, err := webhookClient.Post(url, "application/json", bytes.NewReader(body))
+		for attempt := 0; attempt <= webhookRetries; attempt++ {
+			if attempt > 0 {
+				time.Sleep(s.opts.WebhookRetryDelay)
+			}
+			var resp *http.Response
+			resp, err = webhookClient.Post(url, "application/json", bytes.NewReader(body))
 			if err != nil {
-				return 0, fmt.Errorf("livechattest: deliver webhook: %w", err)
+				err = fmt.Errorf("livechattest: deliver webhook: %w", err)
+				status = 0
+				continue
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -213,6 +233,9 @@ func (s *Server) deliver(body []byte) (int, error) {
 				break
 			}
 		}
+	}
+	if status == 0 {
+		return 0, err
 	}
 	return status, nil
 }

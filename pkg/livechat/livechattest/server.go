@@ -1,17 +1,19 @@
 // Package livechattest is an in-memory LiveChat for tests and demos. It
 // serves, on one httptest server, the accounts server's customer cookie
-// grant, the Agent and Customer Chat Web API (v3.6) actions hitl-bridge
-// uses, and the files uploaded through them; and it plays the agents' side
-// by sending webhooks shaped as LiveChat sends them.
+// grant and account look-up, the Agent and Customer Chat Web API (v3.6)
+// actions hitl-bridge uses, and the files uploaded through them; and it
+// plays the agents' side by sending webhooks shaped as LiveChat sends them.
 //
 // It follows the documented behaviour: Basic auth with base64(account:PAT)
 // on the Agent API, Bearer customer tokens that expire on the Customer API,
 // error bodies {"error":{"type","message"}} (authentication 401,
 // authorization 403, not_found 404, validation 400, entity_too_large 413,
-// chat_inactive 422, too_many_requests 429), a customer identity kept in
-// the __lc_cid and __lc_cst cookies, and the 10 MB upload limit. API calls
-// do not emit webhooks; the agent-side methods (AgentJoins, AgentSays, …)
-// do.
+// chat_inactive 422, too_many_requests 429, misdirected_request with
+// data.region), a customer identity kept in the __lc_cid and __lc_cst
+// cookies, and the 10 MB upload limit. transfer_chat routes the chat as
+// Options.Routing says, sending the webhooks routing causes before it
+// answers; other API calls send no webhooks. The agent-side methods
+// (AgentJoins, AgentSays, …) do.
 package livechattest
 
 import (
@@ -45,7 +47,42 @@ type Options struct {
 	LicenseID int
 	TokenTTL  time.Duration // 8 h
 	Now       func() time.Time
+	// Region is the organization's data centre; API calls sent to another
+	// one (X-Region, "dal" when absent) answer misdirected_request naming
+	// it. Customer tokens carry it as their prefix. Default "dal".
+	Region string
+	// Routing is what transfer_chat to a group does; see SetRouting.
+	Routing Routing
+	// Agents are the agents routing can assign, in order, when Routing is
+	// RoutingAssign.
+	Agents []Agent
+	// WebhookRetryDelay spaces the retries of a webhook answered non-2xx.
+	// LiveChat retries up to 3 times within about a minute; zero retries at
+	// once, which keeps tests fast.
+	WebhookRetryDelay time.Duration
 }
+
+// Routing is how the simulated router treats a chat transferred to a group
+// with ignore_agents_availability.
+type Routing int
+
+const (
+	// RoutingSilent queues the chat and sends no webhook. Real LiveChat
+	// always reports the transfer; this mode keeps the simulator as the
+	// existing end-to-end tests know it, the default.
+	RoutingSilent Routing = iota
+	// RoutingQueue: nobody in the group is available, so the chat waits:
+	// chat_transferred with queue {position, wait_time, queued_at} and
+	// user_removed_from_chat for the agent who started it are sent before
+	// transfer_chat answers.
+	RoutingQueue
+	// RoutingAssign: the first of Options.Agents takes the chat at once:
+	// chat_transferred naming them, user_removed_from_chat for the agent
+	// who started the chat, user_added_to_chat for the routed agent and
+	// the agent's greeting as incoming_event are sent, in that order,
+	// before transfer_chat answers.
+	RoutingAssign
+)
 
 // Fault is an error answer injected with FailNext.
 type Fault struct {
@@ -77,6 +114,7 @@ type Event struct {
 // Chat is a chat's state as the simulator keeps it.
 type Chat struct {
 	ID, ThreadID string
+	CreatedAt    time.Time
 	GroupID      int
 	Active       bool
 	Continuous   bool
@@ -106,6 +144,8 @@ type Server struct {
 	calls      map[string]int
 	log        []string
 	faults     map[string][]Fault
+	routing    Routing
+	agents     []Agent
 }
 
 type customer struct {
@@ -136,6 +176,7 @@ func New(opts Options) *Server {
 	def(&opts.PAT, "dal:test-pat")
 	def(&opts.IntegrationAgentID, "integration@example.com")
 	def(&opts.WebhookSecret, "test-webhook-secret")
+	def(&opts.Region, "dal")
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 8 * time.Hour
 	}
@@ -152,9 +193,12 @@ func New(opts Options) *Server {
 		files:      map[string]file{},
 		calls:      map[string]int{},
 		faults:     map[string][]Fault{},
+		routing:    opts.Routing,
+		agents:     opts.Agents,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/customer/token", s.handleToken)
+	mux.HandleFunc("GET /v2/accounts/me", s.handleAccount)
 	mux.HandleFunc("POST /v3.6/agent/action/{action}", s.handleAgent)
 	mux.HandleFunc("POST /v3.6/customer/action/{action}", s.handleCustomer)
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
@@ -195,6 +239,14 @@ func (s *Server) SetDeliveries(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deliveries = max(n, 1)
+}
+
+// SetRouting changes what transfer_chat does; agents are the ones
+// RoutingAssign can route to.
+func (s *Server) SetRouting(r Routing, agents ...Agent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routing, s.agents = r, agents
 }
 
 // Advance moves the simulator's clock forward.
@@ -253,6 +305,24 @@ func (s *Server) Chat(id string) (Chat, bool) {
 	return cp, true
 }
 
+// Chats returns copies of every chat, oldest first.
+func (s *Server) Chats() []Chat {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.chats))
+	for id := range s.chats {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	var out []Chat
+	for _, id := range ids {
+		if c, ok := s.Chat(id); ok {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b Chat) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out
+}
+
 // Customer returns a customer.
 func (s *Server) Customer(id string) (Customer, bool) {
 	s.mu.Lock()
@@ -291,6 +361,7 @@ func (s *Server) record(api, action string) (Fault, bool) {
 type apiError struct {
 	status       int
 	typ, message string
+	region       string // data.region of misdirected_request
 }
 
 func errorf(status int, typ, format string, args ...any) *apiError {
@@ -304,7 +375,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	writeJSON(w, e.status, map[string]any{"error": map[string]string{"type": e.typ, "message": e.message}})
+	body := map[string]any{"type": e.typ, "message": e.message}
+	if e.region != "" {
+		body["data"] = map[string]string{"region": e.region}
+	}
+	writeJSON(w, e.status, map[string]any{"error": body})
+}
+
+// misdirected answers a call sent to the wrong data centre with the
+// documented error and the right region in data.region
+// (https://platform.text.com/docs/messaging/agent-chat-api#errors). The
+// docs give no HTTP status for it; 421 Misdirected Request is HTTP's own.
+// A call without X-Region goes to dal, the default centre (livechat-public-docs
+// before commit c91d789, "Data centers"). Callers hold s.mu.
+func (s *Server) misdirected(r *http.Request) *apiError {
+	region := r.Header.Get("X-Region")
+	if region == "" {
+		region = "dal"
+	}
+	if region == s.opts.Region {
+		return nil
+	}
+	return &apiError{status: http.StatusMisdirectedRequest, typ: "misdirected_request", message: "Wrong region", region: s.opts.Region}
 }
 
 func decodeBody(r *http.Request, v any) *apiError {
@@ -370,7 +462,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		c = &customer{Customer: Customer{ID: newUUID()}, cst: randomHex(32)}
 		s.customers[c.ID] = c
 	}
-	tok := "dal:" + randomHex(16)
+	tok := s.opts.Region + ":" + randomHex(16)
 	s.tokens[tok] = token{customerID: c.ID, expires: s.now().Add(s.opts.TokenTTL)}
 	for name, value := range map[string]string{"__lc_cid": c.ID, "__lc_cst": c.cst} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/v2/customer", MaxAge: 63072000,
@@ -385,35 +477,68 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+// handleAccount is the Global Accounts API's GET /v2/accounts/me with the
+// PAT as Basic auth: the account behind the token, whose email is its
+// agent id (https://platform.text.com/docs/authorization/global-accounts-api,
+// "Get an account").
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	action := r.PathValue("action")
-	if f, ok := s.record("agent", action); ok {
-		writeError(w, errorf(f.Status, f.Type, "%s", f.Message))
+	if f, ok := s.record("accounts", "get_account"); ok {
+		writeJSON(w, f.Status, map[string]string{"error": f.Type, "error_description": f.Message})
 		return
 	}
 	if r.Header.Get("Authorization") != "Basic "+s.AgentToken() {
-		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "error_description": "Invalid credentials"})
 		return
 	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"account_id":              s.opts.AccountID,
+		"email":                   s.opts.IntegrationAgentID,
+		"name":                    "Integration",
+		"email_verified":          true,
+		"default_product":         "LiveChat",
+		"default_organization_id": s.opts.OrganizationID,
+	})
+}
+
+// handleAgent serves the Agent Chat API. Webhooks an action causes are
+// delivered after the lock is released and before the answer is written,
+// as LiveChat's routing reports a transfer before transfer_chat answers.
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	action := r.PathValue("action")
 	var (
-		out any
-		err *apiError
+		out      any
+		err      *apiError
+		webhooks [][]byte
 	)
-	switch action {
-	case "start_chat":
-		out, err = s.startChat(r)
-	case "add_user_to_chat":
-		out, err = s.addUserToChat(r)
-	case "transfer_chat":
-		out, err = s.transferChat(r)
-	case "deactivate_chat":
-		out, err = s.deactivateChat(r)
-	case "upload_file":
-		out, err = s.uploadFile(r)
-	default:
-		err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
+	if f, ok := s.record("agent", action); ok {
+		err = errorf(f.Status, f.Type, "%s", f.Message)
+	} else if r.Header.Get("Authorization") != "Basic "+s.AgentToken() {
+		err = errorf(http.StatusUnauthorized, "authentication", "Invalid access token")
+	} else if err = s.misdirected(r); err == nil {
+		switch action {
+		case "start_chat":
+			out, err = s.startChat(r)
+		case "add_user_to_chat":
+			out, err = s.addUserToChat(r)
+		case "transfer_chat":
+			out, webhooks, err = s.transferChat(r)
+		case "deactivate_chat":
+			out, err = s.deactivateChat(r)
+		case "upload_file":
+			out, err = s.uploadFile(r)
+		default:
+			err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
+		}
+	}
+	url := s.webhookURL
+	s.mu.Unlock()
+	if url != "" {
+		for _, body := range webhooks {
+			_, _ = s.deliver(body)
+		}
 	}
 	if err != nil {
 		writeError(w, err)
@@ -432,6 +557,10 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Query().Get("organization_id") != s.opts.OrganizationID {
 		writeError(w, errorf(http.StatusBadRequest, "validation", "organization_id is missing or unknown"))
+		return
+	}
+	if err := s.misdirected(r); err != nil {
+		writeError(w, err)
 		return
 	}
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -486,12 +615,19 @@ type eventIn struct {
 
 const maxText = 16 * 1024
 
+// startChat is the Agent API's start_chat: the requester is the chat's
+// first user and assignee; chat.users may add up to 4 agents and 1
+// existing customer (https://platform.text.com/docs/messaging/agent-chat-api#start-chat).
 func (s *Server) startChat(r *http.Request) (any, *apiError) {
 	var in struct {
 		Chat struct {
 			Access struct {
 				GroupIDs []int `json:"group_ids"`
 			} `json:"access"`
+			Users []struct {
+				ID   string `json:"id"`
+				Type string `json:"type"`
+			} `json:"users"`
 			Thread struct {
 				Events []eventIn `json:"events"`
 			} `json:"thread"`
@@ -501,10 +637,25 @@ func (s *Server) startChat(r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	c := &Chat{ID: newChatID(), ThreadID: newChatID(), Active: true, Continuous: in.Continuous,
+	c := &Chat{ID: newChatID(), ThreadID: newChatID(), CreatedAt: s.now().UTC(), Active: true, Continuous: in.Continuous,
 		Users: []User{{ID: s.opts.IntegrationAgentID, Type: "agent", Visibility: "all"}}}
 	if len(in.Chat.Access.GroupIDs) > 0 {
 		c.GroupID = in.Chat.Access.GroupIDs[0]
+	}
+	customers, agents := 0, 0
+	for _, u := range in.Chat.Users {
+		switch {
+		case u.Type == "customer" && s.customers[u.ID] != nil:
+			customers++
+		case u.Type == "agent" && u.ID != "":
+			agents++
+		default:
+			return nil, errorf(http.StatusBadRequest, "validation", "Invalid user")
+		}
+		if customers > 1 || agents > 4 {
+			return nil, errorf(http.StatusBadRequest, "validation", "Too many users")
+		}
+		c.Users = append(c.Users, User{ID: u.ID, Type: u.Type, Visibility: "all"})
 	}
 	var ids []string
 	for _, e := range in.Chat.Thread.Events {
@@ -579,7 +730,15 @@ func (s *Server) addUserToChat(r *http.Request) (any, *apiError) {
 	return map[string]any{}, nil
 }
 
-func (s *Server) transferChat(r *http.Request) (any, *apiError) {
+// transferChat is the Agent API's transfer_chat to a group
+// (https://platform.text.com/docs/messaging/agent-chat-api#transfer-chat):
+// the agents in the chat, the requester who started it among them, leave
+// it, and the group's routing assigns an available agent at once or, with
+// ignore_agents_availability, queues the chat. It returns the webhooks the
+// transfer causes (https://platform.text.com/docs/management/webhooks#chat_transferred,
+// #user_removed_from_chat, #user_added_to_chat, #incoming_event), which
+// the caller delivers before answering. Callers hold s.mu.
+func (s *Server) transferChat(r *http.Request) (any, [][]byte, *apiError) {
 	var in struct {
 		ID     string `json:"id"`
 		Target *struct {
@@ -590,28 +749,69 @@ func (s *Server) transferChat(r *http.Request) (any, *apiError) {
 		IgnoreRequesterPresence  bool `json:"ignore_requester_presence"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := s.activeChat(in.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if in.Target != nil && (in.Target.Type != "group" || len(in.Target.IDs) == 0) {
-		return nil, errorf(http.StatusBadRequest, "validation", "Only group targets are simulated")
+		return nil, nil, errorf(http.StatusBadRequest, "validation", "Only group targets are simulated")
 	}
-	// Nobody is online in the simulator until AgentJoins.
-	if !in.IgnoreAgentsAvailability {
-		return nil, errorf(http.StatusBadRequest, "validation", "Cannot assign any agent from requested groups")
+	routed := s.routing == RoutingAssign && len(s.agents) > 0
+	if !routed && !in.IgnoreAgentsAvailability {
+		return nil, nil, errorf(http.StatusBadRequest, "validation", "Cannot assign any agent from requested groups")
 	}
 	if in.Target != nil {
 		c.GroupID = in.Target.IDs[0]
 	}
+	var left []string
+	for _, u := range c.Users {
+		if u.Type == "agent" {
+			left = append(left, u.ID)
+		}
+	}
 	c.Users = slices.DeleteFunc(c.Users, func(u User) bool { return u.Type == "agent" })
-	c.Queued = true
-	return map[string]any{}, nil
+	c.Queued = !routed
+	if s.routing == RoutingSilent {
+		return map[string]any{}, nil, nil
+	}
+	requester := s.opts.IntegrationAgentID
+	var webhooks [][]byte
+	add := func(action string, payload any) {
+		if body, err := s.envelope(action, payload); err == nil {
+			webhooks = append(webhooks, body)
+		}
+	}
+	transferred := map[string]any{
+		"chat_id":        c.ID,
+		"thread_id":      c.ThreadID,
+		"requester_id":   requester,
+		"reason":         "manual",
+		"transferred_to": map[string]any{"group_ids": []int{c.GroupID}},
+	}
+	var agent Agent
+	if routed {
+		agent = s.agents[0]
+		transferred["transferred_to"] = map[string]any{"group_ids": []int{c.GroupID}, "agent_ids": []string{agent.ID}}
+	} else {
+		transferred["queue"] = map[string]any{"position": 1, "wait_time": 0, "queued_at": s.now().UTC().Format(timeFormat)}
+	}
+	add("chat_transferred", transferred)
+	for _, id := range left {
+		add("user_removed_from_chat", map[string]any{"chat_id": c.ID, "thread_id": c.ThreadID, "user_id": id,
+			"user_type": "agent", "reason": "manual", "requester_id": requester})
+	}
+	if routed {
+		c.Users = append(c.Users, User{ID: agent.ID, Name: agent.Name, Type: "agent", Visibility: "all"})
+		add("user_added_to_chat", s.userAdded(c, agent, "assigned", requester))
+		greeting := s.appendEvent(c, Event{Type: "message", Text: "Hi, I'm " + agent.Name + ". How can I help?", AuthorID: agent.ID, Visibility: "all"})
+		add("incoming_event", map[string]any{"chat_id": c.ID, "thread_id": c.ThreadID, "event": eventJSON(greeting)})
+	}
+	return map[string]any{}, webhooks, nil
 }
 
 func (s *Server) deactivateChat(r *http.Request) (any, *apiError) {
@@ -658,18 +858,46 @@ func (s *Server) storeFile(name, contentType string, body []byte) string {
 	return url
 }
 
-// listChats is the customer's list_chats: their chats, newest first, each
-// with its last thread's summary. Callers hold s.mu.
+// listChats is the customer's list_chats: summaries of the chats they take
+// part in, newest first, with "active" at the top level and the chat's
+// users (https://platform.text.com/docs/messaging/customer-chat-api#list-chats,
+// https://platform.text.com/docs/messaging/customer-chat-api/data-structures#chat-summaries).
+// Callers hold s.mu.
 func (s *Server) listChats(c *customer) any {
-	summaries := []map[string]any{}
+	var chats []*Chat
 	for _, chat := range s.chats {
-		if !slices.ContainsFunc(chat.Users, func(u User) bool { return u.ID == c.ID }) {
-			continue
+		if slices.ContainsFunc(chat.Users, func(u User) bool { return u.ID == c.ID }) {
+			chats = append(chats, chat)
 		}
-		summaries = append(summaries, map[string]any{
-			"id":                  chat.ID,
-			"last_thread_summary": map[string]any{"id": chat.ThreadID, "active": chat.Active},
-		})
+	}
+	slices.SortFunc(chats, func(a, b *Chat) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	summaries := []map[string]any{}
+	for _, chat := range chats {
+		users := []map[string]any{}
+		for _, u := range chat.Users {
+			user := map[string]any{"id": u.ID, "type": u.Type, "present": true}
+			if u.Name != "" {
+				user["name"] = u.Name
+			}
+			users = append(users, user)
+		}
+		summary := map[string]any{
+			"id":                     chat.ID,
+			"last_thread_id":         chat.ThreadID,
+			"last_thread_created_at": chat.CreatedAt.Format(timeFormat),
+			"users":                  users,
+			"access":                 map[string]any{"group_ids": []int{chat.GroupID}},
+			"properties":             map[string]any{},
+			"active":                 chat.Active,
+		}
+		for i := len(chat.Events) - 1; i >= 0; i-- {
+			if e := chat.Events[i]; e.Type == "message" {
+				summary["last_event_per_type"] = map[string]any{"message": map[string]any{
+					"thread_id": chat.ThreadID, "thread_created_at": chat.CreatedAt.Format(timeFormat), "event": eventJSON(e)}}
+				break
+			}
+		}
+		summaries = append(summaries, summary)
 	}
 	return map[string]any{"chats_summary": summaries, "total_chats": len(summaries)}
 }

@@ -1,0 +1,325 @@
+package livechat_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
+)
+
+// The conformance corpus, testdata/conformance/*.json: one documented
+// payload per file, written from the LiveChat docs' samples and field
+// tables, each wrapped as {"doc": the page it follows, "body": the
+// payload, "expect": what the parser or client must make of it}; API
+// answers also give "endpoint", "status" and "headers".
+type corpusFile struct {
+	Doc      string              `json:"doc"`
+	Endpoint string              `json:"endpoint"`
+	Status   int                 `json:"status"`
+	Headers  map[string][]string `json:"headers"`
+	Body     json.RawMessage     `json:"body"`
+	Expect   json.RawMessage     `json:"expect"`
+}
+
+const (
+	conformanceSecret = "conformance-secret"
+	conformanceOrg    = "5f2b8c1e-3d4a-4e6b-9c7d-0a1b2c3d4e5f"
+	integrationAgent  = "integration@example.com"
+)
+
+func loadCorpus(t *testing.T, prefix string) map[string]corpusFile {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "conformance", prefix+"*.json"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no corpus files %s*: %v", prefix, err)
+	}
+	out := map[string]corpusFile{}
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f corpusFile
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if !strings.HasPrefix(f.Doc, "https://platform.text.com/docs/") || len(f.Body) == 0 || len(f.Expect) == 0 {
+			t.Fatalf("%s: needs doc (a docs page), body and expect", p)
+		}
+		out[strings.TrimSuffix(filepath.Base(p), ".json")] = f
+	}
+	return out
+}
+
+// withUnknownFields returns body once per object in it (the root, nested
+// objects, objects in arrays), each time with an unknown field added to
+// that object, and once with one added to every object.
+func withUnknownFields(t *testing.T, body []byte) map[string][]byte {
+	t.Helper()
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	var walk func(v any, path string)
+	walk = func(v any, path string) {
+		switch v := v.(type) {
+		case map[string]any:
+			paths = append(paths, path)
+			for k, x := range v {
+				walk(x, path+"/"+k)
+			}
+		case []any:
+			for i, x := range v {
+				walk(x, fmt.Sprintf("%s/%d", path, i))
+			}
+		}
+	}
+	walk(doc, "")
+	sort.Strings(paths)
+	unknown := map[string]any{"nested": []any{1, "two", nil, map[string]any{"deeper": true}}}
+	add := func(only string) []byte {
+		var d any
+		_ = json.Unmarshal(body, &d)
+		var visit func(v any, path string)
+		visit = func(v any, path string) {
+			switch v := v.(type) {
+			case map[string]any:
+				for k, x := range v {
+					visit(x, path+"/"+k)
+				}
+				if only == "*" || only == path {
+					v["x_unknown_field"] = unknown
+				}
+			case []any:
+				for i, x := range v {
+					visit(x, fmt.Sprintf("%s/%d", path, i))
+				}
+			}
+		}
+		visit(d, "")
+		out, _ := json.Marshal(d)
+		return out
+	}
+	variants := map[string][]byte{"as documented": body, "unknown field everywhere": add("*")}
+	for _, p := range paths {
+		variants["unknown field at "+p+"/"] = add(p)
+	}
+	return variants
+}
+
+// eventView is what the corpus expects of a ProviderEvent.
+type eventView struct {
+	Type        string `json:"type"`
+	Key         string `json:"key,omitempty"`
+	Agent       string `json:"agent,omitempty"`
+	AgentName   string `json:"agent_name,omitempty"`
+	Text        string `json:"text,omitempty"`
+	FileURL     string `json:"file_url,omitempty"`
+	Title       string `json:"title,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	Queued      bool   `json:"queued,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	At          string `json:"at,omitempty"`
+}
+
+func viewOf(e hitl.ProviderEvent) eventView {
+	v := eventView{Type: string(e.Type), Key: e.Key, Queued: e.Queued, Reason: e.Reason}
+	if e.Agent != nil {
+		v.Agent, v.AgentName = e.Agent.ID, e.Agent.Name
+	}
+	if m := e.Message; m != nil {
+		v.Text, v.FileURL, v.Title, v.ContentType = m.Text, m.URL, m.Title, m.ContentType
+	}
+	if !e.OccurredAt.IsZero() {
+		v.At = e.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000Z")
+	}
+	return v
+}
+
+func TestConformanceWebhooks(t *testing.T) {
+	w := livechat.NewWebhooks(conformanceSecret, conformanceOrg).
+		WithIntegrationAgent(func(context.Context) (string, error) { return integrationAgent, nil })
+	for name, f := range loadCorpus(t, "webhook_") {
+		var want struct {
+			Events []eventView `json:"events"`
+		}
+		if err := json.Unmarshal(f.Expect, &want); err != nil {
+			t.Fatalf("%s: expect: %v", name, err)
+		}
+		for variant, body := range withUnknownFields(t, f.Body) {
+			t.Run(name+"/"+variant, func(t *testing.T) {
+				events, err := w.Parse(body)
+				if err != nil {
+					t.Fatalf("%s (%s): %v", name, f.Doc, err)
+				}
+				got := []eventView{}
+				for _, e := range events {
+					if e.Provider != hitl.LiveChat || e.ConversationID != "QX7B2K9LMA" {
+						t.Errorf("event %+v", e)
+					}
+					got = append(got, viewOf(e))
+				}
+				if want.Events == nil {
+					want.Events = []eventView{}
+				}
+				if !slices.Equal(got, want.Events) {
+					t.Errorf("%s:\n got %+v\nwant %+v", name, got, want.Events)
+				}
+			})
+		}
+	}
+}
+
+// fakeLiveChat answers each endpoint with a corpus body, others with {}.
+type fakeLiveChat struct {
+	mu      sync.Mutex
+	answers map[string]corpusFile
+	calls   []string
+	regions []string
+	srv     *httptest.Server
+}
+
+func newFakeLiveChat(t *testing.T, answers ...corpusFile) *fakeLiveChat {
+	f := &fakeLiveChat{answers: map[string]corpusFile{}}
+	for _, a := range answers {
+		f.answers[a.Endpoint] = a
+	}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		key := r.Method + " " + r.URL.Path
+		f.mu.Lock()
+		f.calls = append(f.calls, key)
+		f.regions = append(f.regions, r.Header.Get("X-Region"))
+		a, ok := f.answers[key]
+		if ok && a.Status != 200 && r.Header.Get("X-Region") == "fra" {
+			ok = false // the misdirected call, sent to the right region
+		}
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.Write([]byte(`{}`))
+			return
+		}
+		for k, vs := range a.Headers {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.WriteHeader(a.Status)
+		w.Write(a.Body)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeLiveChat) count(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c == key {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeLiveChat) client(t *testing.T) *livechat.Client {
+	c, err := livechat.NewClient(livechat.Config{
+		APIURL: f.srv.URL + "/v3.6", AccountsURL: f.srv.URL, OrganizationID: conformanceOrg, ClientID: "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+		GroupID: 3, AgentToken: "YWNjb3VudDpkYWw6cGF0", RetryDelay: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConformanceAPIAnswers(t *testing.T) {
+	corpus := loadCorpus(t, "api_")
+	grant := corpus["api_customer_token_grant"]
+	visitor := hitl.Visitor{ID: "6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", Token: "dal:conformance-customer-token",
+		TokenExpiresAt: time.Now().Add(time.Hour), Cookies: []string{"__lc_cid=6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", "__lc_cst=x"}}
+	accountsMe := corpus["api_accounts_me"]
+	for name, f := range corpus {
+		for variant, body := range withUnknownFields(t, f.Body) {
+			f := f
+			f.Body = body
+			t.Run(name+"/"+variant, func(t *testing.T) {
+				var want map[string]any
+				_ = json.Unmarshal(f.Expect, &want)
+				ctx := context.Background()
+				switch {
+				case name == "api_customer_list_chats":
+					lc := newFakeLiveChat(t, f, accountsMe)
+					req := openRequest()
+					req.Visitor = visitor
+					var kept []string
+					req.KeepConversation = func(_ context.Context, ids ...string) error { kept = ids; return nil }
+					opened, err := lc.client(t).Open(ctx, req)
+					if err != nil || opened.ConversationID != want["active_chat"] || !slices.Equal(kept, []string{opened.ConversationID}) {
+						t.Fatalf("opened %+v, kept %q, err %v", opened, kept, err)
+					}
+					if lc.count("POST /v3.6/agent/action/transfer_chat") != 1 || lc.count("POST /v3.6/agent/action/start_chat") != 0 {
+						t.Errorf("calls %q", lc.calls)
+					}
+				case name == "api_customer_token_grant":
+					lc := newFakeLiveChat(t, f)
+					v, err := lc.client(t).RefreshVisitor(ctx, visitor)
+					if err != nil || v.ID != want["visitor"] || v.Token == "" || len(v.Cookies) != 2 {
+						t.Fatalf("visitor %+v, err %v", v, err)
+					}
+				case name == "api_customer_token_error":
+					lc := newFakeLiveChat(t, f)
+					_, err := lc.client(t).RefreshVisitor(ctx, visitor)
+					var api *livechat.APIError
+					if !errors.As(err, &api) || api.Type != want["error_type"] || string(hitl.ErrorCode(err)) != want["code"] {
+						t.Fatalf("err %v", err)
+					}
+				case name == "api_agent_start_chat":
+					lc := newFakeLiveChat(t, f, grant)
+					opened, err := lc.client(t).Open(ctx, openRequest())
+					if err != nil || opened.ConversationID != want["chat_id"] {
+						t.Fatalf("opened %+v, err %v", opened, err)
+					}
+				case strings.HasPrefix(name, "api_agent_error_"):
+					lc := newFakeLiveChat(t, f)
+					err := lc.client(t).Close(ctx, hitl.Session{ID: "ses_conf", ProviderConversationID: "QX7B2K9LMA"})
+					if want["code"] == "" && err != nil || want["code"] != "" && string(hitl.ErrorCode(err)) != want["code"] {
+						t.Fatalf("err %v (code %s), want code %q", err, hitl.ErrorCode(err), want["code"])
+					}
+					var api *livechat.APIError
+					if err != nil && (!errors.As(err, &api) || api.Type != want["error_type"]) {
+						t.Errorf("err %v, want type %s", err, want["error_type"])
+					}
+					if region, ok := want["region"]; ok && (len(lc.regions) != 2 || lc.regions[1] != region) {
+						t.Errorf("X-Region of the calls: %q, want the second sent to %s", lc.regions, region)
+					}
+				case name == "api_accounts_me":
+					lc := newFakeLiveChat(t, f)
+					id, err := lc.client(t).IntegrationAgentID(ctx)
+					if err != nil || id != want["agent_id"] {
+						t.Fatalf("id %q, err %v", id, err)
+					}
+				default:
+					t.Fatalf("no test for corpus file %s", name)
+				}
+			})
+		}
+	}
+}
