@@ -21,8 +21,8 @@ const (
 	// provider token can be had); the caller should retry after RetryAfter.
 	CodeUnavailable Code = "unavailable"
 	// CodeNoAgent: the bot asked not to queue, and no agent accepts chats.
-	CodeNoAgent Code = "no_agent"
-	CodeInternal    Code = "internal"
+	CodeNoAgent  Code = "no_agent"
+	CodeInternal Code = "internal"
 )
 
 // Error is an error with a code and a message safe to show to the caller.
