@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
+	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
@@ -45,6 +47,9 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("GET /v1/sessions/{id}", a.bot(a.getSession))
 	mux.Handle("POST /v1/sessions/{id}/messages", a.bot(a.sendMessage))
 	mux.Handle("POST /v1/sessions/{id}/stop", a.bot(a.stopSession))
+	mux.Handle("POST /v1/sessions/{id}/typing", a.bot(a.typing))
+	mux.Handle("POST /v1/sessions/{id}/seen", a.bot(a.seen))
+	mux.Handle("GET /v1/availability", a.bot(a.availability))
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
 	a.botpressRoutes(mux)
@@ -117,12 +122,14 @@ type historyEntry struct {
 
 func (a *actions) startSession(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		UserID            string         `json:"userId"`
-		Provider          string         `json:"provider"`
-		Title             string         `json:"title"`
-		Description       string         `json:"description"`
-		BotConversationID string         `json:"botConversationId"`
-		MessageHistory    []historyEntry `json:"messageHistory"`
+		UserID            string            `json:"userId"`
+		Provider          string            `json:"provider"`
+		Title             string            `json:"title"`
+		Description       string            `json:"description"`
+		BotConversationID string            `json:"botConversationId"`
+		MessageHistory    []historyEntry    `json:"messageHistory"`
+		IfNoAgent         string            `json:"ifNoAgent"`
+		Context           map[string]string `json:"context"`
 	}
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -137,13 +144,19 @@ func (a *actions) startSession(w http.ResponseWriter, r *http.Request) error {
 	s, err := a.Bridge.StartSession(r.Context(), hitl.StartRequest{
 		UserID: in.UserID, Provider: in.Provider, Title: in.Title, Description: in.Description,
 		BotConversationID: in.BotConversationID, History: history, IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		IfNoAgent: in.IfNoAgent, Context: in.Context,
 	})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{
-		"sessionId": s.ID, "provider": s.Provider, "status": string(s.Status), "providerConversationId": s.ProviderConversationID,
-	})
+	writeJSON(w, http.StatusCreated, struct {
+		SessionID              string      `json:"sessionId"`
+		Provider               string      `json:"provider"`
+		Status                 hitl.Status `json:"status"`
+		ProviderConversationID string      `json:"providerConversationId"`
+		Agent                  *hitl.Agent `json:"agent,omitempty"`
+		Queue                  *hitl.Queue `json:"queue,omitempty"`
+	}{s.ID, s.Provider, s.Status, s.ProviderConversationID, s.Agent, s.Queue})
 	return nil
 }
 
@@ -176,6 +189,7 @@ func (a *actions) sendMessage(w http.ResponseWriter, r *http.Request) error {
 		Type    string          `json:"type"`
 		Payload json.RawMessage `json:"payload"`
 		UserID  string          `json:"userId"`
+		From    string          `json:"from"`
 	}
 	if err := decode(w, r, &in); err != nil {
 		return err
@@ -184,7 +198,15 @@ func (a *actions) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, err := a.Bridge.SendMessage(r.Context(), r.PathValue("id"), in.UserID, m)
+	var id string
+	switch in.From {
+	case "", "user":
+		id, err = a.Bridge.SendMessage(r.Context(), r.PathValue("id"), in.UserID, m)
+	case "bot":
+		id, err = a.Bridge.SendBotMessage(r.Context(), hitl.ChannelNative, r.PathValue("id"), m)
+	default:
+		err = hitl.Errorf(hitl.CodeInvalid, `from must be "user" or "bot"`)
+	}
 	if err != nil {
 		return err
 	}
@@ -196,14 +218,8 @@ func (a *actions) stopSession(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Reason string `json:"reason"`
 	}
-	b, err := readBody(w, r)
-	if err != nil {
+	if err := decodeOptional(w, r, &in); err != nil {
 		return err
-	}
-	if len(bytes.TrimSpace(b)) > 0 { // the body is optional
-		if err := hitl.DecodeJSON(b, &in); err != nil {
-			return err
-		}
 	}
 	if len(in.Reason) > 512 {
 		return hitl.Errorf(hitl.CodeInvalid, "reason is longer than 512 bytes")
@@ -236,4 +252,60 @@ func (a *actions) replay(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
 	return nil
+}
+
+func (a *actions) typing(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Text string `json:"text"`
+	}
+	if err := decodeOptional(w, r, &in); err != nil {
+		return err
+	}
+	forwarded, err := a.Bridge.Typing(r.Context(), r.PathValue("id"), in.Text)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
+	return nil
+}
+
+func (a *actions) seen(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		SeenUpTo time.Time `json:"seenUpTo"`
+	}
+	if err := decodeOptional(w, r, &in); err != nil {
+		return err
+	}
+	forwarded, err := a.Bridge.MarkSeen(r.Context(), r.PathValue("id"), in.SeenUpTo)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
+	return nil
+}
+
+func (a *actions) availability(w http.ResponseWriter, r *http.Request) error {
+	provider := r.URL.Query().Get("provider")
+	av, err := a.Bridge.Availability(r.Context(), provider)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Provider string `json:"provider"`
+		hitl.Availability
+	}{cmp.Or(provider, a.Bridge.DefaultProvider), av})
+	return nil
+}
+
+// decodeOptional decodes a JSON object body into v; an empty body leaves v
+// as it is.
+func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	return hitl.DecodeJSON(b, v)
 }

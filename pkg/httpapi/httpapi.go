@@ -32,6 +32,7 @@ var statusOf = map[hitl.Code]int{
 	hitl.CodeRateLimited:     http.StatusTooManyRequests,
 	hitl.CodeProvider:        http.StatusBadGateway,
 	hitl.CodeUnavailable:     http.StatusServiceUnavailable,
+	hitl.CodeNoAgent:         http.StatusConflict,
 	hitl.CodeInternal:        http.StatusInternalServerError,
 }
 
