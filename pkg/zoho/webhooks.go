@@ -196,7 +196,9 @@ func (w *Webhooks) Parse(h http.Header, body []byte) ([]hitl.ProviderEvent, erro
 	maybeOpening := earlyEvents[event] && mayPrecedeOpen(f, entity, at, w.now())
 	for i := range evs {
 		evs[i].Provider, evs[i].ConversationID, evs[i].OccurredAt = hitl.Zoho, ids[0], at
-		evs[i].AltConversationIDs = ids[1:]
+		if len(ids) > 1 {
+			evs[i].AltConversationIDs = ids[1:]
+		}
 		evs[i].MaybeOpening = maybeOpening
 	}
 	if len(f.odd) > 0 {
@@ -212,11 +214,11 @@ func (w *Webhooks) Parse(h http.Header, body []byte) ([]hitl.ProviderEvent, erro
 // an absent or unreadable one is logged and the delivery accepted: its
 // signature still holds, and the Bridge drops repeats of the same event.
 func (w *Webhooks) eventTime(f *fields, v any) (time.Time, error) {
-	s, ok := idText(v)
-	if !ok {
-		f.skip("event_time", v)
+	if v == nil {
+		f.missing("event_time")
 		return time.Time{}, nil
 	}
+	s, _ := idText(v)
 	at := parseTime(s)
 	if at.IsZero() {
 		f.skip("event_time", v)
