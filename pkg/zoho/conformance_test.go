@@ -89,7 +89,7 @@ func variants(t *testing.T, body any) map[string][]byte {
 		}
 	}
 	walk(body, "$")
-	if len(paths) < 2 {
+	if len(paths) == 0 {
 		t.Fatalf("only %d objects in the body", len(paths))
 	}
 	for _, path := range paths {
