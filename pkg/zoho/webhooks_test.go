@@ -597,3 +597,19 @@ func mustWebhooks(t *testing.T, cfg zoho.WebhookConfig) *zoho.Webhooks {
 	}
 	return w
 }
+
+// TestSimulatorSpacesRetries: SalesIQ's retries come RetrySpacing apart
+// (a minute in SalesIQ).
+func TestSimulatorSpacesRetries(t *testing.T) {
+	f := newFixture(t, withSim(zohotest.Options{RetrySpacing: 40 * time.Millisecond}))
+	r := f.receive(t)
+	r.code = http.StatusInternalServerError
+	conv := f.open(t).ProviderConversationID
+	start := time.Now()
+	if status, err := f.sim.Missed(conv); err != nil || status != http.StatusInternalServerError {
+		t.Fatalf("status %d, %v", status, err)
+	}
+	if d, n := time.Since(start), len(r.take()); n != 4 || d < 120*time.Millisecond {
+		t.Errorf("%d attempts in %s, want 4 at least 3 × 40 ms apart", n, d)
+	}
+}
