@@ -151,7 +151,7 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 	if len(secret.WebhookPublicKeys) == 0 {
 		o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
 	} else {
-		webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: secret.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID})
+		webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: secret.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -156,6 +156,7 @@ var (
 const (
 	rateLimited = "rate_limited"
 	providerErr = "provider_error"
+	unavailable = "unavailable"
 )
 
 // liveChatFaults: LiveChat answers errors with their HTTP status; 429 and
@@ -204,8 +205,9 @@ var liveChatFaults = []faultCase{
 // zohoFaults: SalesIQ answers errors with HTTP 200 as often as not; 429
 // and code 1023 are retried with backoff, 5xx and lost answers only on
 // calls safe to repeat (close), a refused token (1008) is renewed once and
-// the call repeated once; three attempts at most. Token renewals are not
-// repeated: Zoho allows ten per ten minutes.
+// the call repeated once; three attempts at most. A failed token renewal
+// is answered 503 unavailable with Retry-After at once, and tried again
+// after a backoff of seconds, within Zoho's ten tokens per ten minutes.
 var zohoFaults = []faultCase{
 	{"1023 at HTTP 200 once", "send", zFault("message", 1, 200, 1023), 202, "", "message", 2, 1, true, ""},
 	{"1023 at HTTP 200, persistent", "send", zFault("message", 3, 200, 1023), 429, rateLimited, "message", 3, 0, true, ""},
@@ -232,10 +234,10 @@ var zohoFaults = []faultCase{
 
 	{"token renewal: too many requests at HTTP 200", "token", func(e *apptest.Env, _ *desk) {
 		e.Net.Respond(zToken, 200, `{"error":"Access Denied","error_description":"You have made too many requests continuously. Please try again after some time."}`, 1)
-	}, 429, rateLimited, "token", 0, 0, false, ""},
-	{"token renewal: invalid_code at HTTP 200", "token", zTokenFault(200, "invalid_code"), 502, providerErr, "token", 1, 0, false, ""},
-	{"token renewal: 500", "token", zTokenFault(500, "internal"), 502, providerErr, "token", 1, 0, false, ""},
-	{"token renewal: timeout", "token", netFault(zToken, apptest.LostAnswer, 1), 502, providerErr, "token", 1, 0, false, ""},
+	}, 503, unavailable, "token", 0, 0, false, ""},
+	{"token renewal: invalid_code at HTTP 200", "token", zTokenFault(200, "invalid_code"), 503, unavailable, "token", 1, 0, false, ""},
+	{"token renewal: 500", "token", zTokenFault(500, "internal"), 503, unavailable, "token", 1, 0, false, ""},
+	{"token renewal: timeout", "token", netFault(zToken, apptest.LostAnswer, 1), 503, unavailable, "token", 1, 0, false, ""},
 
 	{"1023 at HTTP 200 once", "open", zFault("open", 1, 200, 1023), 201, "", "open", 2, 1, true, ""},
 	{"1023 at HTTP 200, persistent", "open", zFault("open", 3, 200, 1023), 429, rateLimited, "open", 3, 0, true, ""},

@@ -21,6 +21,7 @@ import (
 
 // SalesIQ error codes this package acts on.
 const (
+	codeWrongMethod  = 1004 // "Invalid Request Type": the method is not the endpoint's
 	codeInvalidToken = 1008 // invalid or expired OAuth token
 	codeRateLimited  = 1023 // too many requests
 )
@@ -41,6 +42,11 @@ func (e *APIError) Error() string {
 
 func (e *APIError) invalidToken() bool {
 	return e.Status == http.StatusUnauthorized || e.Code == codeInvalidToken
+}
+
+// wrongMethod reports whether SalesIQ refused the HTTP method itself.
+func (e *APIError) wrongMethod() bool {
+	return e.Status == http.StatusMethodNotAllowed || e.Code == codeWrongMethod
 }
 
 func (e *APIError) rateLimited() bool {

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,6 +60,9 @@ type Client struct {
 	media               *media.Fetcher
 	log                 *slog.Logger
 	timeout, retryDelay time.Duration
+	// closeWithPost is set once SalesIQ refused PUT on the close endpoint
+	// and took POST: see Close.
+	closeWithPost atomic.Bool
 }
 
 var _ hitl.Provider = (*Client)(nil)
@@ -127,15 +132,35 @@ func NewClient(cfg Config) (*Client, error) {
 }
 
 // idAnswer is SalesIQ's success envelope, {"url","object","data":{...}},
-// read for the ids of what was created and nothing else, so that no other
-// field can fail the decoding.
+// read for the ids of what was created. Each id is read on its own and
+// tolerantly (a string or a number, as its literal text; anything else is
+// no id), so that no field can fail the decoding.
 type idAnswer struct {
-	Data struct {
-		ConversationID flexString `json:"conversation_id"`
-		ID             flexString `json:"id"`
-		MsgID          flexString `json:"msgid"`
-		MessageID      flexString `json:"message_id"`
-	} `json:"data"`
+	Data map[string]json.RawMessage `json:"data"`
+}
+
+// id returns data's key as an id, or "".
+func (a idAnswer) id(key string) string {
+	var s flexString
+	if json.Unmarshal(a.Data[key], &s) != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(s))
+}
+
+// conversationIDs lists the distinct ids the open answer carries for the
+// conversation: conversation_id, id and visitor_conversation_id, in that
+// order. Which of them webhooks and the operator API use the docs do not
+// say (the webhook entity's id is numeric beside a visitor_conversation_id),
+// so every one is kept.
+func (a idAnswer) conversationIDs() []string {
+	var ids []string
+	for _, key := range []string{"conversation_id", "id", "visitor_conversation_id"} {
+		if id := a.id(key); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Open starts a conversation as the end user, through the visitor API:
@@ -170,19 +195,20 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 		op: "open", method: http.MethodPost, path: "/api/visitor/v1/" + c.screen + "/conversations",
 		contentType: "application/json", body: [][]byte{payload}, applyOnce: true,
 	}, &out)
-	id := string(out.Data.ConversationID)
-	if id == "" {
-		id = string(out.Data.ID)
-	}
-	if err == nil && id == "" {
-		err = errors.New("zoho open: answer has neither data.conversation_id nor data.id")
+	ids := out.conversationIDs()
+	if err == nil && len(ids) == 0 {
+		err = errors.New("zoho open: answer has no data.conversation_id, data.id or data.visitor_conversation_id")
 	}
 	if err != nil {
 		return hitl.Opened{}, publicError(op, err)
 	}
+	// SalesIQ routes the conversation as the open call creates it, so there
+	// is no moment between the two for KeepConversation: webhooks that beat
+	// this answer are marked MaybeOpening by the parser instead.
 	c.log.LogAttrs(ctx, slog.LevelInfo, "zoho conversation opened",
-		slog.String("session_id", req.SessionID), slog.String("conversation_id", id), slog.String("visitor_id", userID))
-	return hitl.Opened{ConversationID: id, Visitor: hitl.Visitor{ID: userID}}, nil
+		slog.String("session_id", req.SessionID), slog.String("conversation_id", ids[0]),
+		slog.Any("alt_conversation_ids", ids[1:]), slog.String("visitor_id", userID))
+	return hitl.Opened{ConversationID: ids[0], AltConversationIDs: ids[1:], Visitor: hitl.Visitor{ID: userID}}, nil
 }
 
 // question renders the handoff as the visitor's first message: a header
@@ -271,9 +297,9 @@ func (c *Client) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl
 }
 
 func (a idAnswer) messageID() string {
-	for _, id := range []flexString{a.Data.MessageID, a.Data.MsgID, a.Data.ID} {
-		if id != "" {
-			return string(id)
+	for _, key := range []string{"message_id", "msgid", "id"} {
+		if id := a.id(key); id != "" {
+			return id
 		}
 	}
 	return ""
@@ -372,35 +398,82 @@ func refused(err error) bool {
 }
 
 // ended reads the conversation back to learn whether it has ended:
-// SalesIQ documents no error code for a closed conversation. A closed or
-// missed conversation has an end time, or says so in its status.
+// SalesIQ documents no error code for a closed conversation. The state is
+// read from what the get and close pages document
+// (https://www.zoho.com/salesiq/help/developer-section/get-conversation-details-v2.html,
+// https://www.zoho.com/salesiq/help/developer-section/close-chat-v2.html):
+// an end_time or a missed_time, or chat_status's status_key / state_key
+// naming an ended state (the list API's status values are open, waiting,
+// connected, closed, missed and end). The label in "status" is display
+// text and is not read.
 func (c *Client) ended(ctx context.Context, id string) bool {
 	var out struct {
-		Data struct {
-			EndTime flexString `json:"end_time"`
-			Status  flexString `json:"status"`
-		} `json:"data"`
+		Data map[string]json.RawMessage `json:"data"`
 	}
-	err := c.call(ctx, request{op: "get", method: http.MethodGet, path: "/api/v2/" + c.screen + "/conversations/" + url.PathEscape(id)}, &out)
+	err := c.call(ctx, request{op: "get", method: http.MethodGet, path: c.conversationPath(id)}, &out)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho conversation state unknown",
 			slog.String("conversation_id", id), slog.String("error", errorKind(err)))
 		return false
 	}
-	status := strings.ToLower(string(out.Data.Status))
-	return (out.Data.EndTime != "" && out.Data.EndTime != "0") ||
-		strings.Contains(status, "closed") || strings.Contains(status, "missed") || strings.Contains(status, "ended")
+	return conversationEnded(out.Data)
+}
+
+// endedKeys are the chat_status keys of a conversation that has ended.
+var endedKeys = map[string]bool{"closed": true, "missed": true, "end": true, "ended": true}
+
+// conversationEnded reads a conversation object's state.
+func conversationEnded(data map[string]json.RawMessage) bool {
+	answer := idAnswer{Data: data}
+	for _, key := range []string{"end_time", "missed_time"} {
+		if t := answer.id(key); t != "" && t != "0" {
+			return true
+		}
+	}
+	var status struct {
+		StatusKey json.RawMessage `json:"status_key"`
+		StateKey  json.RawMessage `json:"state_key"`
+	}
+	if json.Unmarshal(data["chat_status"], &status) != nil {
+		return false
+	}
+	keys := idAnswer{Data: map[string]json.RawMessage{"status": status.StatusKey, "state": status.StateKey}}
+	return endedKeys[strings.ToLower(keys.id("status"))] || endedKeys[strings.ToLower(keys.id("state"))]
+}
+
+func (c *Client) conversationPath(id string) string {
+	return "/api/v2/" + c.screen + "/conversations/" + url.PathEscape(id)
 }
 
 // Close ends the conversation through the operator API
-// (PUT /api/v2/{screen}/conversations/{id}/close). A conversation that has
-// already ended counts as closed.
+// (https://www.zoho.com/salesiq/help/developer-section/close-chat-v2.html,
+// /api/v2/{screen}/conversations/{id}/close, scope
+// SalesIQ.conversations.UPDATE). The page shows no method; PUT is what
+// SalesIQ documents for the other UPDATE calls on a conversation
+// (rest-api-transfer-chat-v2.html: "Method: PUT"), so PUT goes first. If
+// SalesIQ answers that the method is wrong (code 1004 or HTTP 405), POST
+// is tried once, and when it works this client uses it from then on. A
+// conversation that has already ended counts as closed.
 func (c *Client) Close(ctx context.Context, s hitl.Session) error {
 	id := s.ProviderConversationID
 	if id == "" {
 		return hitl.Errorf(hitl.CodeInternal, "session %s has no Zoho conversation", s.ID)
 	}
-	err := c.call(ctx, request{op: "close", method: http.MethodPut, path: "/api/v2/" + c.screen + "/conversations/" + url.PathEscape(id) + "/close"}, nil)
+	method, other := http.MethodPut, http.MethodPost
+	if c.closeWithPost.Load() {
+		method, other = other, method
+	}
+	r := request{op: "close", method: method, path: c.conversationPath(id) + "/close"}
+	err := c.call(ctx, r, nil)
+	var api *APIError
+	if errors.As(err, &api) && api.wrongMethod() {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho close method refused",
+			slog.String("conversation_id", id), slog.String("method", method), slog.String("next", other))
+		r.method = other
+		if err = c.call(ctx, r, nil); err == nil {
+			c.closeWithPost.Store(other == http.MethodPost)
+		}
+	}
 	outcome := "closed"
 	if err != nil {
 		if !refused(err) || !c.ended(ctx, id) {

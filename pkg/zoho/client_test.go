@@ -4,8 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,5 +464,99 @@ func TestNewClientValidates(t *testing.T) {
 	}
 	if _, err := zoho.NewClient(zoho.Config{Region: "uk", ScreenName: "s", AppID: "a", DepartmentID: "d", Tokens: tokens}); err != nil {
 		t.Errorf("minimal config: %v", err)
+	}
+}
+
+// TestOpenKeepsEveryID: the open answer's conversation_id comes first, its
+// other ids are aliases; ids above 2^53 keep every digit.
+func TestOpenKeepsEveryID(t *testing.T) {
+	f := newFixture(t)
+	opened, err := f.client.Open(context.Background(), openRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.conversation(t, opened.ConversationID)
+	if n, err := strconv.ParseUint(opened.ConversationID, 10, 64); err != nil || n <= 1<<53 {
+		t.Errorf("conversation id %q is not a number above 2^53", opened.ConversationID)
+	}
+	if len(opened.AltConversationIDs) != 1 || opened.AltConversationIDs[0] != c.VisitorConversationID {
+		t.Errorf("aliases %q, visitor conversation id %q", opened.AltConversationIDs, c.VisitorConversationID)
+	}
+}
+
+// TestOpenWithOperatorAvailable: SalesIQ assigns a free operator as the
+// conversation opens, and its assignment and greeting reach the webhook
+// before the open call answers; both may precede the open (MaybeOpening)
+// and name the conversation Open returns.
+func TestOpenWithOperatorAvailable(t *testing.T) {
+	pat := zohotest.Operator{ID: "40526000000002001", Name: "Patricia"}
+	f := newFixture(t, withSim(zohotest.Options{AvailableOperator: &pat}))
+	w := f.webhooks(t)
+	var opened atomic.Bool
+	var mu sync.Mutex
+	var early []hitl.ProviderEvent
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		evs, err := w.Parse(r.Header, body)
+		if err != nil || opened.Load() {
+			t.Errorf("delivery after the open answer (%v) or refused: %v", opened.Load(), err)
+		}
+		mu.Lock()
+		early = append(early, evs...)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	f.sim.SetWebhookURL(srv.URL)
+	o, err := f.client.Open(context.Background(), openRequest())
+	opened.Store(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) != 2 || early[0].Type != hitl.EventAssigned || early[1].Type != hitl.EventMessage ||
+		early[1].Message.Text != "Hello, I'm Patricia. How can I help?" {
+		t.Fatalf("early events %+v", early)
+	}
+	for _, e := range early {
+		if !e.MaybeOpening || e.ConversationID != o.ConversationID || e.Agent == nil || e.Agent.ID != pat.ID ||
+			!slices.Contains(o.AltConversationIDs, e.AltConversationIDs[0]) {
+			t.Errorf("event %+v (opened %q %q)", e, o.ConversationID, o.AltConversationIDs)
+		}
+	}
+	if c := f.conversation(t, o.ConversationID); c.Status != zohotest.StatusAttended {
+		t.Errorf("conversation %s", c.Status)
+	}
+}
+
+// TestCloseMethodFallback: when SalesIQ answers that the close method is
+// wrong, the other is tried once, and remembered.
+func TestCloseMethodFallback(t *testing.T) {
+	f := newFixture(t, withSim(zohotest.Options{CloseMethod: http.MethodPost}))
+	for i := range 2 {
+		s := f.open(t)
+		if err := f.client.Close(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+		if !f.sim.Closed(s.ProviderConversationID) {
+			t.Fatalf("close %d did not close", i)
+		}
+	}
+	if n := f.sim.Calls("close"); n != 3 {
+		t.Errorf("%d close calls, want PUT, POST, then POST", n)
+	}
+}
+
+// TestSendToMissedConversation: whether a refused send met an ended
+// conversation is read from chat_status's keys and end/missed times.
+func TestSendToMissedConversation(t *testing.T) {
+	f := newFixture(t)
+	f.receive(t)
+	s := f.open(t)
+	if _, err := f.sim.Missed(s.ProviderConversationID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hello?"}); !errors.Is(err, hitl.ErrConversationEnded) {
+		t.Fatalf("err = %v", err)
 	}
 }

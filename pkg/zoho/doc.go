@@ -7,8 +7,10 @@
 // Each end user is a SalesIQ visitor whose user_id is the end user's own id,
 // so concurrent handoffs never share an identity. Every API call carries the
 // integration's org access token; the token is minted only by Tokens, which
-// refreshes it at most once at a time per container (single flight) and
-// across containers (a lease), and at most once a minute.
+// refreshes it once at a time per container (single flight) and across
+// containers (a lease), within Zoho's 10 tokens per 10 minutes counted
+// across containers (ten slot leases), retrying failed token answers after
+// a backoff of seconds.
 //
 // SalesIQ answers errors as {"error":{"code","message"}}, usually with HTTP
 // 200: every answer is checked for an error body, whatever its status.

@@ -155,6 +155,9 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	}
 	f := &fixture{clock: newClock(), store: &memStore{}, lease: &leases{}, logs: &logBuffer{}}
 	cfg.sim.Now = f.clock.Now
+	if cfg.sim.RetrySpacing == 0 {
+		cfg.sim.RetrySpacing = time.Millisecond
+	}
 	f.sim = zohotest.New(cfg.sim)
 	t.Cleanup(f.sim.Close)
 	f.media = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,8 +30,8 @@ type AcquireLease func(ctx context.Context, name, owner string, now, until time.
 type TokensConfig struct {
 	OAuth *OAuth
 	Store TokenStore
-	// Lease makes refreshes single across containers; nil when this
-	// process is the only one (local runs).
+	// Lease counts token requests and makes refreshes single across
+	// containers; nil when this process is the only one (local runs).
 	Lease AcquireLease
 	// RefreshToken is the configured refresh token. One saved in the store
 	// (by the OAuth callback) takes precedence.
@@ -40,24 +41,37 @@ type TokensConfig struct {
 	// RefreshBefore makes Refresh renew a token that expires within it;
 	// default 15 minutes.
 	RefreshBefore time.Duration
-	// MinInterval is the least time between two refreshes, across all
-	// containers; default 1 minute, which keeps below Zoho's 10 tokens per
-	// refresh token per 10 minutes.
-	MinInterval time.Duration
-	// LeaseWait bounds how long a container that lost the lease waits for
-	// the winner's token to appear in the store; default 5 s.
+	// LeaseWait is how long a refresh holds the cross-container refresh
+	// lease, and how long a container that finds it held waits for the
+	// holder's token to reach the store; default 2 s.
 	LeaseWait time.Duration
+	// RetryDelay is the pause after a failed token answer before the next
+	// attempt, doubled after each further failure up to a minute; default
+	// 1 s.
+	RetryDelay time.Duration
 }
 
 // Tokens hands the current access token to hot paths from memory and
 // renews it: on schedule (Refresh), when it expires, and when Zoho refuses
-// it (Invalidate). A renewal runs once per container at a time — callers
-// that need one meanwhile wait for its result — and once across containers
-// per MinInterval: the container that takes the lease calls Zoho and saves
-// the token, the others read it from the store. The lease is not released:
-// it is what spaces refreshes out, so a token refused within MinInterval of
-// the last refresh is replaced only once the interval has passed; callers
-// meanwhile get hitl.ErrRateLimited. It is safe for concurrent use.
+// it (Invalidate).
+//
+// Zoho issues at most 10 access tokens per refresh token per 10 minutes
+// (https://www.zoho.com/crm/developer/docs/api/v7/token-validity.html, and
+// https://help.zoho.com/portal/en/community/topic/kaizen-43-tokens-and-limitations
+// for the HTTP-200 "Access Denied" answer past it). The
+// budget is kept across all containers by ten leases,
+// zoho-token-slot-0 … zoho-token-slot-9, each taken for 10 minutes by the
+// token request it allows: a request needs a free slot. Within that budget a
+// failed or refused token answer (HTTP-200 {"error":…} bodies included) is
+// retried with backoff, starting at RetryDelay, so that trouble heals in
+// seconds. A renewal runs once per container at a time (callers that need
+// one meanwhile wait for its result) and once across containers (the
+// zoho-token-refresh lease, held for LeaseWait: the holder calls Zoho and
+// saves the token, the others wait for it in the store for as long).
+// Whenever no token can be had — the budget is spent, the last answer
+// failed and the backoff has not passed, or another container's renewal
+// produced nothing — callers get hitl.CodeUnavailable with RetryAfter at
+// once. It is safe for concurrent use.
 type Tokens struct {
 	oauth         *OAuth
 	store         TokenStore
@@ -66,13 +80,17 @@ type Tokens struct {
 	now           func() time.Time
 	log           *slog.Logger
 	refreshBefore time.Duration
-	minInterval   time.Duration
 	leaseWait     time.Duration
+	retryDelay    time.Duration
 	owner         string
 
 	mu      sync.Mutex
 	current Token
 	flight  *flight
+	// failures counts token answers that failed in a row; no token
+	// request is made before retryAt.
+	failures int
+	retryAt  time.Time
 }
 
 // flight is one renewal in progress; done closes when it ends.
@@ -92,7 +110,15 @@ type renewal struct {
 }
 
 const (
-	leaseName = "zoho-token-refresh"
+	refreshLease = "zoho-token-refresh"
+	slotLease    = "zoho-token-slot-"
+	// tokenSlots tokens per slotSpan is Zoho's limit per refresh token.
+	tokenSlots = 10
+	slotSpan   = 10 * time.Minute
+	// budgetRetryAfter is what callers are told when every slot is taken:
+	// the oldest frees within slotSpan, usually much sooner.
+	budgetRetryAfter = time.Minute
+	maxRetryDelay    = time.Minute
 	// useMargin keeps hot paths from starting a call with a token about to
 	// expire.
 	useMargin = time.Minute
@@ -114,8 +140,8 @@ func NewTokens(cfg TokensConfig) (*Tokens, error) {
 		now:           cfg.Now,
 		log:           cfg.Logger,
 		refreshBefore: cfg.RefreshBefore,
-		minInterval:   cfg.MinInterval,
 		leaseWait:     cfg.LeaseWait,
+		retryDelay:    cfg.RetryDelay,
 		owner:         "tokens-" + hex.EncodeToString(owner),
 	}
 	if t.now == nil {
@@ -127,11 +153,11 @@ func NewTokens(cfg TokensConfig) (*Tokens, error) {
 	if t.refreshBefore <= 0 {
 		t.refreshBefore = 15 * time.Minute
 	}
-	if t.minInterval <= 0 {
-		t.minInterval = time.Minute
-	}
 	if t.leaseWait <= 0 {
-		t.leaseWait = 5 * time.Second
+		t.leaseWait = 2 * time.Second
+	}
+	if t.retryDelay <= 0 {
+		t.retryDelay = time.Second
 	}
 	if t.lease == nil {
 		t.lease = memoryLease()
@@ -139,17 +165,17 @@ func NewTokens(cfg TokensConfig) (*Tokens, error) {
 	return t, nil
 }
 
-// memoryLease is the lease of a process that runs alone.
+// memoryLease is the leases of a process that runs alone.
 func memoryLease() AcquireLease {
 	var mu sync.Mutex
-	var held time.Time
-	return func(_ context.Context, _, _ string, now, until time.Time) (bool, error) {
+	held := map[string]time.Time{}
+	return func(_ context.Context, name, _ string, now, until time.Time) (bool, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if now.Before(held) {
+		if now.Before(held[name]) {
 			return false, nil
 		}
-		held = until
+		held[name] = until
 		return true, nil
 	}
 }
@@ -196,9 +222,8 @@ func (t *Tokens) Invalidate(ctx context.Context, bad string) (string, error) {
 }
 
 // Refresh is the scheduled renewal: it mints a token when the stored one
-// expires within RefreshBefore, or always with force (still at most once
-// per MinInterval across containers). It reports a token that could not be
-// saved.
+// expires within RefreshBefore, or always with force (still within Zoho's
+// budget). It reports a token that could not be saved.
 func (t *Tokens) Refresh(ctx context.Context, force bool) error {
 	reason := "scheduled"
 	if force {
@@ -269,28 +294,43 @@ func (t *Tokens) renew(ctx context.Context, f *flight, r renewal) (Token, error)
 	if stored.AccessToken != r.bad && stored.valid(t.now(), r.margin) {
 		return stored, nil
 	}
-	refreshToken := stored.RefreshToken
-	if refreshToken == "" {
-		refreshToken = t.refreshToken
-	}
 	now := t.now()
-	won, err := t.lease(ctx, leaseName, t.owner, now, now.Add(t.minInterval))
+	t.mu.Lock()
+	retryAt := t.retryAt
+	t.mu.Unlock()
+	if now.Before(retryAt) {
+		return Token{}, unavailable(retryAt.Sub(now), nil)
+	}
+	won, err := t.lease(ctx, refreshLease, t.owner, now, now.Add(t.leaseWait))
 	if err != nil {
 		return Token{}, fmt.Errorf("take zoho token lease: %w", err)
 	}
 	if !won {
 		return t.awaitOther(ctx, r)
 	}
+	if ok, err := t.takeSlot(ctx, now); err != nil || !ok {
+		if err == nil {
+			t.log.LogAttrs(ctx, slog.LevelWarn, "zoho access token refresh deferred",
+				slog.String("reason", r.reason), slog.String("outcome", "budget_spent"))
+			t.backOff(now, budgetRetryAfter)
+			err = unavailable(budgetRetryAfter, errors.New("zoho token budget spent: 10 tokens in the last 10 minutes"))
+		}
+		return Token{}, err
+	}
+	refreshToken := stored.RefreshToken
+	if refreshToken == "" {
+		refreshToken = t.refreshToken
+	}
 	tok, err := t.oauth.Refresh(ctx, refreshToken)
 	if err != nil {
+		delay := t.failed(now, err)
 		t.log.LogAttrs(ctx, slog.LevelError, "zoho access token refresh failed",
-			slog.String("reason", r.reason), slog.String("error", err.Error()))
-		var oe *OAuthError
-		if errors.As(err, &oe) && oe.TooManyRequests() {
-			return Token{}, fmt.Errorf("refresh zoho access token: %w (%w)", hitl.ErrRateLimited, err)
-		}
-		return Token{}, hitl.Wrap(hitl.CodeProvider, fmt.Errorf("refresh zoho access token: %w", err), "Zoho did not issue an access token")
+			slog.String("reason", r.reason), slog.String("error", err.Error()), slog.Duration("retry_in", delay))
+		return Token{}, unavailable(delay, fmt.Errorf("refresh zoho access token: %w", err))
 	}
+	t.mu.Lock()
+	t.failures, t.retryAt = 0, time.Time{}
+	t.mu.Unlock()
 	tok.APIDomain = firstNonEmpty(tok.APIDomain, stored.APIDomain)
 	if err := t.store.Save(ctx, tok); err != nil {
 		// The token works: use it here, and let the caller of Refresh know.
@@ -302,8 +342,52 @@ func (t *Tokens) renew(ctx context.Context, f *flight, r renewal) (Token, error)
 	return tok, nil
 }
 
-// awaitOther waits, bounded, for the lease holder's token to reach the
-// store.
+// takeSlot takes one of the token budget's slots for slotSpan.
+func (t *Tokens) takeSlot(ctx context.Context, now time.Time) (bool, error) {
+	for i := range tokenSlots {
+		ok, err := t.lease(ctx, slotLease+strconv.Itoa(i), t.owner, now, now.Add(slotSpan))
+		if err != nil {
+			return false, fmt.Errorf("take zoho token slot: %w", err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// failed records a failed token answer and returns the backoff before the
+// next attempt: RetryDelay doubled per failure in a row, up to a minute;
+// at least a minute when Zoho said too many requests, since its budget
+// was spent by someone else too.
+func (t *Tokens) failed(now time.Time, err error) time.Duration {
+	t.mu.Lock()
+	t.failures++
+	n := t.failures
+	t.mu.Unlock()
+	delay := min(t.retryDelay<<min(n-1, 16), maxRetryDelay)
+	var oe *OAuthError
+	if errors.As(err, &oe) && oe.TooManyRequests() {
+		delay = maxRetryDelay
+	}
+	t.backOff(now, delay)
+	return delay
+}
+
+func (t *Tokens) backOff(now time.Time, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.retryAt = now.Add(d)
+}
+
+// unavailable is the error callers get while no token can be had.
+func unavailable(after time.Duration, cause error) error {
+	return &hitl.Error{Code: hitl.CodeUnavailable, Message: "no Zoho access token can be had right now; try again shortly",
+		Err: cause, RetryAfter: max(after, time.Second)}
+}
+
+// awaitOther waits, at most LeaseWait, for the lease holder's token to
+// reach the store.
 func (t *Tokens) awaitOther(ctx context.Context, r renewal) (Token, error) {
 	poll := min(250*time.Millisecond, t.leaseWait/10)
 	deadline := time.NewTimer(t.leaseWait)
@@ -315,7 +399,7 @@ func (t *Tokens) awaitOther(ctx context.Context, r renewal) (Token, error) {
 		case <-deadline.C:
 			t.log.LogAttrs(ctx, slog.LevelWarn, "zoho access token refresh deferred",
 				slog.String("reason", r.reason), slog.String("outcome", "lease_held"))
-			return Token{}, fmt.Errorf("zoho token was refreshed less than %s ago and no newer one is stored: %w", t.minInterval, hitl.ErrRateLimited)
+			return Token{}, unavailable(t.leaseWait, errors.New("another container's zoho token refresh stored no token"))
 		case <-ctx.Done():
 			return Token{}, ctx.Err()
 		case <-tick.C:

@@ -3,12 +3,14 @@ package zoho_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
 func TestAccessTokenFromMemoryThenStore(t *testing.T) {
@@ -157,52 +159,104 @@ func TestInvalidateAcrossContainers(t *testing.T) {
 	}
 }
 
-func TestRefreshSoonAfterRefreshWaitsForInterval(t *testing.T) {
+// TestRefusedRightAfterMinting: a token refused within LeaseWait of its
+// minting (the refresh lease still held) is answered unavailable at once,
+// with a Retry-After, and replaced once the lease has passed.
+func TestRefusedRightAfterMinting(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	bad, err := f.tokens.AccessToken(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Refused within a minute of its minting: not replaced before the
-	// interval has passed.
-	if _, err := f.tokens.Invalidate(ctx, bad); !errors.Is(err, hitl.ErrRateLimited) || f.sim.TokenCalls() != 1 {
-		t.Fatalf("err = %v, %d token calls", err, f.sim.TokenCalls())
+	_, err = f.tokens.Invalidate(ctx, bad)
+	if hitl.ErrorCode(err) != hitl.CodeUnavailable || hitl.RetryAfter(err) <= 0 || f.sim.TokenCalls() != 1 {
+		t.Fatalf("err = %v (retry after %s), %d token calls", err, hitl.RetryAfter(err), f.sim.TokenCalls())
 	}
-	f.clock.Advance(time.Minute)
+	f.clock.Advance(time.Second)
 	if tok, err := f.tokens.Invalidate(ctx, bad); err != nil || tok == bad || f.sim.TokenCalls() != 2 {
-		t.Fatalf("after the interval: %q, %v, %d token calls", tok, err, f.sim.TokenCalls())
+		t.Fatalf("after the lease: %q, %v, %d token calls", tok, err, f.sim.TokenCalls())
 	}
 }
 
-func TestRefreshesAreSpacedOut(t *testing.T) {
+// TestTokenBudget: Zoho keeps refusing whatever it issues (a revoked
+// grant, a bug): the bridge asks at most 10 times per 10 minutes, across
+// containers, and answers unavailable at once in between.
+func TestTokenBudget(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	tok, err := f.tokens.AccessToken(ctx)
-	if err != nil {
-		t.Fatal(err)
+	containers := []*zoho.Tokens{f.tokens, f.newTokens(t, f.store)}
+	var toks [2]string
+	for i, c := range containers {
+		tok, err := c.AccessToken(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[i] = tok
 	}
-	// Zoho keeps refusing whatever it issues (a revoked grant, a bug): the
-	// bridge still asks at most once a minute.
-	for i := range 30 {
-		f.clock.Advance(20 * time.Second)
-		next, err := f.tokens.Invalidate(ctx, tok)
+	for i := range 60 {
+		f.clock.Advance(10 * time.Second)
+		c := i % 2
+		start := time.Now()
+		next, err := containers[c].Invalidate(ctx, toks[c])
 		if err == nil {
-			tok = next
+			toks[c] = next
 			continue
 		}
-		if !errors.Is(err, hitl.ErrRateLimited) {
+		if hitl.ErrorCode(err) != hitl.CodeUnavailable || hitl.RetryAfter(err) <= 0 {
 			t.Fatalf("invalidation %d: %v", i, err)
 		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("invalidation %d answered after %s", i, d)
+		}
 	}
-	// 10 minutes: the first token and at most one per minute since.
-	if n := f.sim.TokenCalls(); n > 11 {
+	// 10 minutes: the first token and ten per ten minutes since.
+	if n := f.sim.TokenCalls(); n != 10 && n != 11 {
 		t.Errorf("%d token calls in 10 minutes", n)
 	}
 	for _, op := range f.sim.CallLog() {
 		if op != "token" {
 			t.Fatalf("unexpected call %s", op)
 		}
+	}
+}
+
+// TestFailedTokenAnswerHeals: after one failed token answer, callers are
+// answered unavailable at once (no token call) until a short backoff has
+// passed; a message a few seconds later goes through.
+func TestFailedTokenAnswerHeals(t *testing.T) {
+	for _, fault := range []zohotest.Fault{
+		{Status: 200, Message: "invalid_code"},
+		{Status: 500, Message: "internal"},
+		{Status: 200, Message: "Access Denied"},
+	} {
+		t.Run(fmt.Sprintf("%d %s", fault.Status, fault.Message), func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			s := f.open(t) // mints the first token
+			f.sim.ExpireTokens()
+			f.clock.Advance(2 * time.Minute)
+			f.sim.FailNext("token", 1, fault)
+			calls := f.sim.TokenCalls()
+			_, err := f.client.Send(ctx, s, hitl.Message{Type: hitl.TypeText, Text: "still there?"})
+			if hitl.ErrorCode(err) != hitl.CodeUnavailable || hitl.RetryAfter(err) <= 0 || f.sim.TokenCalls() != calls+1 {
+				t.Fatalf("err = %v (retry after %s), %d token calls", err, hitl.RetryAfter(err), f.sim.TokenCalls()-calls)
+			}
+			// Within the backoff: refused at once, Zoho not asked.
+			start := time.Now()
+			if _, err := f.client.Send(ctx, s, hitl.Message{Type: hitl.TypeText, Text: "hello?"}); hitl.ErrorCode(err) != hitl.CodeUnavailable ||
+				f.sim.TokenCalls() != calls+1 || time.Since(start) > 500*time.Millisecond {
+				t.Fatalf("within the backoff: %v, %d token calls", err, f.sim.TokenCalls()-calls)
+			}
+			f.clock.Advance(3 * time.Second)
+			if fault.Message == "Access Denied" {
+				f.clock.Advance(time.Minute) // Zoho asked for a pause
+			}
+			if _, err := f.client.Send(ctx, s, hitl.Message{Type: hitl.TypeText, Text: "are you there?"}); err != nil {
+				t.Fatalf("a few seconds later: %v", err)
+			}
+			f.assertNoSecrets(t, f.logs.String())
+		})
 	}
 }
 
@@ -215,8 +269,8 @@ func TestRefreshRefusedByZoho(t *testing.T) {
 		}
 	}
 	_, err := f.tokens.AccessToken(ctx)
-	if !errors.Is(err, hitl.ErrRateLimited) {
-		t.Fatalf("err = %v, want rate limited", err)
+	if hitl.ErrorCode(err) != hitl.CodeUnavailable || hitl.RetryAfter(err) < time.Minute {
+		t.Fatalf("err = %v (retry after %s), want unavailable for a minute", err, hitl.RetryAfter(err))
 	}
 
 	f2 := newFixture(t)
@@ -225,10 +279,39 @@ func TestRefreshRefusedByZoho(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = tokens.AccessToken(ctx)
-	if hitl.ErrorCode(err) != hitl.CodeProvider || hitl.ErrorMessage(err) != "Zoho did not issue an access token" {
+	if hitl.ErrorCode(err) != hitl.CodeUnavailable || hitl.RetryAfter(err) <= 0 {
 		t.Fatalf("err = %v", err)
 	}
 	f2.assertNoSecrets(t, err.Error()+f2.logs.String(), "1000.revoked")
+}
+
+// TestSimulatorRevokesOldestToken: the 16th live token of a refresh token
+// revokes the first, which SalesIQ then refuses with 1008.
+func TestSimulatorRevokesOldestToken(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var first zoho.Token
+	for i := range 16 {
+		f.clock.Advance(70 * time.Second) // within 10 per 10 minutes
+		tok, err := f.oauth.Refresh(ctx, f.sim.Options().RefreshToken)
+		if err != nil {
+			t.Fatalf("token %d: %v", i+1, err)
+		}
+		if i == 0 {
+			first = tok
+		}
+	}
+	f.store.Save(ctx, first)
+	// The client holds the revoked token: SalesIQ refuses it, a new one is
+	// minted and the open goes through.
+	calls := f.sim.TokenCalls()
+	if _, err := f.client.Open(ctx, openRequest()); err != nil {
+		t.Fatal(err)
+	}
+	log := f.sim.CallLog()
+	if f.sim.TokenCalls() != calls+1 || log[len(log)-3] != "open" || log[len(log)-1] != "open" {
+		t.Errorf("calls %v", log[len(log)-3:])
+	}
 }
 
 func TestNewTokensValidates(t *testing.T) {

@@ -13,9 +13,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
@@ -67,7 +69,7 @@ func (f *fixture) webhooks(t *testing.T, keys ...string) *zoho.Webhooks {
 		keys = []string{f.sim.PublicKeyPEM()}
 	}
 	o := f.sim.Options()
-	w, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: keys, AppID: o.AppID, OrgID: o.OrgID})
+	w, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: keys, AppID: o.AppID, OrgID: o.OrgID, Now: f.clock.Now, Logger: f.logs.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,14 +277,28 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+// eventAt is the event_time of the hand-written deliveries below.
+var eventAt = time.UnixMilli(1612943810186)
+
+// bodyParser is a parser whose clock reads eventAt, for hand-written
+// deliveries.
+func bodyParser(t *testing.T, f *fixture, at time.Time) *zoho.Webhooks {
+	t.Helper()
+	o := f.sim.Options()
+	return mustWebhooks(t, zoho.WebhookConfig{PublicKeys: []string{f.sim.PublicKeyPEM()}, AppID: o.AppID, OrgID: o.OrgID,
+		Now: func() time.Time { return at }, Logger: f.logs.logger()})
+}
+
+func envelopeOf(o zohotest.Options, event, entity string) string {
+	return `{"entity_type":"conversation","webhook":{"id":"1"},"org_id":"` + o.OrgID + `","event":"` + event +
+		`","entity_id":"19000000033103","attempt":1,"version":"1","app_id":"` + o.AppID + `","event_time":"1612943810186","entity":` + entity + `}`
+}
+
 func TestParseBodies(t *testing.T) {
 	f := newFixture(t)
-	w := f.webhooks(t)
+	w := bodyParser(t, f, eventAt)
 	o := f.sim.Options()
-	envelope := func(event, entity string) string {
-		return `{"entity_type":"conversation","webhook":{"id":"1"},"org_id":"` + o.OrgID + `","event":"` + event +
-			`","entity_id":"19000000033103","attempt":1,"version":"1","app_id":"` + o.AppID + `","event_time":"1612943810186","entity":` + entity + `}`
-	}
+	envelope := func(event, entity string) string { return envelopeOf(o, event, entity) }
 	tests := []struct {
 		name string
 		body string
@@ -291,12 +307,15 @@ func TestParseBodies(t *testing.T) {
 	}{
 		{"malformed", `{"event":`, hitl.CodeInvalid, 0},
 		{"not an object", `[1,2]`, hitl.CodeInvalid, 0},
-		{"wrongly typed field", strings.Replace(envelope("conversation.completed", `{"id":"1"}`), `"event":"conversation.completed"`, `"event":7`, 1), hitl.CodeInvalid, 0},
-		{"unknown event", envelope("conversation.rated", `{"rating":4}`), "", 0},
+		{"event name not a string", strings.Replace(envelope("conversation.completed", `{"id":"1"}`), `"event":"conversation.completed"`, `"event":7`, 1), hitl.CodeInvalid, 0},
+		{"conversation id unreadable", envelope("conversation.completed", `{"id":{"value":"1"}}`), hitl.CodeInvalid, 0},
+		{"unknown event", envelope("conversation.created", `{"id":"1"}`), "", 0},
+		{"rating", envelope("conversation.rated", `{"rating":4,"feedback":"Good"}`), "", 0},
 		{"visitor reply ignored", envelope("conversation.visitor.replied", `{"message":{"msgid":"1","text":"hi"}}`), "", 0},
 		{"entity missing", envelope("conversation.completed", `null`), hitl.CodeInvalid, 0},
-		{"reply without msgid", envelope("conversation.operator.replied", `{"message":{"text":"hi"}}`), hitl.CodeInvalid, 0},
-		{"assignment without operator", envelope("conversation.attender.updated", `{"id":"19000000033103"}`), hitl.CodeInvalid, 0},
+		{"entity_id only", envelope("conversation.completed", `{}`), "", 1},
+		{"reply without msgid", envelope("conversation.operator.replied", `{"message":{"sender":{"id":"5"},"text":"hi"}}`), "", 1},
+		{"assignment without operator", envelope("conversation.attender.updated", `{"id":"19000000033103"}`), "", 0},
 		{"numeric ids", strings.Replace(envelope("conversation.operator.replied",
 			`{"id":19000000033103,"message":{"sender":{"id":466756000000002001,"name":"Pat","type":"operator"},"msgid":1612943810,"text":"hi"}}`),
 			`"app_id":"`+o.AppID+`"`, `"app_id":`+o.AppID, 1), "", 1},
@@ -326,6 +345,156 @@ func TestParseBodies(t *testing.T) {
 				if e.ConversationID != "19000000033103" || e.OccurredAt.UnixMilli() != 1612943810186 {
 					t.Errorf("event %+v", e)
 				}
+			}
+		})
+	}
+}
+
+// TestParseToleratesOptionalShapes: an operator reply whose attachment
+// (or another optional field) has a shape nobody foresaw keeps its text,
+// and its file when a URL can be found; the oddity is logged by field name,
+// never with the body.
+func TestParseToleratesOptionalShapes(t *testing.T) {
+	f := newFixture(t)
+	w := bodyParser(t, f, eventAt)
+	o := f.sim.Options()
+	const secretText = "Your code is 4242"
+	reply := func(extra string) string {
+		return envelopeOf(o, "conversation.operator.replied",
+			`{"id":"19000000033103","message":{"sender":{"id":"5","name":"Pat","type":"operator"},"msgid":"77","text":"`+secretText+`"`+extra+`}}`)
+	}
+	tests := []struct {
+		name  string
+		extra string
+		files []string // URLs forwarded as files
+		odd   string   // field logged as skipped; "" for none
+	}{
+		{"attachment object", `,"attachment":{"name":"a.pdf","url":"https://f.example.com/a.pdf"}`, []string{"https://f.example.com/a.pdf"}, ""},
+		{"attachment array", `,"attachment":[{"url":"https://f.example.com/a.pdf"},{"download_url":"https://f.example.com/b.pdf"}]`,
+			[]string{"https://f.example.com/a.pdf", "https://f.example.com/b.pdf"}, ""},
+		{"attachment string URL", `,"attachment":"https://f.example.com/c.png"`, []string{"https://f.example.com/c.png"}, ""},
+		{"attachment string, no URL", `,"attachment":"c.png"`, nil, "entity.message.attachment (string)"},
+		{"attachment null", `,"attachment":null`, nil, ""},
+		{"attachment number", `,"attachment":12`, nil, "entity.message.attachment (number)"},
+		{"attachment object without URL", `,"attachment":{"name":"x"}`, nil, "entity.message.attachment (object)"},
+		{"file array of junk", `,"file":[true,{"url":"ftp://x"}]`, nil, "entity.message.file[0] (boolean)"},
+		{"sender a string", `,"meta":[1],"sender":"Pat"`, nil, "entity.message.sender (string)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := reply(tt.extra)
+			if tt.name == "sender a string" {
+				body = strings.Replace(body, `"sender":{"id":"5","name":"Pat","type":"operator"},`, ``, 1)
+			}
+			h := http.Header{"X-Siqsignature": {f.sim.Sign([]byte(body))}}
+			evs, err := w.Parse(h, []byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != len(tt.files)+1 || evs[len(evs)-1].Message.Text != secretText {
+				t.Fatalf("events %+v", evs)
+			}
+			for i, u := range tt.files {
+				if evs[i].Message.Type != hitl.TypeFile || evs[i].Message.URL != u {
+					t.Errorf("file %d: %+v", i, evs[i].Message)
+				}
+			}
+			logs := f.logs.String()
+			if tt.odd != "" && !strings.Contains(logs, tt.odd) {
+				t.Errorf("%q not logged: %s", tt.odd, logs)
+			}
+			if strings.Contains(logs, secretText) || strings.Contains(logs, "f.example.com") {
+				t.Errorf("the body reached the logs: %s", logs)
+			}
+		})
+	}
+}
+
+// TestParseRefusesReplays: a signed delivery older than SalesIQ's retry
+// span, or from too far in the future, is refused as unauthenticated.
+func TestParseRefusesReplays(t *testing.T) {
+	f := newFixture(t)
+	body := envelopeOf(f.sim.Options(), "conversation.completed", `{"id":"19000000033103"}`)
+	h := http.Header{"X-Siqsignature": {f.sim.Sign([]byte(body))}}
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want hitl.Code
+	}{
+		{"fresh", eventAt.Add(time.Second), ""},
+		{"after SalesIQ's last retry", eventAt.Add(4 * time.Minute), ""},
+		{"at the window's end", eventAt.Add(10 * time.Minute), ""},
+		{"replayed later", eventAt.Add(10*time.Minute + time.Second), hitl.CodeUnauthenticated},
+		{"replayed a day later", eventAt.Add(24 * time.Hour), hitl.CodeUnauthenticated},
+		{"small clock skew", eventAt.Add(-30 * time.Second), ""},
+		{"from the future", eventAt.Add(-2 * time.Minute), hitl.CodeUnauthenticated},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			evs, err := bodyParser(t, f, tt.now).Parse(h, []byte(body))
+			if hitl.ErrorCode(err) != tt.want && !(tt.want == "" && err == nil) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if tt.want != "" && (evs != nil || strings.Contains(err.Error(), "19000000033103")) {
+				t.Errorf("events %+v, err %v", evs, err)
+			}
+		})
+	}
+	// Without event_time the signature still holds; the gap is logged.
+	bare := strings.Replace(body, `"event_time":"1612943810186",`, "", 1)
+	evs, err := bodyParser(t, f, eventAt.Add(24*time.Hour)).Parse(http.Header{"X-Siqsignature": {f.sim.Sign([]byte(bare))}}, []byte(bare))
+	if err != nil || len(evs) != 1 || !strings.Contains(f.logs.String(), "event_time (missing)") {
+		t.Errorf("no event_time: %+v, %v", evs, err)
+	}
+}
+
+// TestParseIDs: the conversation id is entity.id, every other id the
+// delivery carries is an alias, and ids above 2^53 keep every digit.
+func TestParseIDs(t *testing.T) {
+	f := newFixture(t)
+	w := bodyParser(t, f, eventAt)
+	o := f.sim.Options()
+	body := strings.Replace(envelopeOf(o, "conversation.completed",
+		`{"id":40526000001808033,"conversation_id":"40526000001808033","visitor_conversation_id":"ad433hjdid546f8n"}`),
+		`"entity_id":"19000000033103"`, `"entity_id":40526000001808033`, 1)
+	evs, err := w.Parse(http.Header{"X-Siqsignature": {f.sim.Sign([]byte(body))}}, []byte(body))
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("%+v, %v", evs, err)
+	}
+	if e := evs[0]; e.ConversationID != "40526000001808033" || len(e.AltConversationIDs) != 1 || e.AltConversationIDs[0] != "ad433hjdid546f8n" {
+		t.Errorf("ids %q %q", e.ConversationID, e.AltConversationIDs)
+	}
+}
+
+// TestParseMaybeOpening: assignments, replies and transfers of a
+// conversation that started within two minutes may precede the open
+// call's answer; older conversations, and other events, are not held.
+func TestParseMaybeOpening(t *testing.T) {
+	f := newFixture(t)
+	w := bodyParser(t, f, eventAt)
+	o := f.sim.Options()
+	ms := func(d time.Duration) string { return strconv.FormatInt(eventAt.Add(-d).UnixMilli(), 10) }
+	assigned := func(started string) string {
+		return `{"id":"19000000033103",` + started + `"attender":{"id":"5","name":"Pat"}}`
+	}
+	tests := []struct {
+		name, event, entity string
+		want                bool
+	}{
+		{"assigned as it opened", "conversation.attender.updated", assigned(`"opened_time":"` + ms(3*time.Second) + `",`), true},
+		{"assigned, start_time", "conversation.attender.updated", assigned(`"start_time":` + ms(time.Minute) + `,`), true},
+		{"assigned, start unknown", "conversation.attender.updated", assigned(""), true},
+		{"assigned long after it opened", "conversation.attender.updated", assigned(`"opened_time":"` + ms(10*time.Minute) + `",`), false},
+		{"greeting", "conversation.operator.replied",
+			`{"id":"19000000033103","opened_time":"` + ms(2*time.Second) + `","message":{"sender":{"id":"5"},"msgid":"1","text":"Hi"}}`, true},
+		{"transfer soon after", "conversation.transfer.accepted", assigned(`"opened_time":"` + ms(90*time.Second) + `",`), true},
+		{"completed", "conversation.completed", `{"id":"19000000033103","opened_time":"` + ms(time.Second) + `"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := envelopeOf(o, tt.event, tt.entity)
+			evs, err := w.Parse(http.Header{"X-Siqsignature": {f.sim.Sign([]byte(body))}}, []byte(body))
+			if err != nil || len(evs) != 1 || evs[0].MaybeOpening != tt.want {
+				t.Fatalf("%+v, %v", evs, err)
 			}
 		})
 	}
@@ -427,4 +596,20 @@ func mustWebhooks(t *testing.T, cfg zoho.WebhookConfig) *zoho.Webhooks {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// TestSimulatorSpacesRetries: SalesIQ's retries come RetrySpacing apart
+// (a minute in SalesIQ).
+func TestSimulatorSpacesRetries(t *testing.T) {
+	f := newFixture(t, withSim(zohotest.Options{RetrySpacing: 40 * time.Millisecond}))
+	r := f.receive(t)
+	r.code = http.StatusInternalServerError
+	conv := f.open(t).ProviderConversationID
+	start := time.Now()
+	if status, err := f.sim.Missed(conv); err != nil || status != http.StatusInternalServerError {
+		t.Fatalf("status %d, %v", status, err)
+	}
+	if d, n := time.Since(start), len(r.take()); n != 4 || d < 120*time.Millisecond {
+		t.Errorf("%d attempts in %s, want 4 at least 3 × 40 ms apart", n, d)
+	}
 }

@@ -129,7 +129,7 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 	bot := httptest.NewServer(e.Bot)
 	e.closers = append(e.closers, bot.Close)
 	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now, WebhookSecret: WebhookSecret, OrganizationID: OrganizationID})
-	e.Zoho = zohotest.New(zohotest.Options{Now: e.Clock.Now})
+	e.Zoho = zohotest.New(zohotest.Options{Now: e.Clock.Now, RetrySpacing: time.Millisecond})
 	e.closers = append(e.closers, e.LiveChat.Close, e.Zoho.Close)
 	z := e.Zoho.Options()
 

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"time"
 )
@@ -114,9 +115,10 @@ func (s *Server) envelope(event, conversationID string, entity map[string]any, a
 		"entity_id":   conversationID,
 		"attempt":     attempt,
 		"version":     "1",
-		"app_id":      s.opts.AppID,
-		"event_time":  millis(at),
-		"entity":      entity,
+		// A JSON number, as the webhook page's sample has it.
+		"app_id":     json.Number(s.opts.AppID),
+		"event_time": millis(at),
+		"entity":     entity,
 	}
 }
 
@@ -150,27 +152,36 @@ func (s *Server) reply(conversationID string, m Message) (int, error) {
 		if c.ended() || c.Attender == nil {
 			return "", nil, fmt.Errorf("conversation is %s", c.Status)
 		}
-		m.Sender, m.SenderID = "operator", c.Attender.ID
-		if m.File != nil {
-			m.FileURL = s.storeFile(m.FileName, m.ContentType, m.File)
-		}
-		m = s.appendMessage(c, m)
-		message := map[string]any{
-			"sender": map[string]any{"name": c.Attender.Name, "id": c.Attender.ID, "type": "operator"},
-			"meta":   map[string]any{},
-			"msgid":  m.ID,
-			"text":   m.Text,
-			"type":   "text",
-			"time":   millis(m.Time),
-		}
-		if m.File != nil {
-			message["type"] = "file"
-			message["file"] = map[string]any{"name": m.FileName, "url": m.FileURL, "content_type": m.ContentType, "size": len(m.File)}
-		}
-		entity := s.conversationJSON(c)
-		entity["message"] = message
-		return "conversation.operator.replied", entity, nil
+		event, entity := s.replyEntity(c, m)
+		return event, entity, nil
 	})
+}
+
+// replyEntity stores m as the attender's message and renders
+// conversation.operator.replied: the conversation with message{sender,
+// msgid, text} as the webhook page shows it, and the file, which the page
+// does not document, in message.file. Callers hold s.mu.
+func (s *Server) replyEntity(c *Conversation, m Message) (string, map[string]any) {
+	m.Sender, m.SenderID = "operator", c.Attender.ID
+	if m.File != nil {
+		m.FileURL = s.storeFile(m.FileName, m.ContentType, m.File)
+	}
+	m = s.appendMessage(c, m)
+	message := map[string]any{
+		"sender": map[string]any{"name": c.Attender.Name, "id": c.Attender.ID, "type": "operator"},
+		"meta":   map[string]any{},
+		"msgid":  m.ID,
+		"text":   m.Text,
+		"type":   "text",
+		"time":   millis(m.Time),
+	}
+	if m.File != nil {
+		message["type"] = "file"
+		message["file"] = map[string]any{"name": m.FileName, "url": m.FileURL, "content_type": m.ContentType, "size": len(m.File)}
+	}
+	entity := s.conversationJSON(c)
+	entity["message"] = message
+	return "conversation.operator.replied", entity
 }
 
 // TransferAccepted makes to the conversation's attender, as when to
@@ -239,22 +250,62 @@ func (s *Server) act(conversationID string, change func(*Conversation) (event st
 
 var webhookClient = &http.Client{Timeout: 5 * time.Second}
 
+// maxAttempts is a delivery and SalesIQ's three retries.
+const maxAttempts = 4
+
 // deliver posts env, signed, with attempt 1, 2, …: times deliveries at
-// least, and retries of a status ≥ 300 up to 4 attempts, as SalesIQ does.
-// It returns the last status.
+// least, and retries of a status ≥ 300 up to maxAttempts, RetrySpacing
+// apart, as SalesIQ does (the webhook page). It returns the last status.
 func (s *Server) deliver(env map[string]any, times int) (int, error) {
 	for attempt := 1; ; attempt++ {
-		env["attempt"] = attempt
-		body, err := json.Marshal(env)
-		if err != nil {
-			return 0, fmt.Errorf("zohotest: encode webhook: %w", err)
-		}
-		status, err := s.Post(body, s.Sign(body))
+		status, err := s.attempt(env, attempt)
 		if err != nil {
 			return 0, err
 		}
-		if attempt >= times && (status < 300 || attempt >= 4) {
+		if attempt >= times && (status < 300 || attempt >= maxAttempts) {
 			return status, nil
 		}
+		if status >= 300 && !s.pause() {
+			return status, nil
+		}
+	}
+}
+
+// deliverEarly posts a webhook an API call caused: the first attempt now,
+// SalesIQ's retries in the background, so that they do not hold the
+// call's answer up.
+func (s *Server) deliverEarly(env map[string]any) {
+	if status, err := s.attempt(env, 1); err != nil || status < 300 {
+		return
+	}
+	s.retrying.Go(func() {
+		for attempt := 2; attempt <= maxAttempts && s.pause(); attempt++ {
+			if status, err := s.attempt(env, attempt); err != nil || status < 300 {
+				return
+			}
+		}
+	})
+}
+
+// attempt posts one attempt of env, signed.
+func (s *Server) attempt(env map[string]any, attempt int) (int, error) {
+	env = maps.Clone(env)
+	env["attempt"] = attempt
+	body, err := json.Marshal(env)
+	if err != nil {
+		return 0, fmt.Errorf("zohotest: encode webhook: %w", err)
+	}
+	return s.Post(body, s.Sign(body))
+}
+
+// pause waits RetrySpacing; false when the server is closing.
+func (s *Server) pause() bool {
+	t := time.NewTimer(s.opts.RetrySpacing)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		return false
 	}
 }

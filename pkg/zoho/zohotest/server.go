@@ -13,11 +13,19 @@
 // wrong method, 1005 for a wrong screen name, 1006 for an unknown URL and
 // 1008 for an invalid or expired token; 1023 (too many requests) through
 // FailNext; files up to 50 MB; webhooks signed with RSA SHA-256 in
-// x-siqsignature and retried on any status ≥ 300, attempt counting up.
+// x-siqsignature and retried three times on any status ≥ 300, attempt
+// counting up, RetrySpacing apart; the envelope's app_id a JSON number above
+// 2^53 and conversation ids numeric strings above 2^53 beside a distinct
+// visitor_conversation_id (the webhook page,
+// https://help.zoho.com/portal/en/kb/salesiq-2-0/admin-guide/webhooks/articles/webhooksinsalesiq);
+// conversation state in chat_status{status_key,state_key} and
+// end_time/missed_time (get-conversation-details-v2.html); close with
+// CloseMethod only, code 1004 "Invalid Request Type." for any other.
 // Codes 1300–1303 are the simulator's own: SalesIQ documents none for bad
-// input, a missing or ended conversation, or a file too large. Only the
-// operator methods send webhooks; API calls (the bridge's own close
-// included) send none.
+// input, a missing or ended conversation, or a file too large. The
+// operator methods send webhooks, and so does the open call when an
+// operator is available (AvailableOperator); other API calls (the
+// bridge's own close included) send none.
 package zohotest
 
 import (
@@ -56,8 +64,25 @@ type Options struct {
 	TokenTTL   time.Duration // 1 h
 	// AnswerIDOnly makes the visitor API answer a new conversation with
 	// data.id only, instead of data.conversation_id beside the visitor
-	// conversation id in data.id.
+	// conversation id in data.id and data.visitor_conversation_id.
 	AnswerIDOnly bool
+	// AvailableOperator, when set, is free to take chats: SalesIQ routes a
+	// new conversation to the first available operator
+	// (https://help.zoho.com/portal/en/kb/salesiq-2-0/for-administrators/automation/articles/chat-routing),
+	// so the open call assigns it and delivers
+	// conversation.attender.updated and the operator's greeting
+	// (conversation.operator.replied) before it answers. Nil (the
+	// default): no operator is free; the conversation waits.
+	AvailableOperator *Operator
+	// Greeting is the available operator's first message; default
+	// "Hello, I'm <name>. How can I help?".
+	Greeting string
+	// CloseMethod is the close endpoint's method; default PUT (see
+	// zoho.Client.Close for why). The other method is answered 1004.
+	CloseMethod string
+	// RetrySpacing is the pause between a failed delivery and its retry;
+	// default a minute, as SalesIQ waits. Tests set a few milliseconds.
+	RetrySpacing time.Duration
 	Now          func() time.Time
 }
 
@@ -102,6 +127,8 @@ type Conversation struct {
 	ID string
 	// VisitorConversationID is the visitor-side id SalesIQ also reports.
 	VisitorConversationID string
+	Reference             string // reference_id, the portal's chat number
+	VisitorID             string // SalesIQ's own id of the visitor, not the user_id
 	UserID                string // the visitor's user_id
 	VisitorName           string
 	VisitorEmail          string
@@ -136,6 +163,12 @@ type Server struct {
 	log        []string
 	faults     map[string][]Fault
 	seq        int
+	// early are the webhooks an API call produced, delivered before its
+	// answer is written (see api).
+	early []map[string]any
+	// stop ends background retries when the server closes.
+	stop     chan struct{}
+	retrying sync.WaitGroup
 }
 
 // grant is a refresh token's history: when it minted tokens, and which
@@ -170,6 +203,13 @@ func New(opts Options) *Server {
 	def(&opts.DepartmentID, "40526000000002013")
 	def(&opts.OrgID, "55778119")
 	def(&opts.Location, "us")
+	def(&opts.CloseMethod, http.MethodPut)
+	if opts.AvailableOperator != nil && opts.Greeting == "" {
+		opts.Greeting = "Hello, I'm " + opts.AvailableOperator.Name + ". How can I help?"
+	}
+	if opts.RetrySpacing <= 0 {
+		opts.RetrySpacing = time.Minute
+	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = time.Hour
 	}
@@ -189,13 +229,14 @@ func New(opts Options) *Server {
 		files:      map[string]file{},
 		calls:      map[string]int{},
 		faults:     map[string][]Fault{},
+		stop:       make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /oauth/v2/org/auth", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth/v2/token", s.handleToken)
 	mux.HandleFunc("/api/visitor/v1/{screen}/conversations", s.api("open", http.MethodPost, s.open))
 	mux.HandleFunc("/api/visitor/v1/{screen}/conversations/{id}/messages", s.api("message", http.MethodPost, s.message))
-	mux.HandleFunc("/api/v2/{screen}/conversations/{id}/close", s.api("close", http.MethodPut, s.close))
+	mux.HandleFunc("/api/v2/{screen}/conversations/{id}/close", s.api("close", opts.CloseMethod, s.close))
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}", s.api("get", http.MethodGet, s.get))
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -205,8 +246,12 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops the server and its background retries.
+func (s *Server) Close() {
+	close(s.stop)
+	s.srv.Close()
+	s.retrying.Wait()
+}
 
 // Options returns the options in effect, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
@@ -501,10 +546,19 @@ func (s *Server) api(op, method string, handle func(*http.Request) (any, *apiErr
 			return
 		}
 		out, e := handle(r)
+		early := s.early
+		s.early = nil
 		if e != nil {
 			writeAPIError(w, http.StatusOK, e.code, e.message)
 			return
 		}
+		// Webhooks the call caused leave before its answer; SalesIQ's
+		// retries of them do not hold the answer up.
+		s.mu.Unlock()
+		for _, env := range early {
+			s.deliverEarly(env)
+		}
+		s.mu.Lock()
 		writeJSON(w, http.StatusOK, map[string]any{"url": r.URL.Path, "object": "conversations", "data": out})
 	}
 }
@@ -565,7 +619,10 @@ func (s *Server) open(r *http.Request) (any, *apiError) {
 	}
 	s.seq++
 	c := &Conversation{
-		ID:                    strconv.Itoa(19000000033100 + s.seq),
+		// Above 2^53, as SalesIQ's ids are: a float64 would change them.
+		ID:                    strconv.FormatUint(firstConversationID+uint64(s.seq), 10),
+		Reference:             strconv.Itoa(s.seq),
+		VisitorID:             strconv.FormatUint(firstVisitorID+uint64(s.seq), 10),
 		VisitorConversationID: randomHex(24),
 		UserID:                in.Visitor.UserID,
 		VisitorName:           in.Visitor.Name,
@@ -578,14 +635,35 @@ func (s *Server) open(r *http.Request) (any, *apiError) {
 		OpenedAt:              s.now(),
 	}
 	s.convs[c.ID] = c
+	if op := s.opts.AvailableOperator; op != nil {
+		s.assignOnOpen(c, *op)
+	}
 	out := s.conversationJSON(c)
 	if s.opts.AnswerIDOnly {
 		out["id"] = c.ID
 		delete(out, "conversation_id")
+		delete(out, "visitor_conversation_id")
 	} else {
 		out["id"] = c.VisitorConversationID
 	}
 	return out, nil
+}
+
+// SalesIQ's ids are above 2^53 (9007199254740992).
+const (
+	firstConversationID uint64 = 40526000001808000
+	firstVisitorID      uint64 = 40526000000969000
+)
+
+// assignOnOpen routes a new conversation to the available operator and
+// queues conversation.attender.updated and the greeting's
+// conversation.operator.replied for delivery before the open answer.
+// Callers hold s.mu.
+func (s *Server) assignOnOpen(c *Conversation, op Operator) {
+	c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.now()
+	s.early = append(s.early, s.envelope("conversation.attender.updated", c.ID, s.conversationJSON(c), s.now(), 1))
+	event, entity := s.replyEntity(c, Message{Text: s.opts.Greeting})
+	s.early = append(s.early, s.envelope(event, c.ID, entity, s.now(), 1))
 }
 
 // openConversation finds a conversation that must not have ended.
@@ -644,6 +722,9 @@ func (s *Server) message(r *http.Request) (any, *apiError) {
 	}, nil
 }
 
+// close is the operator API's close
+// (https://www.zoho.com/salesiq/help/developer-section/close-chat-v2.html):
+// it answers the closed conversation.
 func (s *Server) close(r *http.Request) (any, *apiError) {
 	c, e := s.openConversation(r.PathValue("id"))
 	if e != nil {
@@ -688,26 +769,38 @@ func (s *Server) appendMessage(c *Conversation, m Message) Message {
 
 func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
+// chatStatus is a state's chat_status keys and label, as the get page
+// shows them (status_key "open" with state_key "connected" for an attended
+// conversation; the list API's status values are open, waiting,
+// connected, closed, missed and end).
+var chatStatus = map[string]struct{ statusKey, stateKey, label string }{
+	StatusWaiting:  {"open", "waiting", "Waiting"},
+	StatusAttended: {"open", "connected", "Connected"},
+	StatusClosed:   {"closed", "closed", "Closed"},
+	StatusMissed:   {"missed", "missed", "Missed"},
+}
+
 // conversationJSON renders a conversation as the operator API and the
-// webhooks do. Callers hold s.mu.
+// webhooks do: the webhook page's entity (id, visitor_conversation_id,
+// reference_id, opened_time, …, owner, visitor without our user_id) with
+// the REST API's additions (conversation_id, start_time, attender,
+// chat_status keys). Callers hold s.mu.
 func (s *Server) conversationJSON(c *Conversation) map[string]any {
-	label := map[string]string{
-		StatusWaiting: "Waiting", StatusAttended: "Attended Online", StatusClosed: "Closed", StatusMissed: "Missed",
-	}[c.Status]
-	state := map[string]int{StatusWaiting: 1, StatusAttended: 2, StatusClosed: 4, StatusMissed: 4}[c.Status]
+	st := chatStatus[c.Status]
 	out := map[string]any{
 		"id":                      c.ID,
 		"conversation_id":         c.ID,
 		"visitor_conversation_id": c.VisitorConversationID,
-		"reference_id":            strings.TrimPrefix(c.ID, "190000000"),
+		"reference_id":            c.Reference,
 		"app_id":                  c.AppID,
 		"department_id":           c.DepartmentID,
 		"question":                c.Question,
-		"status":                  label,
-		"chat_status":             map[string]any{"state": state, "label": label},
+		"status":                  st.label,
+		"chat_status":             map[string]any{"status_key": st.statusKey, "state_key": st.stateKey, "label": st.label},
 		"opened_time":             millis(c.OpenedAt),
+		"start_time":              millis(c.OpenedAt),
 		"visitor": map[string]any{
-			"id": "4052600000" + c.UserID, "name": c.VisitorName, "email_id": c.VisitorEmail,
+			"id": c.VisitorID, "name": c.VisitorName, "email_id": c.VisitorEmail,
 			"phone": c.VisitorPhone, "channel": "website", "type": "lead",
 		},
 	}
