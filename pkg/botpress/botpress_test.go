@@ -646,7 +646,7 @@ func TestUnusableUserFieldsAreDropped(t *testing.T) {
 	out := bp.ok("createRemoteUser", map[string]any{"type": "createRemoteUser", "payload": map[string]any{
 		"role": "end-user", "name": "Grace", "email": "user_01J@bot-01J.botpress.invalid", "pictureUrl": "not a url", "extra": nil,
 	}})
-	u, err := e.App.Bridge.GetUser(t.Context(), out["id"].(string))
+	u, err := e.Store.GetUser(t.Context(), out["id"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,10 +74,10 @@ func isBloc(items json.RawMessage) bool {
 	return json.Unmarshal(items, &first) == nil && len(first) > 0 && first[0].Type != ""
 }
 
-// NewUser reads the end user from createRemoteUser's free-form payload,
+// RemoteUser reads the end user from createRemoteUser's free-form payload,
 // keeping what is usable: a handoff must not fail over an avatar link.
-func NewUser(p map[string]json.RawMessage) hitl.NewUser {
-	u := hitl.NewUser{
+func RemoteUser(p map[string]json.RawMessage) hitl.UserDetails {
+	u := hitl.UserDetails{
 		Name:       clip(strings.TrimSpace(stringField(p, "name")), 512),
 		Email:      strings.TrimSpace(stringField(p, "email")),
 		Phone:      strings.TrimSpace(stringField(p, "phone")),

@@ -41,24 +41,24 @@ func TestDecodeMessage(t *testing.T) {
 	}
 }
 
-func TestNewUserKeepsWhatIsUsable(t *testing.T) {
+func TestRemoteUserKeepsWhatIsUsable(t *testing.T) {
 	tests := []struct {
 		payload string
-		want    hitl.NewUser
+		want    hitl.UserDetails
 	}{
 		{`{"role":"end-user","name":" Ada ","email":"ada@example.com","pictureUrl":"https://x.test/a.png"}`,
-			hitl.NewUser{Name: "Ada", Email: "ada@example.com", PictureURL: "https://x.test/a.png"}},
-		{`{"name":"Ada","email":"user_1@bot-1.botpress.invalid"}`, hitl.NewUser{Name: "Ada"}},
-		{`{"name":"Ada","email":"not an email","pictureUrl":"ftp://x"}`, hitl.NewUser{Name: "Ada"}},
-		{`{"name":null,"email":42}`, hitl.NewUser{Name: "Botpress user"}},
+			hitl.UserDetails{Name: "Ada", Email: "ada@example.com", PictureURL: "https://x.test/a.png"}},
+		{`{"name":"Ada","email":"user_1@bot-1.botpress.invalid"}`, hitl.UserDetails{Name: "Ada"}},
+		{`{"name":"Ada","email":"not an email","pictureUrl":"ftp://x"}`, hitl.UserDetails{Name: "Ada"}},
+		{`{"name":null,"email":42}`, hitl.UserDetails{Name: "Botpress user"}},
 	}
 	for _, tt := range tests {
 		var p map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(tt.payload), &p); err != nil {
 			t.Fatal(err)
 		}
-		if got := NewUser(p); got != tt.want {
-			t.Errorf("NewUser(%s) = %+v, want %+v", tt.payload, got, tt.want)
+		if got := RemoteUser(p); got != tt.want {
+			t.Errorf("RemoteUser(%s) = %+v, want %+v", tt.payload, got, tt.want)
 		}
 	}
 }

@@ -118,7 +118,7 @@ func TestFirstUserMessageOpensWithTheBotTranscript(t *testing.T) {
 	if got.Status != hitl.StatusWaiting || got.UserID != f.user.ID || got.ProviderConversationID != "CONV-1" || got.Transcript != nil {
 		t.Fatalf("session = %+v", got)
 	}
-	other, _ := f.bridge.CreateUser(ctx, hitl.NewUser{Name: "Eve"})
+	other, _ := f.bridge.CreateUser(ctx, hitl.UserDetails{Name: "Eve"})
 	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, other.ID, text("hi")); hitl.ErrorCode(err) != hitl.CodeInvalid {
 		t.Fatalf("message from another user: err = %v", err)
 	}

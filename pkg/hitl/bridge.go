@@ -37,7 +37,7 @@ type Bridge struct {
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 
-	refs sync.Map // provider + "\x00" + conversation id → Session (immutable fields only)
+	refs refCache // provider + "\x00" + conversation id → Session (immutable fields only)
 }
 
 // NewID returns a random id with the given prefix, e.g. "ses_…".
@@ -52,8 +52,8 @@ func (b *Bridge) now() time.Time {
 	return time.Now().UTC()
 }
 
-// NewUser is the bot's description of an end user.
-type NewUser struct {
+// UserDetails is the bot's description of an end user.
+type UserDetails struct {
 	Name       string `json:"name"`
 	Email      string `json:"email"`
 	Phone      string `json:"phone"`
@@ -62,7 +62,7 @@ type NewUser struct {
 }
 
 // CreateUser validates and stores an end user. No provider is called.
-func (b *Bridge) CreateUser(ctx context.Context, in NewUser) (User, error) {
+func (b *Bridge) CreateUser(ctx context.Context, in UserDetails) (User, error) {
 	u := User{
 		ID: NewID("usr"), Name: strings.TrimSpace(in.Name), Email: strings.TrimSpace(in.Email),
 		Phone: strings.TrimSpace(in.Phone), PictureURL: in.PictureURL, ExternalID: in.ExternalID,
@@ -100,11 +100,6 @@ func validateUser(u User) error {
 		}
 	}
 	return nil
-}
-
-// GetUser returns a stored user.
-func (b *Bridge) GetUser(ctx context.Context, id string) (User, error) {
-	return b.Store.GetUser(ctx, id)
 }
 
 // StartRequest asks for an agent for a user.
@@ -576,8 +571,8 @@ func (b *Bridge) apply(ctx context.Context, s Session, pe ProviderEvent) error {
 func (b *Bridge) sessionByConversation(ctx context.Context, pe ProviderEvent, cached bool) (Session, error) {
 	for _, id := range append([]string{pe.ConversationID}, pe.AltConversationIDs...) {
 		key := pe.Provider + "\x00" + id
-		if v, ok := b.refs.Load(key); ok && cached {
-			return v.(Session), nil
+		if s, ok := b.refs.get(key); ok && cached {
+			return s, nil
 		}
 		s, err := b.Store.SessionByConversation(ctx, pe.Provider, id)
 		if errors.Is(err, ErrNotFound) {
@@ -585,7 +580,7 @@ func (b *Bridge) sessionByConversation(ctx context.Context, pe ProviderEvent, ca
 		} else if err != nil {
 			return Session{}, err
 		}
-		b.refs.Store(key, s)
+		b.refs.put(key, s)
 		return s, nil
 	}
 	return Session{}, ErrNotFound
@@ -651,4 +646,30 @@ func providerError(doing string, err error) error {
 		return fmt.Errorf("%s: %w", doing, err)
 	}
 	return Wrap(CodeProvider, fmt.Errorf("%s: %w", doing, err), "the provider did not accept the request")
+}
+
+// maxRefs bounds the conversation cache: about 300 bytes an entry.
+const maxRefs = 10000
+
+// refCache maps conversations to their sessions' fixed fields. When full it
+// starts again empty: a miss costs one read.
+type refCache struct {
+	mu sync.Mutex
+	m  map[string]Session
+}
+
+func (c *refCache) get(key string) (Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[key]
+	return s, ok
+}
+
+func (c *refCache) put(key string, s Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxRefs {
+		c.m = make(map[string]Session)
+	}
+	c.m[key] = s
 }

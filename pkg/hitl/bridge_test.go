@@ -88,7 +88,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{provider: &fakeProvider{}, bot: &bot{}, store: st}
 	d := &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{hitl.ChannelNative: f.bot}}
 	f.bridge = &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"fake": f.provider}, DefaultProvider: "fake", Outbox: d, Log: log}
-	f.user, err = f.bridge.CreateUser(context.Background(), hitl.NewUser{Name: "Ada", Email: "ada@example.com"})
+	f.user, err = f.bridge.CreateUser(context.Background(), hitl.UserDetails{Name: "Ada", Email: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestStartSessionOpensOnePerIdempotencyKey(t *testing.T) {
 	if f.provider.opens.Load() != 1 {
 		t.Fatal("a repeat opened a second provider conversation")
 	}
-	other, _ := f.bridge.CreateUser(context.Background(), hitl.NewUser{Name: "Bob"})
+	other, _ := f.bridge.CreateUser(context.Background(), hitl.UserDetails{Name: "Bob"})
 	if _, err := f.bridge.StartSession(context.Background(), hitl.StartRequest{UserID: other.ID, IdempotencyKey: "k1"}); hitl.ErrorCode(err) != hitl.CodeConflict {
 		t.Fatalf("key reused for another user: err = %v, want conflict", err)
 	}

@@ -98,7 +98,7 @@ func (a *actions) guard(keys keyring, h handlerFunc) http.Handler {
 }
 
 func (a *actions) createUser(w http.ResponseWriter, r *http.Request) error {
-	var in hitl.NewUser
+	var in hitl.UserDetails
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (a *actions) createRemoteUser(w http.ResponseWriter, r *http.Request, _ str
 	if in.Payload == nil {
 		return hitl.Errorf(hitl.CodeInvalid, "payload must be an object")
 	}
-	u, err := a.Bridge.CreateUser(r.Context(), botpress.NewUser(in.Payload))
+	u, err := a.Bridge.CreateUser(r.Context(), botpress.RemoteUser(in.Payload))
 	if err != nil {
 		return err
 	}

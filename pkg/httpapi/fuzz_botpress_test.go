@@ -35,7 +35,7 @@ func FuzzBotpressAPI(f *testing.F) {
 		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
 	h := httpapi.Actions(httpapi.ActionsConfig{Bridge: bridge, BotAPIKeys: []string{botKey}, BotpressPathToken: botpressToken, Log: log})
 	ctx := context.Background()
-	user, err := bridge.CreateUser(ctx, hitl.NewUser{Name: "Ada"})
+	user, err := bridge.CreateUser(ctx, hitl.UserDetails{Name: "Ada"})
 	if err != nil {
 		f.Fatal(err)
 	}

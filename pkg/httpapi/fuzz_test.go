@@ -43,7 +43,7 @@ func FuzzNativeAPI(f *testing.F) {
 	bridge := &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"echo": echoProvider{}}, DefaultProvider: "echo", Log: log,
 		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
 	h := httpapi.Actions(httpapi.ActionsConfig{Bridge: bridge, BotAPIKeys: []string{botKey}, Log: log})
-	user, err := bridge.CreateUser(context.Background(), hitl.NewUser{Name: "Ada"})
+	user, err := bridge.CreateUser(context.Background(), hitl.UserDetails{Name: "Ada"})
 	if err != nil {
 		f.Fatal(err)
 	}
