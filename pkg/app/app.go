@@ -5,8 +5,7 @@ package app
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -54,6 +54,17 @@ type Options struct {
 	// ZohoTokens keeps the Zoho token where every container reads it;
 	// required with Zoho.
 	ZohoTokens zoho.TokenStore
+	// ZohoOAuthState keeps the key that signs the Zoho OAuth state (a
+	// secret of its own in AWS, a 0600 file locally). nil keeps a random
+	// key in memory: states then work only within one process.
+	ZohoOAuthState Document
+}
+
+// Document is a JSON document the application reads and writes (a secret
+// in AWS, a file locally).
+type Document interface {
+	Load(ctx context.Context, v any) error
+	Save(ctx context.Context, v any) error
 }
 
 // New wires an App from a validated configuration.
@@ -99,8 +110,11 @@ func New(c config.Config, o Options) (*App, error) {
 			hitl.ChannelNative: &delivery.Callback{URL: c.BotCallbackURL, Secret: []byte(c.Secret.CallbackSigningSecret), Client: o.Client, Now: o.Now},
 		},
 	}
-	if c.BotpressWebhookURL != "" {
-		d.Senders[hitl.ChannelBotpress] = &botpress.Sender{WebhookURL: c.BotpressWebhookURL, Client: o.Client}
+	for _, w := range c.Warnings() {
+		o.Log.Warn(w)
+	}
+	if u := c.BotpressWebhookURL(); u != "" {
+		d.Senders[hitl.ChannelBotpress] = &botpress.Sender{WebhookURL: u, Client: o.Client}
 	}
 	b := &hitl.Bridge{
 		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
@@ -156,10 +170,8 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 		}
 		parsers[hitl.Zoho] = webhooks
 	}
-	stateKey := hmac.New(sha256.New, []byte(c.Secret.CallbackSigningSecret))
-	stateKey.Write([]byte("zoho oauth state"))
 	connect := &httpapi.ZohoConnect{
-		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: stateKey.Sum(nil),
+		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: (&stateKey{doc: o.ZohoOAuthState}).get,
 		AcquireLease: o.Store.AcquireLease, Now: o.Now, Log: o.Log,
 	}
 	return tokens, connect, nil
@@ -177,14 +189,48 @@ func (a *App) RefreshCredentials(ctx context.Context) error {
 	return err
 }
 
+// stateKey is the key that signs Zoho OAuth states: random, of its own,
+// read once from its document; generated and saved when the document has
+// none (the local process's first connect; in AWS CloudFormation generates
+// it).
+type stateKey struct {
+	doc Document
+	mu  sync.Mutex
+	key []byte
+}
+
+// minStateKey is the shortest key accepted from the document.
+const minStateKey = 32
+
+func (k *stateKey) get(ctx context.Context) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	var d struct {
+		StateKey string `json:"stateKey"`
+	}
+	if k.doc != nil {
+		if err := k.doc.Load(ctx, &d); err != nil {
+			return nil, fmt.Errorf("load oauth state key: %w", err)
+		}
+	}
+	if len(d.StateKey) < minStateKey {
+		d.StateKey = rand.Text() + rand.Text() // 256 bits
+		if k.doc != nil {
+			if err := k.doc.Save(ctx, d); err != nil {
+				return nil, fmt.Errorf("save a new oauth state key: %w", err)
+			}
+		}
+	}
+	k.key = []byte(d.StateKey)
+	return k.key, nil
+}
+
 // tokenDocument keeps the Zoho token in a JSON document (a secret in AWS,
 // a file locally).
-type tokenDocument struct {
-	doc interface {
-		Load(ctx context.Context, v any) error
-		Save(ctx context.Context, v any) error
-	}
-}
+type tokenDocument struct{ doc Document }
 
 func (d tokenDocument) Load(ctx context.Context) (zoho.Token, error) {
 	var t zoho.Token
@@ -234,6 +280,9 @@ func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")
 		}
 		o.ZohoTokens = tokenDocument{secrets.Document{API: sm, ID: c.Zoho.TokenSecretARN}}
+		if c.Zoho.OAuthStateSecretARN != "" {
+			o.ZohoOAuthState = secrets.Document{API: sm, ID: c.Zoho.OAuthStateSecretARN}
+		}
 	}
 	return New(c, o)
 }
@@ -268,8 +317,12 @@ func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Confi
 	if err != nil {
 		return nil, c, nil, err
 	}
-	tokens := tokenDocument{secrets.File{Path: filepath.Join(filepath.Dir(c.StorePath), "zoho-token.json")}}
-	a, err := New(c, Options{Store: st, Log: log, ZohoTokens: tokens})
+	dir := filepath.Dir(c.StorePath)
+	a, err := New(c, Options{
+		Store: st, Log: log,
+		ZohoTokens:     tokenDocument{secrets.File{Path: filepath.Join(dir, "zoho-token.json")}},
+		ZohoOAuthState: secrets.File{Path: filepath.Join(dir, "zoho-oauth-state.json")},
+	})
 	if err != nil {
 		st.Close()
 		return nil, c, nil, err

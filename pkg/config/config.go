@@ -23,12 +23,15 @@ import (
 // Secret is the config secret document. Its values are credentials: never
 // log them.
 type Secret struct {
-	BotAPIKeys            []string        `json:"botApiKeys"`
-	CallbackSigningSecret string          `json:"callbackSigningSecret"`
-	BotpressPathToken     string          `json:"botpressPathToken"`
-	AdminAPIKey           string          `json:"adminApiKey"`
-	LiveChat              *LiveChatSecret `json:"livechat"`
-	Zoho                  *ZohoSecret     `json:"zoho"`
+	BotAPIKeys            []string `json:"botApiKeys"`
+	CallbackSigningSecret string   `json:"callbackSigningSecret"`
+	BotpressPathToken     string   `json:"botpressPathToken"`
+	AdminAPIKey           string   `json:"adminApiKey"`
+	// BotpressWebhookURL is the Botpress integration's webhook: whoever has
+	// it can post into the bot's conversations as an agent.
+	BotpressWebhookURL string          `json:"botpressWebhookUrl"`
+	LiveChat           *LiveChatSecret `json:"livechat"`
+	Zoho               *ZohoSecret     `json:"zoho"`
 }
 
 // LiveChatSecret holds LiveChat credentials.
@@ -47,9 +50,12 @@ type ZohoSecret struct {
 
 // Config is every setting of one process or function.
 type Config struct {
-	DefaultProvider    string
-	BotCallbackURL     string
-	BotpressWebhookURL string
+	DefaultProvider string
+	BotCallbackURL  string
+	// EnvBotpressWebhookURL is BOTPRESS_WEBHOOK_URL, read for one more
+	// release: the URL is a credential and belongs in the config secret
+	// (botpressWebhookUrl), which wins when both are set.
+	EnvBotpressWebhookURL string
 	// BotpressIdleTimeout ends a Botpress session nobody wrote in for this
 	// long (BOTPRESS_INACTIVITY_TIMEOUT, default 30m).
 	BotpressIdleTimeout time.Duration
@@ -90,6 +96,9 @@ type Zoho struct {
 	AccountsURL    string
 	SalesIQURL     string
 	TokenSecretARN string // where the current token lives in AWS
+	// OAuthStateSecretARN is where the key that signs OAuth states lives
+	// in AWS; set for the function that serves the connect flow only.
+	OAuthStateSecretARN string
 }
 
 // Env reads the non-secret settings through getenv (os.Getenv in
@@ -97,13 +106,13 @@ type Zoho struct {
 func Env(getenv func(string) string) (Config, error) {
 	var errs []error
 	c := Config{
-		DefaultProvider:    getenv("DEFAULT_PROVIDER"),
-		BotCallbackURL:     getenv("BOT_CALLBACK_URL"),
-		BotpressWebhookURL: getenv("BOTPRESS_WEBHOOK_URL"),
-		TableName:          getenv("TABLE_NAME"),
-		ConfigSecretARN:    getenv("CONFIG_SECRET_ARN"),
-		Listen:             or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
-		StorePath:          or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
+		DefaultProvider:       getenv("DEFAULT_PROVIDER"),
+		BotCallbackURL:        getenv("BOT_CALLBACK_URL"),
+		EnvBotpressWebhookURL: getenv("BOTPRESS_WEBHOOK_URL"),
+		TableName:             getenv("TABLE_NAME"),
+		ConfigSecretARN:       getenv("CONFIG_SECRET_ARN"),
+		Listen:                or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
+		StorePath:             or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
 	}
 	c.BotpressIdleTimeout = hitl.DefaultIdleTimeout
 	if v := getenv("BOTPRESS_INACTIVITY_TIMEOUT"); v != "" {
@@ -147,7 +156,7 @@ func Env(getenv func(string) string) (Config, error) {
 			Region: getenv("ZOHO_REGION"), ScreenName: screen, AppID: getenv("ZOHO_APP_ID"),
 			DepartmentID: getenv("ZOHO_DEPARTMENT_ID"), OrgID: getenv("ZOHO_ORG_ID"),
 			AccountsURL: getenv("ZOHO_ACCOUNTS_URL"), SalesIQURL: getenv("ZOHO_SALESIQ_URL"),
-			TokenSecretARN: getenv("ZOHO_TOKEN_SECRET_ARN"),
+			TokenSecretARN: getenv("ZOHO_TOKEN_SECRET_ARN"), OAuthStateSecretARN: getenv("ZOHO_OAUTH_STATE_SECRET_ARN"),
 		}
 		if _, err := zoho.LookupRegion(z.Region); err != nil {
 			errs = append(errs, fmt.Errorf("ZOHO_REGION: %w", err))
@@ -237,9 +246,12 @@ func (c Config) Validate() error {
 		if len(token) < 16 || strings.ContainsAny(token, "/?#% ") {
 			add("config secret: botpressPathToken must be at least 16 characters, none of them / ? # %% or space")
 		}
-		if c.BotpressWebhookURL == "" {
-			add("BOTPRESS_WEBHOOK_URL is required with botpressPathToken: agent messages are sent there")
-		} else if err := checkURL("BOTPRESS_WEBHOOK_URL", c.BotpressWebhookURL, c.AllowPrivateURLs); err != nil {
+		if c.BotpressWebhookURL() == "" {
+			add("config secret: botpressWebhookUrl is required with botpressPathToken: agent messages are sent there")
+		}
+	}
+	if u := c.BotpressWebhookURL(); u != "" {
+		if err := checkURL("botpressWebhookUrl", u, c.AllowPrivateURLs); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -249,6 +261,25 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// BotpressWebhookURL is the Botpress integration's webhook: the config
+// secret's botpressWebhookUrl, else the deprecated BOTPRESS_WEBHOOK_URL.
+func (c Config) BotpressWebhookURL() string {
+	return or(c.Secret.BotpressWebhookURL, c.EnvBotpressWebhookURL)
+}
+
+// Warnings lists settings that work but should change. They name
+// settings, never their values.
+func (c Config) Warnings() []string {
+	switch {
+	case c.EnvBotpressWebhookURL == "":
+		return nil
+	case c.Secret.BotpressWebhookURL == "":
+		return []string{"BOTPRESS_WEBHOOK_URL (the BotpressWebhookUrl parameter) is deprecated and will be ignored from the next release: the URL is a credential; move it to the config secret's botpressWebhookUrl and clear the parameter"}
+	default:
+		return []string{"BOTPRESS_WEBHOOK_URL is ignored: the config secret's botpressWebhookUrl is set; clear the BotpressWebhookUrl parameter"}
+	}
 }
 
 // Providers lists the configured providers.

@@ -26,7 +26,10 @@ type ActionsConfig struct {
 	AdminAPIKey string // empty disables the admin routes
 	// BotpressPathToken guards the Botpress routes; empty disables them.
 	BotpressPathToken string
-	// ZohoConnect, when set, serves /oauth/zoho/start and /oauth/zoho/callback.
+	// ZohoConnect, when set and AdminAPIKey is not empty, serves
+	// /oauth/zoho/start and /oauth/zoho/callback. Without an admin key
+	// neither route exists: nobody can start the flow, so no callback is
+	// expected.
 	ZohoConnect *ZohoConnect
 	Log         *slog.Logger
 }
@@ -48,7 +51,7 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
 	a.botpressRoutes(mux)
-	if c.ZohoConnect != nil {
+	if c.ZohoConnect != nil && c.AdminAPIKey != "" {
 		c.ZohoConnect.routes(mux, a.operator)
 	}
 	mux.Handle("/", notFound(c.Log))
