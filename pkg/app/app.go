@@ -330,12 +330,14 @@ func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Confi
 	return a, c, st.Close, nil
 }
 
-// Handler serves every route of both HTTP functions, as the local process does.
+// Handler serves every route of both HTTP functions, as the local process
+// does, and answers non-canonical paths as the functions do (JSON 404, no
+// redirect).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/", a.Webhooks)
 	mux.Handle("/", a.Actions)
-	return mux
+	return httpapi.Canonical(mux, a.Log)
 }
 
 // Redeliver is the every-minute scheduled work: outboxes due for a retry,

@@ -55,14 +55,14 @@ func Actions(c ActionsConfig) http.Handler {
 		c.ZohoConnect.routes(mux, a.operator)
 	}
 	mux.Handle("/", notFound(c.Log))
-	return logged(c.Log, canonical(mux, c.Log))
+	return logged(c.Log, Canonical(mux, c.Log))
 }
 
-// canonical answers paths with ".", ".." or "//" elements as unknown routes,
-// where ServeMux would redirect to the cleaned path: an API does not
-// redirect, and a Botpress token of "." must not reveal that the route
-// exists.
-func canonical(next http.Handler, log *slog.Logger) http.Handler {
+// Canonical answers paths with ".", ".." or "//" elements as unknown routes
+// (JSON 404), where ServeMux would redirect to the cleaned path: an API
+// does not redirect, and a Botpress token of "." must not reveal that the
+// route exists.
+func Canonical(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if clean := path.Clean(p); clean != p && clean+"/" != p {
