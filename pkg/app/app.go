@@ -4,8 +4,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +43,8 @@ type App struct {
 	Webhooks   http.Handler // provider webhooks
 	ZohoTokens *zoho.Tokens // nil without Zoho
 	Log        *slog.Logger
+
+	ingress *ingressSync // the token refresh function's only
 }
 
 // Options are what New needs besides the configuration.
@@ -67,7 +71,9 @@ type Document interface {
 	Save(ctx context.Context, v any) error
 }
 
-// New wires an App from a validated configuration.
+// New wires an App from a validated configuration. With c.Ingress (the
+// webhooks function) it has no provider clients: it verifies webhooks and
+// forwards their events.
 func New(c config.Config, o Options) (*App, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -83,15 +89,17 @@ func New(c config.Config, o Options) (*App, error) {
 	providers := map[string]hitl.Provider{}
 	parsers := map[string]httpapi.WebhookParser{}
 	if lc := c.LiveChat; lc != nil {
-		client, err := livechat.NewClient(livechat.Config{
-			APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
-			ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
-			AgentToken: c.Secret.LiveChat.AgentToken, HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("livechat: %w", err)
+		if !c.Ingress {
+			client, err := livechat.NewClient(livechat.Config{
+				APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
+				ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
+				AgentToken: c.Secret.LiveChat.AgentToken, HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("livechat: %w", err)
+			}
+			providers[hitl.LiveChat] = client
 		}
-		providers[hitl.LiveChat] = client
 		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
@@ -99,9 +107,19 @@ func New(c config.Config, o Options) (*App, error) {
 	var connect *httpapi.ZohoConnect
 	if z := c.Zoho; z != nil {
 		var err error
-		tokens, connect, err = wireZoho(c, o, fetcher, providers, parsers)
-		if err != nil {
-			return nil, fmt.Errorf("zoho: %w", err)
+		if !c.Ingress {
+			if tokens, connect, err = wireZoho(c, o, fetcher, providers); err != nil {
+				return nil, fmt.Errorf("zoho: %w", err)
+			}
+		}
+		if len(c.Secret.Zoho.WebhookPublicKeys) == 0 {
+			o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
+		} else {
+			webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: c.Secret.Zoho.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID})
+			if err != nil {
+				return nil, fmt.Errorf("zoho: %w", err)
+			}
+			parsers[hitl.Zoho] = webhooks
 		}
 	}
 	d := &delivery.Dispatcher{
@@ -130,9 +148,9 @@ func New(c config.Config, o Options) (*App, error) {
 	}, nil
 }
 
-// wireZoho adds the Zoho provider and webhook parser, and returns the
-// token manager and the OAuth connect routes.
-func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[string]hitl.Provider, parsers map[string]httpapi.WebhookParser) (*zoho.Tokens, *httpapi.ZohoConnect, error) {
+// wireZoho adds the Zoho provider, and returns the token manager and the
+// OAuth connect routes.
+func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[string]hitl.Provider) (*zoho.Tokens, *httpapi.ZohoConnect, error) {
 	z, secret := c.Zoho, c.Secret.Zoho
 	if o.ZohoTokens == nil {
 		return nil, nil, fmt.Errorf("no token store")
@@ -161,15 +179,6 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 		return nil, nil, err
 	}
 	providers[hitl.Zoho] = client
-	if len(secret.WebhookPublicKeys) == 0 {
-		o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
-	} else {
-		webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: secret.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID})
-		if err != nil {
-			return nil, nil, err
-		}
-		parsers[hitl.Zoho] = webhooks
-	}
 	connect := &httpapi.ZohoConnect{
 		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: (&stateKey{doc: o.ZohoOAuthState}).get,
 		AcquireLease: o.Store.AcquireLease, Now: o.Now, Log: o.Log,
@@ -179,12 +188,16 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 
 // RefreshCredentials is the scheduled renewal of provider credentials:
 // LiveChat customer tokens that expire within the hour, and the Zoho access
-// token before it expires.
+// token before it expires; in AWS it also keeps the ingress secret derived
+// from the config secret.
 func (a *App) RefreshCredentials(ctx context.Context) error {
 	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
 	a.Log.Info("visitor tokens refreshed", "count", n)
 	if a.ZohoTokens != nil {
 		err = errors.Join(err, a.ZohoTokens.Refresh(ctx, false))
+	}
+	if a.ingress != nil {
+		err = errors.Join(err, a.ingress.sync(ctx))
 	}
 	return err
 }
@@ -255,27 +268,61 @@ func defaultClient() *http.Client {
 	}
 }
 
-// LoadAWS wires the App of a Lambda function: settings from the
+// LoadAWS wires the App of a Lambda function that reads the config
+// secret (actions, redelivery, token refresh): settings from the
 // environment, the config secret from Secrets Manager, DynamoDB as store.
-// Clients are built once, at cold start.
-func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) {
+// With INGRESS_SECRET_ARN set (the token refresh function),
+// RefreshCredentials also keeps the ingress secret derived from the config
+// secret. Clients are built once, at cold start.
+func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) { return loadAWS(ctx, log, false) }
+
+// LoadAWSIngress wires the webhooks function's App: it reads the ingress
+// secret (INGRESS_SECRET_ARN) instead of the config secret, so it holds
+// only what verifying webhooks and calling the bot back needs, and no
+// provider, bot API or operator credential.
+func LoadAWSIngress(ctx context.Context, log *slog.Logger) (*App, error) {
+	a, err := loadAWS(ctx, log, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(the ingress secret is derived from the config secret by the token refresh function, every 5 minutes: fill the config secret, then wait or invoke that function once)", err)
+	}
+	return a, nil
+}
+
+func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) {
 	c, err := config.Env(os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("invalid environment:\n%w", err)
 	}
-	if c.TableName == "" || c.ConfigSecretARN == "" {
-		return nil, fmt.Errorf("TABLE_NAME and CONFIG_SECRET_ARN are required")
+	c.Ingress = ingress
+	secretARN := c.ConfigSecretARN
+	fromConfig := !ingress || c.IngressSecretARN == ""
+	if !fromConfig {
+		secretARN = c.IngressSecretARN
+	} else if ingress {
+		// sam local and test harnesses set only CONFIG_SECRET_ARN; the
+		// template gives the webhooks function the ingress secret alone.
+		log.Warn("INGRESS_SECRET_ARN is not set: the webhooks function reads the config secret and keeps only its ingress part")
+	}
+	if c.TableName == "" || secretARN == "" {
+		return nil, fmt.Errorf("TABLE_NAME and INGRESS_SECRET_ARN or CONFIG_SECRET_ARN are required")
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	if err := loadSecret(ctx, &c, sm); err != nil {
+	raw, err := secrets.NewCache(sm, 5*time.Minute, nil).Get(ctx, secretARN)
+	if err != nil {
 		return nil, err
 	}
+	if c.Secret, err = config.ParseSecret(raw); err != nil {
+		return nil, err
+	}
+	if ingress {
+		c.Secret = c.Secret.Ingress()
+	}
 	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log}
-	if c.Zoho != nil {
+	if c.Zoho != nil && !ingress {
 		if c.Zoho.TokenSecretARN == "" {
 			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")
 		}
@@ -284,16 +331,56 @@ func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) {
 			o.ZohoOAuthState = secrets.Document{API: sm, ID: c.Zoho.OAuthStateSecretARN}
 		}
 	}
-	return New(c, o)
+	a, err := New(c, o)
+	if err != nil {
+		return nil, err
+	}
+	if !ingress && c.IngressSecretARN != "" && c.IngressSecretARN != c.ConfigSecretARN {
+		a.ingress = &ingressSync{
+			config: secrets.Document{API: sm, ID: c.ConfigSecretARN}, ingress: secrets.Document{API: sm, ID: c.IngressSecretARN},
+			log: log,
+		}
+	}
+	return a, nil
 }
 
-func loadSecret(ctx context.Context, c *config.Config, api secrets.API) error {
-	raw, err := secrets.NewCache(api, 5*time.Minute, nil).Get(ctx, c.ConfigSecretARN)
-	if err != nil {
-		return err
+// ingressSync keeps the ingress secret equal to the ingress part of the
+// config secret (config.Secret.Ingress), so operators fill one secret and
+// the webhooks function still reads only what it needs.
+type ingressSync struct {
+	config, ingress Document
+	log             *slog.Logger
+}
+
+// sync reads the config secret afresh (this container's copy may be old)
+// and rewrites the ingress secret when its content differs.
+func (s *ingressSync) sync(ctx context.Context) error {
+	var raw json.RawMessage
+	if err := s.config.Load(ctx, &raw); err != nil {
+		return fmt.Errorf("derive the ingress secret: %w", err)
 	}
-	c.Secret, err = config.ParseSecret(raw)
-	return err
+	secret, err := config.ParseSecret(raw)
+	if err != nil {
+		return fmt.Errorf("derive the ingress secret: %w", err)
+	}
+	want, err := secret.Ingress().Document()
+	if err != nil {
+		return fmt.Errorf("derive the ingress secret: %w", err)
+	}
+	var current json.RawMessage
+	if err := s.ingress.Load(ctx, &current); err != nil {
+		return fmt.Errorf("read the ingress secret: %w", err)
+	}
+	if have, err := config.ParseSecret(current); err == nil {
+		if doc, err := have.Document(); err == nil && bytes.Equal(doc, want) {
+			return nil
+		}
+	}
+	if err := s.ingress.Save(ctx, json.RawMessage(want)); err != nil {
+		return fmt.Errorf("write the ingress secret: %w", err)
+	}
+	s.log.Info("ingress secret updated from the config secret")
+	return nil
 }
 
 // LoadLocal wires the App of the local process: settings from getenv, the

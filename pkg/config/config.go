@@ -67,6 +67,16 @@ type Config struct {
 	// AWS deployment.
 	TableName       string
 	ConfigSecretARN string
+	// IngressSecretARN is the ingress secret (Secret.Ingress as a
+	// document): the webhooks function reads it instead of the config
+	// secret; the token refresh function keeps it derived from the config
+	// secret.
+	IngressSecretARN string
+
+	// Ingress is set when Secret holds only the ingress part of the config
+	// secret (Secret.Ingress): the webhooks function's view, checked by
+	// Validate for what verifying and forwarding webhooks needs.
+	Ingress bool
 
 	// Local process.
 	Listen    string
@@ -111,6 +121,7 @@ func Env(getenv func(string) string) (Config, error) {
 		EnvBotpressWebhookURL: getenv("BOTPRESS_WEBHOOK_URL"),
 		TableName:             getenv("TABLE_NAME"),
 		ConfigSecretARN:       getenv("CONFIG_SECRET_ARN"),
+		IngressSecretARN:      getenv("INGRESS_SECRET_ARN"),
 		Listen:                or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
 		StorePath:             or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
 	}
@@ -206,7 +217,7 @@ func (c Config) Validate() error {
 			if lc.WebhookSecret == "" {
 				add("config secret: livechat.webhookSecret is required")
 			}
-			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); err != nil || !strings.Contains(string(raw), ":") {
+			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); !c.Ingress && (err != nil || !strings.Contains(string(raw), ":")) {
 				add(`config secret: livechat.agentToken must be base64 of "account_id:PAT"`)
 			}
 		}
@@ -218,7 +229,7 @@ func (c Config) Validate() error {
 		case z == nil:
 			add("ZOHO_SCREEN_NAME is set but the config secret has no zoho block")
 		default:
-			if z.ClientID == "" || z.ClientSecret == "" {
+			if !c.Ingress && (z.ClientID == "" || z.ClientSecret == "") {
 				add("config secret: zoho.clientId and zoho.clientSecret are required")
 			}
 			if len(z.WebhookPublicKeys) > 2 {
@@ -228,7 +239,7 @@ func (c Config) Validate() error {
 	} else if c.Secret.Zoho != nil {
 		add("the config secret has a zoho block but ZOHO_SCREEN_NAME is not set")
 	}
-	if len(c.Secret.BotAPIKeys) == 0 {
+	if len(c.Secret.BotAPIKeys) == 0 && !c.Ingress {
 		add("config secret: botApiKeys needs at least one key")
 	}
 	for i, k := range c.Secret.BotAPIKeys {
@@ -261,6 +272,29 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Ingress is the part of the secret the webhooks function needs to verify
+// webhooks and forward their events: the callback signing secret, the
+// Botpress webhook URL, LiveChat's webhook secret and Zoho's webhook public
+// keys. Nothing that lets one call a provider, the bot API or the operator
+// routes.
+func (s Secret) Ingress() Secret {
+	in := Secret{CallbackSigningSecret: s.CallbackSigningSecret, BotpressWebhookURL: s.BotpressWebhookURL}
+	if s.LiveChat != nil {
+		in.LiveChat = &LiveChatSecret{WebhookSecret: s.LiveChat.WebhookSecret}
+	}
+	if s.Zoho != nil {
+		in.Zoho = &ZohoSecret{WebhookPublicKeys: s.Zoho.WebhookPublicKeys}
+	}
+	return in
+}
+
+// Document is the secret as the JSON document it is read from (which
+// MarshalJSON never gives): for writing the ingress secret only.
+func (s Secret) Document() ([]byte, error) {
+	type document Secret
+	return json.Marshal(document(s))
 }
 
 // BotpressWebhookURL is the Botpress integration's webhook: the config
