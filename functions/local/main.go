@@ -48,6 +48,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return serve(ctx, getenv, log)
 }
 
+// newServer bounds the time a client may take: slow or idle connections
+// must not pile up (request bodies are at most 1 MiB).
+func newServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr: addr, Handler: h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
 // serve runs the bridge until ctx ends.
 func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
 	if p := getenv("HITL_STORE_PATH"); p == "" {
@@ -62,7 +73,7 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 		return err
 	}
 	defer closeStore()
-	srv := &http.Server{Addr: c.Listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(c.Listen, a.Handler())
 	go a.RunScheduled(ctx, 30*time.Second)
 	go func() {
 		<-ctx.Done()

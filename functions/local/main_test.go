@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,12 @@ func TestServeRefusesAnIncompleteConfiguration(t *testing.T) {
 	err = run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "no provider is configured") || !strings.Contains(err.Error(), "botApiKeys[0]") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestServerBoundsSlowAndIdleClients(t *testing.T) {
+	s := newServer("127.0.0.1:0", http.NotFoundHandler())
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.IdleTimeout <= 0 {
+		t.Fatalf("timeouts: header %v, read %v, idle %v", s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout)
 	}
 }

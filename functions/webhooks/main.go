@@ -1,5 +1,7 @@
 // Command webhooks is the Lambda function that takes provider webhooks
-// (POST /webhooks/{provider}): verify, de-duplicate, record, deliver.
+// (POST /webhooks/{provider}): verify, de-duplicate, record, deliver. It
+// reads the ingress secret only: webhook secrets and keys, the callback
+// signing secret and the Botpress webhook.
 package main
 
 import (
@@ -22,7 +24,7 @@ func main() {
 }
 
 func run() error {
-	a, err := app.LoadAWS(context.Background(), lambdacontext.NewLogger())
+	a, err := app.LoadAWSIngress(context.Background(), lambdacontext.NewLogger())
 	if err != nil {
 		return err
 	}

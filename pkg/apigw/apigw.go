@@ -49,15 +49,23 @@ func Request(ctx context.Context, e events.APIGatewayV2HTTPRequest) (*http.Reque
 		}
 		body = string(b)
 	}
-	u := &url.URL{Path: e.RawPath, RawQuery: e.RawQueryString}
 	method := e.RequestContext.HTTP.Method
 	if method == "" {
 		return nil, fmt.Errorf("event has no HTTP method")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), strings.NewReader(body))
+	// The path is parsed as a request target, as net/http's server does,
+	// and set on the request as is: a path starting with "//" stays a path
+	// (which the handlers answer 404), it never becomes a host.
+	u, err := url.ParseRequestURI(or(e.RawPath, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("parse path: %w", err)
+	}
+	u.RawQuery = e.RawQueryString
+	req, err := http.NewRequestWithContext(ctx, method, "/", strings.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
+	req.URL = u
 	for k, v := range e.Headers {
 		req.Header.Set(k, v)
 	}
@@ -87,4 +95,11 @@ func Response(status int, h http.Header, body []byte) events.APIGatewayV2HTTPRes
 		out.Body, out.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
 	}
 	return out
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }

@@ -60,3 +60,30 @@ func TestBinaryResponseIsBase64(t *testing.T) {
 		t.Fatalf("resp = %+v", resp)
 	}
 }
+
+// A raw path starting with "//" must stay a path: it never names a host.
+func TestDoubleSlashPathIsNotAHost(t *testing.T) {
+	for _, raw := range []string{"//evil.example/v1/users", "///x", "//127.0.0.1:8080/healthz"} {
+		req, err := Request(context.Background(), events.APIGatewayV2HTTPRequest{
+			RawPath: raw, RawQueryString: "a=1",
+			RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}},
+			Headers:        map[string]string{"host": "api.example"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.URL.Host != "" || req.URL.Path != raw || req.Host != "api.example" || req.URL.RawQuery != "a=1" {
+			t.Fatalf("%s: URL host %q path %q, request host %q", raw, req.URL.Host, req.URL.Path, req.Host)
+		}
+	}
+}
+
+func TestEncodedPathIsDecodedAsNetHTTPDoes(t *testing.T) {
+	req, err := Request(context.Background(), events.APIGatewayV2HTTPRequest{
+		RawPath:        "/v1/sessions/ses%5F1",
+		RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET"}},
+	})
+	if err != nil || req.URL.Path != "/v1/sessions/ses_1" {
+		t.Fatalf("path %q, %v", req.URL.Path, err)
+	}
+}

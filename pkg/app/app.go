@@ -4,9 +4,10 @@
 package app
 
 import (
+	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -41,6 +43,8 @@ type App struct {
 	Webhooks   http.Handler // provider webhooks
 	ZohoTokens *zoho.Tokens // nil without Zoho
 	Log        *slog.Logger
+
+	ingress *ingressSync // the token refresh function's only
 }
 
 // Options are what New needs besides the configuration.
@@ -54,9 +58,22 @@ type Options struct {
 	// ZohoTokens keeps the Zoho token where every container reads it;
 	// required with Zoho.
 	ZohoTokens zoho.TokenStore
+	// ZohoOAuthState keeps the key that signs the Zoho OAuth state (a
+	// secret of its own in AWS, a 0600 file locally). nil keeps a random
+	// key in memory: states then work only within one process.
+	ZohoOAuthState Document
 }
 
-// New wires an App from a validated configuration.
+// Document is a JSON document the application reads and writes (a secret
+// in AWS, a file locally).
+type Document interface {
+	Load(ctx context.Context, v any) error
+	Save(ctx context.Context, v any) error
+}
+
+// New wires an App from a validated configuration. With c.Ingress (the
+// webhooks function) it has no provider clients: it verifies webhooks and
+// forwards their events.
 func New(c config.Config, o Options) (*App, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -72,26 +89,50 @@ func New(c config.Config, o Options) (*App, error) {
 	providers := map[string]hitl.Provider{}
 	parsers := map[string]httpapi.WebhookParser{}
 	if lc := c.LiveChat; lc != nil {
-		client, err := livechat.NewClient(livechat.Config{
-			APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
-			ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
-			AgentToken: c.Secret.LiveChat.AgentToken, HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("livechat: %w", err)
+		// The integration's own agent is never reported as the assignee.
+		// The webhooks function cannot ask LiveChat who it is (it has no
+		// PAT): the ingress secret carries it (see ingressSync).
+		integrationAgent := func(context.Context) (string, error) {
+			if id := c.Secret.LiveChat.IntegrationAgentID; id != "" {
+				return id, nil
+			}
+			return "", errors.New("livechat.integrationAgentId is not in the ingress secret yet")
 		}
-		providers[hitl.LiveChat] = client
+		if !c.Ingress {
+			client, err := livechat.NewClient(livechat.Config{
+				APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
+				ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
+				AgentToken: c.Secret.LiveChat.AgentToken, HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("livechat: %w", err)
+			}
+			providers[hitl.LiveChat] = client
+			if c.Secret.LiveChat.IntegrationAgentID == "" {
+				integrationAgent = client.IntegrationAgentID
+			}
+		}
 		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID).
-			WithIntegrationAgent(client.IntegrationAgentID).WithLogger(o.Log)
+			WithIntegrationAgent(integrationAgent).WithLogger(o.Log)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
 	var tokens *zoho.Tokens
 	var connect *httpapi.ZohoConnect
 	if z := c.Zoho; z != nil {
 		var err error
-		tokens, connect, err = wireZoho(c, o, fetcher, providers, parsers)
-		if err != nil {
-			return nil, fmt.Errorf("zoho: %w", err)
+		if !c.Ingress {
+			if tokens, connect, err = wireZoho(c, o, fetcher, providers); err != nil {
+				return nil, fmt.Errorf("zoho: %w", err)
+			}
+		}
+		if len(c.Secret.Zoho.WebhookPublicKeys) == 0 {
+			o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
+		} else {
+			webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: c.Secret.Zoho.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log})
+			if err != nil {
+				return nil, fmt.Errorf("zoho: %w", err)
+			}
+			parsers[hitl.Zoho] = webhooks
 		}
 	}
 	d := &delivery.Dispatcher{
@@ -100,8 +141,11 @@ func New(c config.Config, o Options) (*App, error) {
 			hitl.ChannelNative: &delivery.Callback{URL: c.BotCallbackURL, Secret: []byte(c.Secret.CallbackSigningSecret), Client: o.Client, Now: o.Now},
 		},
 	}
-	if c.BotpressWebhookURL != "" {
-		d.Senders[hitl.ChannelBotpress] = &botpress.Sender{WebhookURL: c.BotpressWebhookURL, Client: o.Client}
+	for _, w := range c.Warnings() {
+		o.Log.Warn(w)
+	}
+	if u := c.BotpressWebhookURL(); u != "" {
+		d.Senders[hitl.ChannelBotpress] = &botpress.Sender{WebhookURL: u, Client: o.Client}
 	}
 	b := &hitl.Bridge{
 		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
@@ -117,9 +161,9 @@ func New(c config.Config, o Options) (*App, error) {
 	}, nil
 }
 
-// wireZoho adds the Zoho provider and webhook parser, and returns the
-// token manager and the OAuth connect routes.
-func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[string]hitl.Provider, parsers map[string]httpapi.WebhookParser) (*zoho.Tokens, *httpapi.ZohoConnect, error) {
+// wireZoho adds the Zoho provider, and returns the token manager and the
+// OAuth connect routes.
+func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[string]hitl.Provider) (*zoho.Tokens, *httpapi.ZohoConnect, error) {
 	z, secret := c.Zoho, c.Secret.Zoho
 	if o.ZohoTokens == nil {
 		return nil, nil, fmt.Errorf("no token store")
@@ -148,19 +192,8 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 		return nil, nil, err
 	}
 	providers[hitl.Zoho] = client
-	if len(secret.WebhookPublicKeys) == 0 {
-		o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
-	} else {
-		webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: secret.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log})
-		if err != nil {
-			return nil, nil, err
-		}
-		parsers[hitl.Zoho] = webhooks
-	}
-	stateKey := hmac.New(sha256.New, []byte(c.Secret.CallbackSigningSecret))
-	stateKey.Write([]byte("zoho oauth state"))
 	connect := &httpapi.ZohoConnect{
-		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: stateKey.Sum(nil),
+		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: (&stateKey{doc: o.ZohoOAuthState}).get,
 		AcquireLease: o.Store.AcquireLease, Now: o.Now, Log: o.Log,
 	}
 	return tokens, connect, nil
@@ -168,24 +201,62 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 
 // RefreshCredentials is the scheduled renewal of provider credentials:
 // LiveChat customer tokens that expire within the hour, and the Zoho access
-// token before it expires.
+// token before it expires; in AWS it also keeps the ingress secret derived
+// from the config secret.
 func (a *App) RefreshCredentials(ctx context.Context) error {
 	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
 	a.Log.Info("visitor tokens refreshed", "count", n)
 	if a.ZohoTokens != nil {
 		err = errors.Join(err, a.ZohoTokens.Refresh(ctx, false))
 	}
+	if a.ingress != nil {
+		err = errors.Join(err, a.ingress.sync(ctx))
+	}
 	return err
+}
+
+// stateKey is the key that signs Zoho OAuth states: random, of its own,
+// read once from its document; generated and saved when the document has
+// none (the local process's first connect; in AWS CloudFormation generates
+// it).
+type stateKey struct {
+	doc Document
+	mu  sync.Mutex
+	key []byte
+}
+
+// minStateKey is the shortest key accepted from the document.
+const minStateKey = 32
+
+func (k *stateKey) get(ctx context.Context) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	var d struct {
+		StateKey string `json:"stateKey"`
+	}
+	if k.doc != nil {
+		if err := k.doc.Load(ctx, &d); err != nil {
+			return nil, fmt.Errorf("load oauth state key: %w", err)
+		}
+	}
+	if len(d.StateKey) < minStateKey {
+		d.StateKey = rand.Text() + rand.Text() // 256 bits
+		if k.doc != nil {
+			if err := k.doc.Save(ctx, d); err != nil {
+				return nil, fmt.Errorf("save a new oauth state key: %w", err)
+			}
+		}
+	}
+	k.key = []byte(d.StateKey)
+	return k.key, nil
 }
 
 // tokenDocument keeps the Zoho token in a JSON document (a secret in AWS,
 // a file locally).
-type tokenDocument struct {
-	doc interface {
-		Load(ctx context.Context, v any) error
-		Save(ctx context.Context, v any) error
-	}
-}
+type tokenDocument struct{ doc Document }
 
 func (d tokenDocument) Load(ctx context.Context) (zoho.Token, error) {
 	var t zoho.Token
@@ -210,42 +281,133 @@ func defaultClient() *http.Client {
 	}
 }
 
-// LoadAWS wires the App of a Lambda function: settings from the
+// LoadAWS wires the App of a Lambda function that reads the config
+// secret (actions, redelivery, token refresh): settings from the
 // environment, the config secret from Secrets Manager, DynamoDB as store.
-// Clients are built once, at cold start.
-func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) {
+// With INGRESS_SECRET_ARN set (the token refresh function),
+// RefreshCredentials also keeps the ingress secret derived from the config
+// secret. Clients are built once, at cold start.
+func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) { return loadAWS(ctx, log, false) }
+
+// LoadAWSIngress wires the webhooks function's App: it reads the ingress
+// secret (INGRESS_SECRET_ARN) instead of the config secret, so it holds
+// only what verifying webhooks and calling the bot back needs, and no
+// provider, bot API or operator credential.
+func LoadAWSIngress(ctx context.Context, log *slog.Logger) (*App, error) {
+	a, err := loadAWS(ctx, log, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w\n(the ingress secret is derived from the config secret by the token refresh function, every 5 minutes: fill the config secret, then wait or invoke that function once)", err)
+	}
+	return a, nil
+}
+
+func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) {
 	c, err := config.Env(os.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("invalid environment:\n%w", err)
 	}
-	if c.TableName == "" || c.ConfigSecretARN == "" {
-		return nil, fmt.Errorf("TABLE_NAME and CONFIG_SECRET_ARN are required")
+	c.Ingress = ingress
+	secretARN := c.ConfigSecretARN
+	fromConfig := !ingress || c.IngressSecretARN == ""
+	if !fromConfig {
+		secretARN = c.IngressSecretARN
+	} else if ingress {
+		// sam local and test harnesses set only CONFIG_SECRET_ARN; the
+		// template gives the webhooks function the ingress secret alone.
+		log.Warn("INGRESS_SECRET_ARN is not set: the webhooks function reads the config secret and keeps only its ingress part")
+	}
+	if c.TableName == "" || secretARN == "" {
+		return nil, fmt.Errorf("TABLE_NAME and INGRESS_SECRET_ARN or CONFIG_SECRET_ARN are required")
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	if err := loadSecret(ctx, &c, sm); err != nil {
+	raw, err := secrets.NewCache(sm, 5*time.Minute, nil).Get(ctx, secretARN)
+	if err != nil {
 		return nil, err
 	}
+	if c.Secret, err = config.ParseSecret(raw); err != nil {
+		return nil, err
+	}
+	if ingress {
+		c.Secret = c.Secret.Ingress()
+	}
 	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log}
-	if c.Zoho != nil {
+	if c.Zoho != nil && !ingress {
 		if c.Zoho.TokenSecretARN == "" {
 			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")
 		}
 		o.ZohoTokens = tokenDocument{secrets.Document{API: sm, ID: c.Zoho.TokenSecretARN}}
+		if c.Zoho.OAuthStateSecretARN != "" {
+			o.ZohoOAuthState = secrets.Document{API: sm, ID: c.Zoho.OAuthStateSecretARN}
+		}
 	}
-	return New(c, o)
+	a, err := New(c, o)
+	if err != nil {
+		return nil, err
+	}
+	if !ingress && c.IngressSecretARN != "" && c.IngressSecretARN != c.ConfigSecretARN {
+		a.ingress = &ingressSync{
+			config: secrets.Document{API: sm, ID: c.ConfigSecretARN}, ingress: secrets.Document{API: sm, ID: c.IngressSecretARN},
+			log: log,
+		}
+		if lc, ok := a.Bridge.Providers[hitl.LiveChat].(*livechat.Client); ok {
+			a.ingress.integrationAgent = lc.IntegrationAgentID
+		}
+	}
+	return a, nil
 }
 
-func loadSecret(ctx context.Context, c *config.Config, api secrets.API) error {
-	raw, err := secrets.NewCache(api, 5*time.Minute, nil).Get(ctx, c.ConfigSecretARN)
-	if err != nil {
-		return err
+// ingressSync keeps the ingress secret equal to the ingress part of the
+// config secret (config.Secret.Ingress), so operators fill one secret and
+// the webhooks function still reads only what it needs.
+type ingressSync struct {
+	config, ingress Document
+	// integrationAgent learns the LiveChat integration agent's id, which
+	// the webhooks function needs and cannot learn; nil without LiveChat.
+	integrationAgent func(context.Context) (string, error)
+	log              *slog.Logger
+}
+
+// sync reads the config secret afresh (this container's copy may be old)
+// and rewrites the ingress secret when its content differs.
+func (s *ingressSync) sync(ctx context.Context) error {
+	var raw json.RawMessage
+	if err := s.config.Load(ctx, &raw); err != nil {
+		return fmt.Errorf("derive the ingress secret: %w", err)
 	}
-	c.Secret, err = config.ParseSecret(raw)
-	return err
+	secret, err := config.ParseSecret(raw)
+	if err != nil {
+		return fmt.Errorf("derive the ingress secret: %w", err)
+	}
+	in := secret.Ingress()
+	if in.LiveChat != nil && in.LiveChat.IntegrationAgentID == "" && s.integrationAgent != nil {
+		id, err := s.integrationAgent(ctx)
+		if err != nil {
+			return fmt.Errorf("derive the ingress secret: learn the LiveChat integration agent: %w", err)
+		}
+		in.LiveChat.IntegrationAgentID = id
+	}
+	want, err := in.Document()
+	if err != nil {
+		return fmt.Errorf("derive the ingress secret: %w", err)
+	}
+	var current json.RawMessage
+	if err := s.ingress.Load(ctx, &current); err != nil {
+		return fmt.Errorf("read the ingress secret: %w", err)
+	}
+	if have, err := config.ParseSecret(current); err == nil {
+		if doc, err := have.Document(); err == nil && bytes.Equal(doc, want) {
+			return nil
+		}
+	}
+	if err := s.ingress.Save(ctx, json.RawMessage(want)); err != nil {
+		return fmt.Errorf("write the ingress secret: %w", err)
+	}
+	s.log.Info("ingress secret updated from the config secret")
+	return nil
 }
 
 // LoadLocal wires the App of the local process: settings from getenv, the
@@ -269,8 +431,12 @@ func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Confi
 	if err != nil {
 		return nil, c, nil, err
 	}
-	tokens := tokenDocument{secrets.File{Path: filepath.Join(filepath.Dir(c.StorePath), "zoho-token.json")}}
-	a, err := New(c, Options{Store: st, Log: log, ZohoTokens: tokens})
+	dir := filepath.Dir(c.StorePath)
+	a, err := New(c, Options{
+		Store: st, Log: log,
+		ZohoTokens:     tokenDocument{secrets.File{Path: filepath.Join(dir, "zoho-token.json")}},
+		ZohoOAuthState: secrets.File{Path: filepath.Join(dir, "zoho-oauth-state.json")},
+	})
 	if err != nil {
 		st.Close()
 		return nil, c, nil, err
@@ -278,12 +444,14 @@ func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Confi
 	return a, c, st.Close, nil
 }
 
-// Handler serves every route of both HTTP functions, as the local process does.
+// Handler serves every route of both HTTP functions, as the local process
+// does, and answers non-canonical paths as the functions do (JSON 404, no
+// redirect).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/webhooks/", a.Webhooks)
 	mux.Handle("/", a.Actions)
-	return mux
+	return httpapi.Canonical(mux, a.Log)
 }
 
 // Redeliver is the every-minute scheduled work: outboxes due for a retry,

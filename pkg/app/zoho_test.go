@@ -214,7 +214,7 @@ func TestZohoConnectFlow(t *testing.T) {
 		return u.Query().Get("state")
 	}
 	state = start()
-	if status, page := callback("1000.bad", state, accounts); status != http.StatusBadRequest || !strings.Contains(page, "invalid_code") {
+	if status, page := callback("1000.bad", state, accounts); status != http.StatusBadRequest || !strings.Contains(page, "did not accept") || strings.Contains(page, "invalid_code") {
 		t.Fatalf("a code Zoho refuses: %d %s", status, page)
 	}
 	state = start()

@@ -15,7 +15,7 @@ import (
 )
 
 // Sender delivers the events of Botpress sessions to the integration's
-// webhook (BOTPRESS_WEBHOOK_URL): hitl.message as /message-from-agent,
+// webhook (the config secret's botpressWebhookUrl): hitl.message as /message-from-agent,
 // hitl.assigned as /agent-assigned, hitl.stopped as /stop-hitl, and
 // hitl.transferred to a named agent as /agent-assigned. A transfer to a
 // queue has no counterpart in the contract and is accepted without a call.

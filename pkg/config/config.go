@@ -23,18 +23,25 @@ import (
 // Secret is the config secret document. Its values are credentials: never
 // log them.
 type Secret struct {
-	BotAPIKeys            []string        `json:"botApiKeys"`
-	CallbackSigningSecret string          `json:"callbackSigningSecret"`
-	BotpressPathToken     string          `json:"botpressPathToken"`
-	AdminAPIKey           string          `json:"adminApiKey"`
-	LiveChat              *LiveChatSecret `json:"livechat"`
-	Zoho                  *ZohoSecret     `json:"zoho"`
+	BotAPIKeys            []string `json:"botApiKeys"`
+	CallbackSigningSecret string   `json:"callbackSigningSecret"`
+	BotpressPathToken     string   `json:"botpressPathToken"`
+	AdminAPIKey           string   `json:"adminApiKey"`
+	// BotpressWebhookURL is the Botpress integration's webhook: whoever has
+	// it can post into the bot's conversations as an agent.
+	BotpressWebhookURL string          `json:"botpressWebhookUrl"`
+	LiveChat           *LiveChatSecret `json:"livechat"`
+	Zoho               *ZohoSecret     `json:"zoho"`
 }
 
 // LiveChatSecret holds LiveChat credentials.
 type LiveChatSecret struct {
 	AgentToken    string `json:"agentToken"` // base64 "account_id:PAT"
 	WebhookSecret string `json:"webhookSecret"`
+	// IntegrationAgentID is the agent (an email) whose PAT AgentToken holds.
+	// Optional: the bridge asks LiveChat, and writes it into the ingress
+	// secret for the webhooks function, which cannot ask.
+	IntegrationAgentID string `json:"integrationAgentId,omitempty"`
 }
 
 // ZohoSecret holds Zoho SalesIQ credentials.
@@ -47,9 +54,12 @@ type ZohoSecret struct {
 
 // Config is every setting of one process or function.
 type Config struct {
-	DefaultProvider    string
-	BotCallbackURL     string
-	BotpressWebhookURL string
+	DefaultProvider string
+	BotCallbackURL  string
+	// EnvBotpressWebhookURL is BOTPRESS_WEBHOOK_URL, read for one more
+	// release: the URL is a credential and belongs in the config secret
+	// (botpressWebhookUrl), which wins when both are set.
+	EnvBotpressWebhookURL string
 	// BotpressIdleTimeout ends a Botpress session nobody wrote in for this
 	// long (BOTPRESS_INACTIVITY_TIMEOUT, default 30m).
 	BotpressIdleTimeout time.Duration
@@ -61,6 +71,16 @@ type Config struct {
 	// AWS deployment.
 	TableName       string
 	ConfigSecretARN string
+	// IngressSecretARN is the ingress secret (Secret.Ingress as a
+	// document): the webhooks function reads it instead of the config
+	// secret; the token refresh function keeps it derived from the config
+	// secret.
+	IngressSecretARN string
+
+	// Ingress is set when Secret holds only the ingress part of the config
+	// secret (Secret.Ingress): the webhooks function's view, checked by
+	// Validate for what verifying and forwarding webhooks needs.
+	Ingress bool
 
 	// Local process.
 	Listen    string
@@ -90,6 +110,9 @@ type Zoho struct {
 	AccountsURL    string
 	SalesIQURL     string
 	TokenSecretARN string // where the current token lives in AWS
+	// OAuthStateSecretARN is where the key that signs OAuth states lives
+	// in AWS; set for the function that serves the connect flow only.
+	OAuthStateSecretARN string
 }
 
 // Env reads the non-secret settings through getenv (os.Getenv in
@@ -97,13 +120,14 @@ type Zoho struct {
 func Env(getenv func(string) string) (Config, error) {
 	var errs []error
 	c := Config{
-		DefaultProvider:    getenv("DEFAULT_PROVIDER"),
-		BotCallbackURL:     getenv("BOT_CALLBACK_URL"),
-		BotpressWebhookURL: getenv("BOTPRESS_WEBHOOK_URL"),
-		TableName:          getenv("TABLE_NAME"),
-		ConfigSecretARN:    getenv("CONFIG_SECRET_ARN"),
-		Listen:             or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
-		StorePath:          or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
+		DefaultProvider:       getenv("DEFAULT_PROVIDER"),
+		BotCallbackURL:        getenv("BOT_CALLBACK_URL"),
+		EnvBotpressWebhookURL: getenv("BOTPRESS_WEBHOOK_URL"),
+		TableName:             getenv("TABLE_NAME"),
+		ConfigSecretARN:       getenv("CONFIG_SECRET_ARN"),
+		IngressSecretARN:      getenv("INGRESS_SECRET_ARN"),
+		Listen:                or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
+		StorePath:             or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
 	}
 	c.BotpressIdleTimeout = hitl.DefaultIdleTimeout
 	if v := getenv("BOTPRESS_INACTIVITY_TIMEOUT"); v != "" {
@@ -147,7 +171,7 @@ func Env(getenv func(string) string) (Config, error) {
 			Region: getenv("ZOHO_REGION"), ScreenName: screen, AppID: getenv("ZOHO_APP_ID"),
 			DepartmentID: getenv("ZOHO_DEPARTMENT_ID"), OrgID: getenv("ZOHO_ORG_ID"),
 			AccountsURL: getenv("ZOHO_ACCOUNTS_URL"), SalesIQURL: getenv("ZOHO_SALESIQ_URL"),
-			TokenSecretARN: getenv("ZOHO_TOKEN_SECRET_ARN"),
+			TokenSecretARN: getenv("ZOHO_TOKEN_SECRET_ARN"), OAuthStateSecretARN: getenv("ZOHO_OAUTH_STATE_SECRET_ARN"),
 		}
 		if _, err := zoho.LookupRegion(z.Region); err != nil {
 			errs = append(errs, fmt.Errorf("ZOHO_REGION: %w", err))
@@ -197,7 +221,7 @@ func (c Config) Validate() error {
 			if lc.WebhookSecret == "" {
 				add("config secret: livechat.webhookSecret is required")
 			}
-			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); err != nil || !strings.Contains(string(raw), ":") {
+			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); !c.Ingress && (err != nil || !strings.Contains(string(raw), ":")) {
 				add(`config secret: livechat.agentToken must be base64 of "account_id:PAT"`)
 			}
 		}
@@ -209,7 +233,7 @@ func (c Config) Validate() error {
 		case z == nil:
 			add("ZOHO_SCREEN_NAME is set but the config secret has no zoho block")
 		default:
-			if z.ClientID == "" || z.ClientSecret == "" {
+			if !c.Ingress && (z.ClientID == "" || z.ClientSecret == "") {
 				add("config secret: zoho.clientId and zoho.clientSecret are required")
 			}
 			if len(z.WebhookPublicKeys) > 2 {
@@ -219,7 +243,7 @@ func (c Config) Validate() error {
 	} else if c.Secret.Zoho != nil {
 		add("the config secret has a zoho block but ZOHO_SCREEN_NAME is not set")
 	}
-	if len(c.Secret.BotAPIKeys) == 0 {
+	if len(c.Secret.BotAPIKeys) == 0 && !c.Ingress {
 		add("config secret: botApiKeys needs at least one key")
 	}
 	for i, k := range c.Secret.BotAPIKeys {
@@ -237,9 +261,12 @@ func (c Config) Validate() error {
 		if len(token) < 16 || strings.ContainsAny(token, "/?#% ") {
 			add("config secret: botpressPathToken must be at least 16 characters, none of them / ? # %% or space")
 		}
-		if c.BotpressWebhookURL == "" {
-			add("BOTPRESS_WEBHOOK_URL is required with botpressPathToken: agent messages are sent there")
-		} else if err := checkURL("BOTPRESS_WEBHOOK_URL", c.BotpressWebhookURL, c.AllowPrivateURLs); err != nil {
+		if c.BotpressWebhookURL() == "" {
+			add("config secret: botpressWebhookUrl is required with botpressPathToken: agent messages are sent there")
+		}
+	}
+	if u := c.BotpressWebhookURL(); u != "" {
+		if err := checkURL("botpressWebhookUrl", u, c.AllowPrivateURLs); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -249,6 +276,48 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Ingress is the part of the secret the webhooks function needs to verify
+// webhooks and forward their events: the callback signing secret, the
+// Botpress webhook URL, LiveChat's webhook secret and Zoho's webhook public
+// keys. Nothing that lets one call a provider, the bot API or the operator
+// routes.
+func (s Secret) Ingress() Secret {
+	in := Secret{CallbackSigningSecret: s.CallbackSigningSecret, BotpressWebhookURL: s.BotpressWebhookURL}
+	if s.LiveChat != nil {
+		in.LiveChat = &LiveChatSecret{WebhookSecret: s.LiveChat.WebhookSecret, IntegrationAgentID: s.LiveChat.IntegrationAgentID}
+	}
+	if s.Zoho != nil {
+		in.Zoho = &ZohoSecret{WebhookPublicKeys: s.Zoho.WebhookPublicKeys}
+	}
+	return in
+}
+
+// Document is the secret as the JSON document it is read from (which
+// MarshalJSON never gives): for writing the ingress secret only.
+func (s Secret) Document() ([]byte, error) {
+	type document Secret
+	return json.Marshal(document(s))
+}
+
+// BotpressWebhookURL is the Botpress integration's webhook: the config
+// secret's botpressWebhookUrl, else the deprecated BOTPRESS_WEBHOOK_URL.
+func (c Config) BotpressWebhookURL() string {
+	return or(c.Secret.BotpressWebhookURL, c.EnvBotpressWebhookURL)
+}
+
+// Warnings lists settings that work but should change. They name
+// settings, never their values.
+func (c Config) Warnings() []string {
+	switch {
+	case c.EnvBotpressWebhookURL == "":
+		return nil
+	case c.Secret.BotpressWebhookURL == "":
+		return []string{"BOTPRESS_WEBHOOK_URL (the BotpressWebhookUrl parameter) is deprecated and will be ignored from the next release: the URL is a credential; move it to the config secret's botpressWebhookUrl and clear the parameter"}
+	default:
+		return []string{"BOTPRESS_WEBHOOK_URL is ignored: the config secret's botpressWebhookUrl is set; clear the BotpressWebhookUrl parameter"}
+	}
 }
 
 // Providers lists the configured providers.

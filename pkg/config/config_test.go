@@ -121,3 +121,39 @@ func TestZohoSettings(t *testing.T) {
 		t.Fatalf("missing secret block: %v", err)
 	}
 }
+
+func TestBotpressWebhookURLComesFromTheSecretAndTheEnvVarIsDeprecated(t *testing.T) {
+	const fromSecret, fromEnv = "https://webhook.botpress.example/secret-id", "https://webhook.botpress.example/env-id"
+	e := validEnv()
+	c, _ := Env(env(e))
+	c.Secret = validSecret()
+	c.Secret.BotpressPathToken = "bp-path-token-0123456789"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "botpressWebhookUrl is required") {
+		t.Fatalf("a path token without a webhook URL: %v", err)
+	}
+
+	e["BOTPRESS_WEBHOOK_URL"] = fromEnv
+	c, _ = Env(env(e))
+	c.Secret = validSecret()
+	c.Secret.BotpressPathToken = "bp-path-token-0123456789"
+	if err := c.Validate(); err != nil || c.BotpressWebhookURL() != fromEnv {
+		t.Fatalf("the deprecated env var: %q, %v", c.BotpressWebhookURL(), err)
+	}
+	w := c.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], "deprecated") || strings.Contains(w[0], fromEnv) {
+		t.Fatalf("warnings %q", w)
+	}
+
+	c.Secret.BotpressWebhookURL = fromSecret
+	if c.BotpressWebhookURL() != fromSecret || len(c.Warnings()) != 1 || strings.Contains(c.Warnings()[0], "env-id") {
+		t.Fatalf("the secret's URL must win: %q %q", c.BotpressWebhookURL(), c.Warnings())
+	}
+	c.Secret.BotpressWebhookURL = "ftp://webhook.botpress.example/x"
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "ftp://") {
+		t.Fatalf("a bad URL must be refused without quoting it: %v", err)
+	}
+	var s Secret
+	if err := json.Unmarshal([]byte(`{"botpressWebhookUrl":"`+fromSecret+`"}`), &s); err != nil || s.BotpressWebhookURL != fromSecret {
+		t.Fatalf("secret field botpressWebhookUrl: %q %v", s.BotpressWebhookURL, err)
+	}
+}

@@ -72,9 +72,14 @@ func (c *Callback) Send(ctx context.Context, e hitl.Event) error {
 }
 
 // Post sends a JSON body to a bot's endpoint and treats any 2xx answer as
-// acceptance. Its errors never contain the URL, which may carry a secret
-// (a Botpress webhook id).
+// acceptance. Redirects are never followed: a 3xx is a failed delivery,
+// which the outbox retries, so a bot endpoint cannot point the bridge's
+// signed events (or a Botpress webhook's body) at another address, such as
+// one inside the bridge's network. Its errors never contain the URL, which
+// may carry a secret (a Botpress webhook id).
 func Post(ctx context.Context, client *http.Client, target string, body []byte, headers map[string]string) error {
+	noRedirects := *client
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return errors.New("build callback request: invalid URL")
@@ -84,7 +89,7 @@ func Post(ctx context.Context, client *http.Client, target string, body []byte, 
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := client.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

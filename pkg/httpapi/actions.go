@@ -28,7 +28,10 @@ type ActionsConfig struct {
 	AdminAPIKey string // empty disables the admin routes
 	// BotpressPathToken guards the Botpress routes; empty disables them.
 	BotpressPathToken string
-	// ZohoConnect, when set, serves /oauth/zoho/start and /oauth/zoho/callback.
+	// ZohoConnect, when set and AdminAPIKey is not empty, serves
+	// /oauth/zoho/start and /oauth/zoho/callback. Without an admin key
+	// neither route exists: nobody can start the flow, so no callback is
+	// expected.
 	ZohoConnect *ZohoConnect
 	Log         *slog.Logger
 }
@@ -53,18 +56,18 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
 	a.botpressRoutes(mux)
-	if c.ZohoConnect != nil {
+	if c.ZohoConnect != nil && c.AdminAPIKey != "" {
 		c.ZohoConnect.routes(mux, a.operator)
 	}
 	mux.Handle("/", notFound(c.Log))
-	return logged(c.Log, canonical(mux, c.Log))
+	return logged(c.Log, Canonical(mux, c.Log))
 }
 
-// canonical answers paths with ".", ".." or "//" elements as unknown routes,
-// where ServeMux would redirect to the cleaned path: an API does not
-// redirect, and a Botpress token of "." must not reveal that the route
-// exists.
-func canonical(next http.Handler, log *slog.Logger) http.Handler {
+// Canonical answers paths with ".", ".." or "//" elements as unknown routes
+// (JSON 404), where ServeMux would redirect to the cleaned path: an API
+// does not redirect, and a Botpress token of "." must not reveal that the
+// route exists.
+func Canonical(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if clean := path.Clean(p); clean != p && clean+"/" != p {

@@ -28,8 +28,12 @@ type ZohoConnect struct {
 	OAuth func(redirectURL string) (*zoho.OAuth, error)
 	// Save keeps the token where the functions read it.
 	Save func(ctx context.Context, t zoho.Token) error
-	// StateKey signs the state parameter.
-	StateKey []byte
+	// StateKey returns the key that signs the state parameter: a random
+	// key of its own, which nobody outside the bridge holds. A key derived
+	// from a secret the bot side knows (the callback signing secret, an API
+	// key) would let the bot side forge a state and connect another Zoho
+	// account.
+	StateKey func(ctx context.Context) ([]byte, error)
 	// AcquireLease makes each state usable once (hitl.Store.AcquireLease).
 	AcquireLease func(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 	Now          func() time.Time
@@ -56,7 +60,7 @@ func (z *ZohoConnect) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("zoho oauth: %w", err)
 	}
-	state, err := z.newState()
+	state, err := z.newState(r.Context())
 	if err != nil {
 		return err
 	}
@@ -65,48 +69,42 @@ func (z *ZohoConnect) start(w http.ResponseWriter, r *http.Request) error {
 }
 
 // callback takes Zoho's redirect. It answers a short page for the person
-// in the browser; nothing is stored unless everything checks out.
+// in the browser, with fixed texts only: nothing of the request (Zoho's
+// error, a code) is shown back. Nothing is stored unless everything checks
+// out.
 func (z *ZohoConnect) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	fail := func(status int, why string, err error) {
-		z.Log.Warn("zoho connection refused", "reason", why, "err", err)
-		page(w, status, "Zoho SalesIQ was not connected", why)
+	fail := func(status int, reason, text string, err error) {
+		z.Log.Warn("zoho connection refused", "reason", reason, "err", err)
+		page(w, status, "Zoho SalesIQ was not connected", text)
 	}
-	if e := q.Get("error"); e != "" {
-		fail(http.StatusBadRequest, "Zoho answered: "+e+". Start again from /oauth/zoho/start.", nil)
+	if q.Get("error") != "" {
+		fail(http.StatusBadRequest, "zoho_error", "Zoho did not grant access. Start again from /oauth/zoho/start.", nil)
 		return
 	}
 	if err := z.useState(r.Context(), q.Get("state")); err != nil {
-		fail(http.StatusBadRequest, "The link is invalid, expired or already used. Start again from /oauth/zoho/start.", err)
+		fail(http.StatusBadRequest, "bad_state", "The link is invalid, expired or already used. Start again from /oauth/zoho/start.", err)
 		return
 	}
 	o, err := z.OAuth(callbackURL(r))
 	if err != nil {
-		fail(http.StatusInternalServerError, "The bridge's Zoho settings are incomplete.", err)
+		fail(http.StatusInternalServerError, "settings", "The bridge's Zoho settings are incomplete; see the function's log.", err)
 		return
 	}
 	tok, err := o.Exchange(r.Context(), q.Get("code"), q.Get("location"), q.Get("accounts-server"))
 	if err != nil {
-		fail(http.StatusBadRequest, "Zoho did not accept the authorization: "+exchangeReason(err), err)
+		fail(http.StatusBadRequest, "exchange", "Zoho did not accept the authorization, or the redirect did not come from your Zoho data centre; see the function's log.", err)
 		return
 	}
 	if err := z.Save(r.Context(), tok); err != nil {
-		z.Log.Error("save zoho token", "err", err)
-		page(w, http.StatusInternalServerError, "Zoho SalesIQ was not connected", "The token could not be stored; see the function's log.")
+		fail(http.StatusInternalServerError, "save", "The token could not be stored; see the function's log.", err)
 		return
 	}
 	z.Log.Info("zoho connected", "expires_at", tok.ExpiresAt)
 	page(w, http.StatusOK, "Zoho SalesIQ is connected", "hitl-bridge can now open conversations in your SalesIQ portal. You can close this page.")
 }
 
-func exchangeReason(err error) string {
-	var oe *zoho.OAuthError
-	if errors.As(err, &oe) {
-		return oe.Code
-	}
-	return "the redirect did not come from your Zoho data centre, or the code was missing."
-}
-
+// page answers a fixed title and text.
 func page(w http.ResponseWriter, status int, title, text string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -117,21 +115,29 @@ func page(w http.ResponseWriter, status int, title, text string) {
 }
 
 // newState returns nonce‖expiry, signed: base64url(payload).base64url(mac).
-func (z *ZohoConnect) newState() (string, error) {
+func (z *ZohoConnect) newState(ctx context.Context) (string, error) {
 	payload := make([]byte, 24)
 	if _, err := rand.Read(payload[:16]); err != nil {
 		return "", err
 	}
 	binary.BigEndian.PutUint64(payload[16:], uint64(z.Now().Add(stateTTL).Unix()))
+	mac, err := z.mac(ctx, payload)
+	if err != nil {
+		return "", err
+	}
 	enc := base64.RawURLEncoding
-	return enc.EncodeToString(payload) + "." + enc.EncodeToString(z.mac(payload)), nil
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(mac), nil
 }
 
-func (z *ZohoConnect) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, z.StateKey)
+func (z *ZohoConnect) mac(ctx context.Context, payload []byte) ([]byte, error) {
+	key, err := z.StateKey(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("zoho oauth state key: %w", err)
+	}
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("zoho-oauth-state\x00"))
 	m.Write(payload)
-	return m.Sum(nil)
+	return m.Sum(nil), nil
 }
 
 // useState checks the signature and expiry of state, and that it was not
@@ -141,7 +147,14 @@ func (z *ZohoConnect) useState(ctx context.Context, state string) error {
 	p, s, ok := strings.Cut(state, ".")
 	payload, err1 := enc.DecodeString(p)
 	sig, err2 := enc.DecodeString(s)
-	if !ok || err1 != nil || err2 != nil || len(payload) != 24 || !hmac.Equal(sig, z.mac(payload)) {
+	if !ok || err1 != nil || err2 != nil || len(payload) != 24 {
+		return errors.New("malformed state")
+	}
+	want, err := z.mac(ctx, payload)
+	if err != nil {
+		return err
+	}
+	if !hmac.Equal(sig, want) {
 		return errors.New("bad state signature")
 	}
 	expiry := time.Unix(int64(binary.BigEndian.Uint64(payload[16:])), 0)

@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
 )
 
@@ -256,34 +255,15 @@ func (c *Client) agentCall(ctx context.Context, action string, applyOnce bool, i
 	return decodeAnswer(action, body, out)
 }
 
-// upload is a file for upload_file.
-type upload struct {
-	name, contentType string
-	body              []byte
-}
-
 // customerCall posts an action to the Customer Chat API as the visitor,
-// JSON in, or multipart when in is an upload.
+// JSON in, or multipart when in is an upload's form (streamed from the
+// spooled file, read again by each attempt).
 func (c *Client) customerCall(ctx context.Context, token, action string, applyOnce bool, in, out any) error {
+	form, upload := in.(*media.Form)
 	var payload []byte
 	contentType := "application/json"
-	if f, ok := in.(upload); ok {
-		var buf bytes.Buffer
-		w := multipart.NewWriter(&buf)
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, f.name))
-		h.Set("Content-Type", f.contentType)
-		part, err := w.CreatePart(h)
-		if err == nil {
-			_, err = part.Write(f.body)
-		}
-		if err == nil {
-			err = w.Close()
-		}
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", action, err)
-		}
-		payload, contentType = buf.Bytes(), w.FormDataContentType()
+	if upload {
+		contentType = form.ContentType
 	} else {
 		var err error
 		if payload, err = json.Marshal(in); err != nil {
@@ -292,10 +272,16 @@ func (c *Client) customerCall(ctx context.Context, token, action string, applyOn
 	}
 	target := c.apiURL + "/customer/action/" + action + "?organization_id=" + url.QueryEscape(c.organizationID)
 	_, body, err := c.do(ctx, request{action: action, applyOnce: applyOnce, build: func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(payload))
+		var body io.Reader = bytes.NewReader(payload)
+		size := int64(len(payload))
+		if upload {
+			body, size = form.Reader(), form.Size()
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, body)
 		if err != nil {
 			return nil, err
 		}
+		req.ContentLength = size
 		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Authorization", "Bearer "+token)
 		c.setRegion(req, region(token))

@@ -502,7 +502,7 @@ func (c *Client) upload(ctx context.Context, v *visitor, s hitl.Session, m hitl.
 	if c.media == nil {
 		return asLink("no_fetcher")
 	}
-	f, err := c.media.Fetch(ctx, m.URL, maxUploadBytes)
+	f, err := c.media.Fetch(ctx, m.URL, m.Type, maxUploadBytes)
 	switch {
 	case ctx.Err() != nil:
 		return "", ctx.Err()
@@ -513,14 +513,19 @@ func (c *Client) upload(ctx context.Context, v *visitor, s hitl.Session, m hitl.
 	case err != nil:
 		return asLink("unavailable")
 	}
-	name := f.Name
-	if m.Type == hitl.TypeFile && m.Title != "" && len(m.Title) <= 100 && !strings.ContainsAny(m.Title, "/\\\x00") {
+	defer f.Close()
+	name := ""
+	if m.Type == hitl.TypeFile {
 		name = m.Title
+	}
+	form, err := f.Form("file", name)
+	if err != nil {
+		return "", fmt.Errorf("encode livechat upload: %w", err)
 	}
 	var uploaded struct {
 		URL string `json:"url"`
 	}
-	err = c.asCustomer(ctx, v, "upload_file", false, upload{name: name, contentType: f.ContentType, body: f.Body}, &uploaded)
+	err = c.asCustomer(ctx, v, "upload_file", false, form, &uploaded)
 	var api *APIError
 	if errors.As(err, &api) && (api.Status == http.StatusRequestEntityTooLarge || api.Type == "entity_too_large" || api.Type == "validation") {
 		return asLink("upload_refused")

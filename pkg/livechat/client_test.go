@@ -382,10 +382,11 @@ func TestSend(t *testing.T) {
 			wantType: "file", wantName: "Invoice 42.pdf",
 		},
 		{
-			name:     "audio uploaded",
+			// The file must be what the message type says (pkg/media).
+			name:     "audio that is a PDF sent as link",
 			private:  true,
 			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeAudio, URL: u + "/report.pdf"} },
-			wantType: "file", wantName: "report.pdf",
+			wantType: "message", wantText: func(u string) string { return "[audio] " + u + "/report.pdf" },
 		},
 		{
 			name:     "video over 10 MB sent as link",

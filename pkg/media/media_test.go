@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,10 +18,9 @@ func TestPublic(t *testing.T) {
 		ip   string
 		want bool
 	}{
+		// IPv4
 		{"8.8.8.8", true},
 		{"1.1.1.1", true},
-		{"2606:4700::1111", true},
-		{"64:ff9b::808:808", true},
 		{"127.0.0.1", false},
 		{"127.8.9.10", false},
 		{"10.1.2.3", false},
@@ -33,16 +33,58 @@ func TestPublic(t *testing.T) {
 		{"255.255.255.255", false},
 		{"224.0.0.1", false},
 		{"198.18.0.1", false},
+		{"192.0.0.9", false},
+		{"192.88.99.1", false},
+		{"203.0.113.5", false},
+		// IPv6: global unicast only
+		{"2606:4700::1111", true},
+		{"2a00:1450:4001::200e", true},
 		{"::1", false},
 		{"::", false},
 		{"fe80::1", false},
+		{"fe80::1%eth0", false},
+		{"fec0::1", false}, // site-local (deprecated)
 		{"fc00::1", false},
 		{"fd12:3456::1", false},
 		{"ff02::1", false},
+		{"ff0e::1", false},
+		{"100::1", false},
+		{"2001:db8::1", false},
+		{"3fff::1", false},
+		{"2001:2::1", false},  // benchmarking, in 2001::/23
+		{"2001:10::1", false}, // ORCHID, in 2001::/23
+		{"4000::1", false},    // outside 2000::/3
+		// IPv4-mapped
+		{"::ffff:8.8.8.8", true},
 		{"::ffff:127.0.0.1", false},
 		{"::ffff:169.254.169.254", false},
+		// IPv4-compatible ::a.b.c.d
+		{"::8.8.8.8", true},
+		{"::127.0.0.1", false},
+		{"::10.0.0.1", false},
+		// SIIT IPv4-translated ::ffff:0:a.b.c.d
+		{"::ffff:0:808:808", true},
+		{"::ffff:0:7f00:1", false},
+		{"::ffff:0:a9fe:a9fe", false},
+		// NAT64 well-known prefix
+		{"64:ff9b::808:808", true},
+		{"64:ff9b::7f00:1", false},
 		{"64:ff9b::a9fe:a9fe", false},
-		{"2001:db8::1", false},
+		// NAT64 local-use prefix, /96 layout only
+		{"64:ff9b:1::808:808", true},
+		{"64:ff9b:1::a00:1", false},
+		{"64:ff9b:1::a9fe:a9fe", false},
+		{"64:ff9b:1:a9fe:a9:fe00::", false}, // /48 layout of 169.254.169.254
+		// 6to4: the embedded IPv4 after 2002:
+		{"2002:808:808::1", true},
+		{"2002:7f00:1::1", false},
+		{"2002:a9fe:a9fe::1", false},
+		{"2002:c0a8:101::1", false},
+		// Teredo: server 4 bytes after 2001:0:, client inverted in the last 4
+		{"2001:0:808:808:8000:ffff:f7f7:f7f7", true},  // client 8.8.8.8
+		{"2001:0:808:808:8000:ffff:80ff:fffe", false}, // client 127.0.0.1
+		{"2001:0:808:808:8000:ffff:5601:5601", false}, // client 169.254.169.254
+		{"2001:0:7f00:1:8000:ffff:f7f7:f7f7", false},  // server 127.0.0.1
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {
@@ -63,7 +105,7 @@ func TestFetchRefusesBeforeConnecting(t *testing.T) {
 		"::not a url",
 	} {
 		t.Run(raw, func(t *testing.T) {
-			_, err := f.Fetch(context.Background(), raw, 0)
+			_, err := f.Fetch(context.Background(), raw, KindFile, 0)
 			if !errors.Is(err, ErrNotAllowed) {
 				t.Fatalf("err = %v, want ErrNotAllowed", err)
 			}
@@ -86,7 +128,7 @@ func TestFetchDialGuard(t *testing.T) {
 	// the check runs on the resolved IP at dial time.
 	for _, raw := range []string{srv.URL + "/x", "https://localhost:" + port + "/x"} {
 		t.Run(raw, func(t *testing.T) {
-			_, err := f.Fetch(context.Background(), raw, 0)
+			_, err := f.Fetch(context.Background(), raw, KindFile, 0)
 			if !errors.Is(err, ErrNotAllowed) {
 				t.Fatalf("err = %v, want ErrNotAllowed", err)
 			}
@@ -127,7 +169,7 @@ func TestFetchRedirectGuard(t *testing.T) {
 	for _, to := range []string{inner.URL + "/file", "http://example.com/file"} {
 		t.Run(to, func(t *testing.T) {
 			target = to
-			_, err := f.Fetch(context.Background(), outer.URL+"/start", 0)
+			_, err := f.Fetch(context.Background(), outer.URL+"/start", KindFile, 0)
 			if !errors.Is(err, ErrNotAllowed) {
 				t.Fatalf("err = %v, want ErrNotAllowed", err)
 			}
@@ -177,7 +219,7 @@ func TestFetch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			file, err := f.Fetch(context.Background(), srv.URL+tt.path, tt.max)
+			file, err := f.Fetch(context.Background(), srv.URL+tt.path, KindFile, tt.max)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
@@ -187,8 +229,10 @@ func TestFetch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if file.Name != tt.wantName || file.ContentType != tt.wantType || len(file.Body) == 0 {
-				t.Errorf("got name %q type %q, %d bytes", file.Name, file.ContentType, len(file.Body))
+			defer file.Close()
+			body, _ := io.ReadAll(file.Reader())
+			if file.Name != tt.wantName || file.ContentType != tt.wantType || len(body) == 0 || int64(len(body)) != file.Size {
+				t.Errorf("got name %q type %q, %d bytes (size %d)", file.Name, file.ContentType, len(body), file.Size)
 			}
 		})
 	}
@@ -198,7 +242,7 @@ func TestFetchUnreachable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	_, err := NewFetcher(Config{AllowPrivate: true}).Fetch(context.Background(), url, 0)
+	_, err := NewFetcher(Config{AllowPrivate: true}).Fetch(context.Background(), url, KindFile, 0)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
@@ -209,7 +253,7 @@ func TestFetchContextCanceled(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := NewFetcher(Config{AllowPrivate: true}).Fetch(ctx, srv.URL, 0)
+	_, err := NewFetcher(Config{AllowPrivate: true}).Fetch(ctx, srv.URL, KindFile, 0)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
 )
 
@@ -134,6 +135,9 @@ type request struct {
 	// body is sent as its parts in sequence, so a file goes out without
 	// being copied into a request buffer.
 	body [][]byte
+	// form, when set, is the body instead: a file streamed from its
+	// spooled copy, read again from the start by each attempt.
+	form *media.Form
 	// applyOnce marks calls that must not be repeated when SalesIQ may
 	// have applied them (opening a conversation, posting a message): they
 	// are retried only when SalesIQ said it did not process them (429,
@@ -224,6 +228,9 @@ func (c *Client) attempt(ctx context.Context, r request, token string) (*http.Re
 			size += int64(len(b))
 		}
 		payload = io.MultiReader(parts...)
+	}
+	if r.form != nil {
+		payload, size = r.form.Reader(), r.form.Size()
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, c.baseURL+r.path, payload)
 	if err != nil {

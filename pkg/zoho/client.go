@@ -1,15 +1,12 @@
 package zoho
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"slices"
 	"strings"
@@ -320,7 +317,7 @@ func (c *Client) upload(ctx context.Context, s hitl.Session, m hitl.Message) (se
 	if c.media == nil {
 		return asLink("no_fetcher")
 	}
-	f, err := c.media.Fetch(ctx, m.URL, maxUploadBytes)
+	f, err := c.media.Fetch(ctx, m.URL, m.Type, maxUploadBytes)
 	switch {
 	case ctx.Err() != nil:
 		return hitl.Sent{}, false, ctx.Err()
@@ -331,18 +328,23 @@ func (c *Client) upload(ctx context.Context, s hitl.Session, m hitl.Message) (se
 	case err != nil:
 		return asLink("unavailable")
 	}
-	name := f.Name
-	if m.Type == hitl.TypeFile && m.Title != "" && len(m.Title) <= 100 && !strings.ContainsAny(m.Title, "/\\\x00") {
+	defer f.Close()
+	name := ""
+	if m.Type == hitl.TypeFile {
 		name = m.Title
 	}
-	head, tail, contentType, err := multipartFile(name, f.ContentType, m.Title)
+	var comment []string
+	if m.Title != "" {
+		comment = []string{"comment", m.Title}
+	}
+	form, err := f.Form("file", name, comment...)
 	if err != nil {
 		return hitl.Sent{}, false, fmt.Errorf("encode zoho upload: %w", err)
 	}
 	var out idAnswer
 	err = c.call(ctx, request{
 		op: "upload", method: http.MethodPost, path: c.messagesPath(s.ProviderConversationID),
-		contentType: contentType, body: [][]byte{head, f.Body, tail}, applyOnce: true, timeout: 6 * c.timeout,
+		contentType: form.ContentType, form: form, applyOnce: true, timeout: 6 * c.timeout,
 	}, &out)
 	if refused(err) {
 		if c.ended(ctx, s.ProviderConversationID) {
@@ -354,31 +356,6 @@ func (c *Client) upload(ctx context.Context, s hitl.Session, m hitl.Message) (se
 		return hitl.Sent{}, false, err
 	}
 	return hitl.Sent{MessageID: out.messageID()}, true, nil
-}
-
-// multipartFile encodes the form SalesIQ takes for a file, the file part
-// and an optional comment, as what goes before the file's bytes and what
-// goes after them: a file of up to 50 MB is not copied.
-func multipartFile(name, contentType, comment string) (head, tail []byte, formType string, err error) {
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, name))
-	h.Set("Content-Type", contentType)
-	if _, err := w.CreatePart(h); err != nil {
-		return nil, nil, "", err
-	}
-	head = bytes.Clone(buf.Bytes())
-	buf.Reset()
-	if comment != "" {
-		if err := w.WriteField("comment", comment); err != nil {
-			return nil, nil, "", err
-		}
-	}
-	if err := w.Close(); err != nil {
-		return nil, nil, "", err
-	}
-	return head, buf.Bytes(), w.FormDataContentType(), nil
 }
 
 // failure turns a failed send into the Bridge's error, checking whether a

@@ -29,7 +29,7 @@ type BotpressEnv struct {
 }
 
 // NewBotpress starts an Env with the Botpress compatibility on: the path
-// token set, BOTPRESS_WEBHOOK_URL pointing at a BotpressWebhook. modify
+// token set, the config secret's botpressWebhookUrl pointing at a BotpressWebhook. modify
 // runs after those settings.
 func NewBotpress(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *BotpressEnv {
 	t.Helper()
@@ -37,7 +37,7 @@ func NewBotpress(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *B
 	hookServer := httptest.NewServer(hook)
 	t.Cleanup(hookServer.Close)
 	settings := func(c *config.Config) {
-		c.BotpressWebhookURL = hookServer.URL + BotpressWebhookPath
+		c.Secret.BotpressWebhookURL = hookServer.URL + BotpressWebhookPath
 		c.Secret.BotpressPathToken = BotpressToken
 	}
 	e := New(t, st, append([]func(*config.Config){settings}, modify...)...)

@@ -20,7 +20,7 @@ func (e *Env) AddSecret(values ...string) {
 // bytes are left out: they would match by chance.
 func (e *Env) Secrets() []string {
 	sec := e.Config.Secret
-	all := append([]string{sec.CallbackSigningSecret, sec.BotpressPathToken, sec.AdminAPIKey, e.Config.BotpressWebhookURL,
+	all := append([]string{sec.CallbackSigningSecret, sec.BotpressPathToken, sec.AdminAPIKey, sec.BotpressWebhookURL,
 		e.LiveChat.Options().PAT, e.LiveChat.AgentToken(), e.Zoho.Options().ClientSecret, e.Zoho.Options().RefreshToken},
 		sec.BotAPIKeys...)
 	if lc := sec.LiveChat; lc != nil {

@@ -1,0 +1,110 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+)
+
+// templateActions reads, per function of template.yaml, the DynamoDB
+// actions its policies allow.
+func templateActions(t *testing.T) map[string][]string {
+	t.Helper()
+	raw, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	var fn string
+	resource := regexp.MustCompile(`^  (\w+):\s*$`)
+	action := regexp.MustCompile(`dynamodb:(\w+)`)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if m := resource.FindStringSubmatch(line); m != nil {
+			fn = m[1]
+			continue
+		}
+		if strings.Contains(line, "DynamoDBCrudPolicy") {
+			t.Fatalf("%s uses DynamoDBCrudPolicy: list the actions it calls", fn)
+		}
+		for _, m := range action.FindAllStringSubmatch(line, -1) {
+			out[fn] = append(out[fn], m[1])
+		}
+	}
+	return out
+}
+
+// Each function's policy allows the DynamoDB calls its code path makes:
+// the work of each function runs against DynamoDB on moto_server, and the
+// operations it calls are compared with template.yaml. (A transaction is
+// authorised by its parts, PutItem, UpdateItem or DeleteItem, which the
+// same function also calls directly.)
+func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
+	allowed := templateActions(t)
+	st, calls := apptest.CountedDynamo(t)
+	e := apptest.New(t, st)
+	check := func(fn string, work func(), want ...string) {
+		t.Helper()
+		calls.Reset()
+		work()
+		t.Logf("%s: %v", fn, calls.Calls())
+		for _, op := range want { // the workload reached these paths
+			if calls.Count(op) == 0 {
+				t.Errorf("%s's workload made no %s call", fn, op)
+			}
+		}
+		for op := range calls.Calls() {
+			if op != "TransactWriteItems" && !slices.Contains(allowed[fn], op) {
+				t.Errorf("%s calls dynamodb:%s, which template.yaml does not allow it (allowed: %v)", fn, op, allowed[fn])
+			}
+		}
+	}
+	admin := []string{"Authorization", "Bearer " + apptest.AdminKey}
+	var sessionID, chatID, zohoSession string
+	check("ActionsFunction", func() {
+		sessionID, chatID = e.Handoff(t)
+		zohoSession, _ = e.HandoffTo(t, "zoho")
+		e.Do(t, "POST", "/v1/sessions/"+sessionID+"/messages", map[string]any{"type": "text", "payload": map[string]any{"text": "hi"}})
+		e.Do(t, "GET", "/v1/sessions/"+sessionID, nil)
+		e.Do(t, "POST", "/v1/sessions/"+zohoSession+"/stop", map[string]any{"reason": "resolved"})
+		e.Do(t, "GET", "/v1/admin/dead-letters", nil, admin...)
+		e.Do(t, "POST", "/v1/admin/dead-letters/"+sessionID+"/replay", nil, admin...)
+		e.Do(t, "GET", "/oauth/zoho/start", nil, admin...)
+	}, "PutItem", "GetItem", "UpdateItem", "TransactWriteItems", "Query")
+	check("WebhooksFunction", func() {
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi"))
+		e.Bot.SetDown(true)
+		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Still there?"))
+	}, "GetItem", "UpdateItem")
+	check("RedeliveryFunction", func() {
+		e.Clock.Advance(time.Hour)
+		if err := e.App.Redeliver(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		e.Clock.Advance(26 * time.Hour) // past the retry window: dead-lettered
+		if err := e.App.Redeliver(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}, "Query", "UpdateItem", "TransactWriteItems")
+	check("ActionsFunction", func() {
+		if status, _ := e.Do(t, "GET", "/v1/admin/dead-letters", nil, admin...); status != http.StatusOK {
+			t.Fatalf("dead letters: %d", status)
+		}
+		e.Bot.SetDown(false)
+		e.Do(t, "POST", "/v1/admin/dead-letters/"+sessionID+"/replay", nil, admin...)
+	}, "Query", "BatchGetItem", "TransactWriteItems")
+	check("TokenRefreshFunction", func() {
+		e.LiveChat.Advance(27*time.Hour + 30*time.Minute)
+		if err := e.App.RefreshCredentials(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}, "Query")
+}
