@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
 // templateActions reads, per function of template.yaml, the DynamoDB
@@ -67,10 +69,11 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		}
 	}
 	admin := []string{"Authorization", "Bearer " + apptest.AdminKey}
-	var sessionID, chatID, zohoSession string
+	var sessionID, chatID, zohoSession, zohoConv string
 	check("ActionsFunction", func() {
 		sessionID, chatID = e.Handoff(t)
 		zohoSession, _ = e.HandoffTo(t, "zoho")
+		_, zohoConv = e.HandoffTo(t, "zoho")
 		e.Do(t, "POST", "/v1/sessions/"+sessionID+"/messages", map[string]any{"type": "text", "payload": map[string]any{"text": "hi"}})
 		e.Do(t, "GET", "/v1/sessions/"+sessionID, nil)
 		e.Do(t, "POST", "/v1/sessions/"+zohoSession+"/stop", map[string]any{"reason": "resolved"})
@@ -83,7 +86,16 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi"))
 		e.Bot.SetDown(true)
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Still there?"))
-	}, "GetItem", "UpdateItem")
+		// A SalesIQ reply right after the open replays held deliveries first;
+		// one of a conversation not yet recorded is held.
+		mustDeliver(t)(e.Zoho.OperatorAccepts(zohoConv, zohotest.Operator{ID: "op-1", Name: "Omar"}))
+		mustDeliver(t)(e.Zoho.OperatorReplies(zohoConv, "Hello"))
+		early := hitl.ProviderEvent{Provider: hitl.Zoho, ConversationID: "4000000000000000001", Key: "m1",
+			Type: hitl.EventMessage, MaybeOpening: true, Message: &hitl.Message{Type: hitl.TypeText, Text: "early"}}
+		if err := e.App.Bridge.HandleProviderEvent(context.Background(), early); err != nil {
+			t.Fatal(err)
+		}
+	}, "GetItem", "UpdateItem", "Query", "PutItem")
 	check("RedeliveryFunction", func() {
 		e.Clock.Advance(time.Hour)
 		if err := e.App.Redeliver(context.Background()); err != nil {

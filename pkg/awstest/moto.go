@@ -3,11 +3,10 @@ package awstest
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -56,28 +55,14 @@ func Run(m *testing.M) int {
 	return code
 }
 
-// start launches moto_server, retrying when the free port found was taken
-// before moto_server could bind it.
+// start launches moto_server on a port it chooses itself (-p 0) and reads
+// the port from its log: a port found free beforehand can be taken by
+// another process before moto_server binds it, and the test would then talk
+// to whatever listens there.
 func start(path string) (string, error) {
-	var err error
-	for range 3 {
-		var url string
-		if url, err = launch(path); err == nil {
-			return url, nil
-		}
-	}
-	return "", err
-}
-
-func launch(path string) (string, error) {
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", "0")
 	cmd.SysProcAttr = sysProcAttr()
-	out := &tail{max: 4096}
+	out := &tail{max: 4096, found: make(chan string, 1)}
 	cmd.Stdout, cmd.Stderr = out, out
 
 	started := make(chan error, 1)
@@ -98,38 +83,23 @@ func launch(path string) (string, error) {
 	if err := <-started; err != nil {
 		return "", err
 	}
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		select {
-		case <-exited:
-			return "", fmt.Errorf("moto_server exited: %s", out)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return "", fmt.Errorf("moto_server did not listen on %s within 30s: %s", addr, out)
-		}
+	var url string
+	select {
+	case url = <-out.found:
+	case <-exited:
+		return "", fmt.Errorf("moto_server exited: %s", out)
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		return "", fmt.Errorf("moto_server did not report its address within 30s: %s", out)
 	}
 	server.mu.Lock()
 	server.cmd = cmd
 	server.mu.Unlock()
-	return "http://" + addr, nil
+	return url, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// listening is the line werkzeug logs once moto_server accepts connections.
+var listening = regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)
 
 // tail keeps the last max bytes written to it: moto_server's log, for the
 // error message when it fails to start.
@@ -137,12 +107,19 @@ type tail struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
+	// found receives moto_server's URL once its log names it.
+	found chan string
+	sent  bool
 }
 
 func (w *tail) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
+	if m := listening.FindSubmatch(w.buf); m != nil && !w.sent {
+		w.sent = true
+		w.found <- string(m[1])
+	}
 	if len(w.buf) > w.max {
 		w.buf = w.buf[len(w.buf)-w.max:]
 	}
