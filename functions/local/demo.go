@@ -175,20 +175,25 @@ func (d *demo) liveChat() error {
 	return nil
 }
 
+// zoho hands Ada to SalesIQ while Olga is online: SalesIQ routes the
+// conversation to her as it opens, so the bot hears her take it, and her
+// greeting, before the start answer; Ada rates the chat at the end.
 func (d *demo) zoho() error {
 	d.say("\n== Zoho SalesIQ ==")
+	z := d.e.Zoho
+	olga := zohotest.Operator{ID: "6000000001", Name: "Olga", Email: "olga@example.com"}
+	d.say("agent  · Olga is online (Available) in the department")
+	z.SetAvailableOperator(&olga)
+	if err := d.call("GET", "/v1/availability?provider=zoho", "", nil, nil); err != nil {
+		return err
+	}
 	sessionID, conv, err := d.start("zoho")
 	if err != nil {
 		return err
 	}
-	z := d.e.Zoho
-	olga := zohotest.Operator{ID: "6000000001", Name: "Olga", Email: "olga@example.com"}
 	steps := []func() error{
 		func() error { return d.userSays(sessionID, "The tracking page says 'label created'") },
 		func() error { return d.userSendsImage(sessionID) },
-		func() error {
-			return d.agent("Olga picks up the conversation", func() (int, error) { return z.OperatorAccepts(conv, olga) })
-		},
 		func() error {
 			return d.agent("Olga: Hello Ada, a new label is on its way.", func() (int, error) { return z.OperatorReplies(conv, "Hello Ada, a new label is on its way.") })
 		},
@@ -196,6 +201,17 @@ func (d *demo) zoho() error {
 			return d.agent("Olga sends a file: new-label.pdf", func() (int, error) {
 				return z.OperatorSendsFile(conv, "new-label.pdf", "application/pdf", []byte("%PDF-1.4 demo"), "")
 			})
+		},
+		func() error {
+			d.say("ada    · rates the chat in SalesIQ: 5, \"Quick and kind\"")
+			if status, err := z.VisitorRates(conv, 5, "Quick and kind"); err != nil || status != http.StatusOK {
+				return fmt.Errorf("rating delivery: status %d, %v", status, err)
+			}
+			events := d.e.Bot.Events()
+			if r := events[len(events)-1].Rating; r != nil {
+				d.say("         rating %d of %d, comment %q", r.Score, r.OutOf, r.Comment)
+			}
+			return nil
 		},
 		func() error {
 			return d.call("POST", "/v1/sessions/"+sessionID+"/stop", "", map[string]any{"reason": "resolved"}, nil)

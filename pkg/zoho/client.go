@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -178,12 +179,19 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 			visitor[k] = v
 		}
 	}
-	payload, err := json.Marshal(map[string]any{
+	body := map[string]any{
 		"visitor":       visitor,
 		"app_id":        c.appID,
 		"department_id": c.departmentID,
 		"question":      question(req),
-	})
+	}
+	if len(req.Context) > 0 {
+		// customer_info is shown to the operator beside the chat, as the
+		// JS API's visitor.info() is
+		// (https://zoho.com/salesiq/help/developer-section/open-conversation-v1.html).
+		body["customer_info"] = req.Context
+	}
+	payload, err := json.Marshal(body)
 	if err != nil {
 		return hitl.Opened{}, fmt.Errorf("%s: encode: %w", op, err)
 	}
@@ -209,9 +217,10 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 }
 
 // question renders the handoff as the visitor's first message: a header
-// with the title and description, then the transcript, one line per
-// entry marked with who wrote it. The newest entries are kept when it is
-// too long.
+// with the title, the description and the context (one "key: value" line
+// each, sorted, for operator views that do not show customer_info), then
+// the transcript, one line per entry marked with who wrote it. The newest
+// entries are kept when it is too long.
 func question(req hitl.OpenRequest) string {
 	var head strings.Builder
 	head.WriteString("Handoff from the bot")
@@ -220,6 +229,12 @@ func question(req hitl.OpenRequest) string {
 	}
 	if req.Description != "" {
 		head.WriteString("\n\n" + req.Description)
+	}
+	if len(req.Context) > 0 {
+		head.WriteString("\n\nContext:")
+		for _, k := range slices.Sorted(maps.Keys(req.Context)) {
+			head.WriteString("\n" + k + ": " + req.Context[k])
+		}
 	}
 	entries := req.Transcript[max(len(req.Transcript)-maxTranscriptLines, 0):]
 	lines := make([]string, len(entries))

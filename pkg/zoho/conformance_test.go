@@ -123,17 +123,20 @@ func TestConformanceWebhooks(t *testing.T) {
 	w := mustWebhooks(t, zoho.WebhookConfig{PublicKeys: []string{f.sim.PublicKeyPEM()}, AppID: corpusApp, OrgID: corpusOrg,
 		Now: func() time.Time { return corpusEventAt }, Logger: f.logs.logger()})
 	tests := []struct {
-		file  string
-		want  hitl.EventType // "" for no event
-		agent string
-		text  string
+		file   string
+		want   hitl.EventType // "" for no event
+		agent  string
+		text   string
+		rating *hitl.Rating
+		alts   int // aliases of the conversation id
 	}{
-		{"webhook-attender-updated.json", hitl.EventAssigned, "71230000000002003", ""},
-		{"webhook-operator-replied.json", hitl.EventMessage, "71230000000002003", "Good afternoon Theo, let me look up that parcel."},
-		{"webhook-completed.json", hitl.EventStopped, "", ""},
-		{"webhook-missed.json", hitl.EventStopped, "", ""},
-		{"webhook-transfer-accepted.json", hitl.EventTransferred, "71230000000002005", ""},
-		{"webhook-rated.json", "", "", ""},
+		{"webhook-attender-updated.json", hitl.EventAssigned, "71230000000002003", "", nil, 1},
+		{"webhook-operator-replied.json", hitl.EventMessage, "71230000000002003", "Good afternoon Theo, let me look up that parcel.", nil, 1},
+		{"webhook-completed.json", hitl.EventStopped, "", "", nil, 1},
+		{"webhook-missed.json", hitl.EventStopped, "", "", nil, 1},
+		{"webhook-transfer-accepted.json", hitl.EventTransferred, "71230000000002005", "", nil, 1},
+		{"webhook-rated.json", hitl.EventRated, "", "", &hitl.Rating{Score: 3, OutOf: 5, Comment: "Quick and kind"}, 0},
+		{"webhook-rated-feedback.json", hitl.EventRated, "", "", &hitl.Rating{Comment: "Kofi sorted it out in minutes"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -153,7 +156,7 @@ func TestConformanceWebhooks(t *testing.T) {
 				}
 				e := evs[0]
 				if e.Type != tt.want || !strings.HasPrefix(e.ConversationID, "712300000045120") || e.Key == "" ||
-					!e.OccurredAt.Equal(corpusEventAt) || len(e.AltConversationIDs) != 1 {
+					!e.OccurredAt.Equal(corpusEventAt) || len(e.AltConversationIDs) != tt.alts {
 					t.Errorf("%s: event %+v", name, e)
 				}
 				if tt.agent != "" && (e.Agent == nil || e.Agent.ID != tt.agent) {
@@ -161,6 +164,9 @@ func TestConformanceWebhooks(t *testing.T) {
 				}
 				if tt.text != "" && (e.Message == nil || e.Message.Text != tt.text) {
 					t.Errorf("%s: message %+v", name, e.Message)
+				}
+				if tt.rating != nil && (e.Rating == nil || *e.Rating != *tt.rating) {
+					t.Errorf("%s: rating %+v", name, e.Rating)
 				}
 			}
 		})
@@ -227,6 +233,20 @@ func TestConformanceCloseAndGet(t *testing.T) {
 		c := corpusClient(t, map[string]func() []byte{"PUT " + path + "/close": refused, "GET " + path: func() []byte { return body }})
 		if err := c.Close(context.Background(), session); hitl.ErrorCode(err) != hitl.CodeProvider {
 			t.Errorf("refused while connected, %s: %v", name, err)
+		}
+	}
+}
+
+// TestConformanceOperatorList: of the documented operator list, only the
+// available operator of the configured department counts.
+func TestConformanceOperatorList(t *testing.T) {
+	for name, body := range variants(t, corpusBody(t, "operators-list-answer.json")) {
+		c := corpusClient(t, map[string]func() []byte{
+			"GET /api/v2/" + corpusScreen + "/operators": func() []byte { return body },
+		})
+		a, err := c.Availability(context.Background())
+		if err != nil || !a.Accepting || a.Agents != 1 {
+			t.Errorf("%s: %+v, %v", name, a, err)
 		}
 	}
 }

@@ -327,9 +327,7 @@ var events = map[string]func(f *fields, conv string, e map[string]any) []hitl.Pr
 	"conversation.missed": func(_ *fields, conv string, _ map[string]any) []hitl.ProviderEvent {
 		return []hitl.ProviderEvent{{Key: "missed/" + conv, Type: hitl.EventStopped, Reason: hitl.ReasonMissed}}
 	},
-	// A rating gives no event yet; it is parsed (and its conversation id
-	// checked) so that subscribing to it is harmless.
-	"conversation.rated": func(*fields, string, map[string]any) []hitl.ProviderEvent { return nil },
+	"conversation.rated": parseRated,
 }
 
 // agentEvent maps an assignment or a transfer to the operator who now has
@@ -457,12 +455,23 @@ func (f *fields) operator(o map[string]any, path, key string) *hitl.Agent {
 	return f.agent(f.object(o, path, key), path+key+".")
 }
 
+// agent reads an operator's id, name and picture. The webhook page
+// documents id, name and email_id on attender, owner and sender, and no
+// picture; the REST API's operator objects carry image_url as a path on
+// the SalesIQ server that only an authorized caller can download
+// (https://www.zoho.com/salesiq/help/developer-section/rest-api-operator-details.html).
+// So image_url is passed on only when it is an absolute http(s) URL, which
+// the bot can fetch; a path is dropped.
 func (f *fields) agent(o map[string]any, path string) *hitl.Agent {
 	id := f.id(o, path, "id")
 	if id == "" {
 		return nil
 	}
-	return &hitl.Agent{ID: id, Name: f.str(o, path, "name")}
+	a := &hitl.Agent{ID: id, Name: f.str(o, path, "name")}
+	if u := f.str(o, path, "image_url"); absoluteURL(u) {
+		a.AvatarURL = u
+	}
+	return a
 }
 
 type file struct{ url, name, contentType string }

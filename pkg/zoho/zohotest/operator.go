@@ -229,6 +229,37 @@ func (s *Server) Missed(conversationID string) (int, error) {
 	})
 }
 
+// VisitorRates rates the conversation as its visitor, before or after it
+// ended, and sends conversation.rated
+// (https://prewww.zoho.com/salesiq/help/webhook-events-conversation-rated-v1.html):
+// the conversation's id and status with rating (a number, as the page's
+// sample has it; omitted when 0), feedback (omitted when empty: the page's
+// feedback-only delivery has no rating, its rating-only one no feedback),
+// owner (the attender) and visitor.
+func (s *Server) VisitorRates(conversationID string, rating int, feedback string) (int, error) {
+	return s.act(conversationID, func(c *Conversation) (string, map[string]any, error) {
+		if rating == 0 && feedback == "" {
+			return "", nil, errors.New("neither rating nor feedback")
+		}
+		entity := map[string]any{
+			"id": c.ID, "visitor_conversation_id": c.VisitorConversationID, "status": chatStatus[c.Status].label,
+			"visitor": map[string]any{"id": c.VisitorID, "name": c.VisitorName, "email_id": c.VisitorEmail, "type": "lead"},
+		}
+		if rating != 0 {
+			entity["rating"] = rating
+		}
+		if feedback != "" {
+			entity["feedback"] = feedback
+		}
+		if c.Attender != nil {
+			owner := operatorJSON(*c.Attender)
+			owner["type"] = "operator"
+			entity["owner"] = owner
+		}
+		return "conversation.rated", entity, nil
+	})
+}
+
 // act changes a conversation under the lock and delivers the webhook it
 // produces after releasing it, so the receiver may call the API meanwhile.
 func (s *Server) act(conversationID string, change func(*Conversation) (event string, entity map[string]any, err error)) (int, error) {

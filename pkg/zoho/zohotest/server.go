@@ -1,8 +1,10 @@
 // Package zohotest is an in-memory Zoho for tests and demos. One httptest
 // server plays the accounts server (the org authorization page and the
-// token endpoint) and the SalesIQ REST API (visitor conversations,
-// messages and files; operator close and get), and the server's methods
-// play the operators, sending signed webhooks as SalesIQ does.
+// token endpoint) and the SalesIQ REST API (visitor conversations with
+// their customer_info, messages and files; operator close and get; the
+// operator list with each operator's availability), and the server's
+// methods play the operators, and the visitor's rating, sending signed
+// webhooks as SalesIQ does.
 //
 // It follows Zoho's documented behaviour where there is one: token
 // refusals answered with HTTP 200 ({"error":"invalid_code"}, and
@@ -35,6 +37,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -72,8 +75,13 @@ type Options struct {
 	// so the open call assigns it and delivers
 	// conversation.attender.updated and the operator's greeting
 	// (conversation.operator.replied) before it answers. Nil (the
-	// default): no operator is free; the conversation waits.
+	// default): no operator is free; the conversation waits. See also
+	// SetAvailableOperator.
 	AvailableOperator *Operator
+	// Operators are the portal's other operators in the department, busy
+	// (status_code 3): the operator list answers them beside the
+	// available one.
+	Operators []Operator
 	// Greeting is the available operator's first message; default
 	// "Hello, I'm <name>. How can I help?".
 	Greeting string
@@ -135,12 +143,14 @@ type Conversation struct {
 	VisitorPhone          string
 	AppID, DepartmentID   string
 	Question              string
-	Status                string
-	Attender              *Operator
-	EndedBy               string // "agent" or "api" once closed
-	Messages              []Message
-	OpenedAt, EndedAt     time.Time
-	AttendedAt            time.Time
+	// CustomerInfo is the open call's customer_info, shown to operators.
+	CustomerInfo      map[string]string
+	Status            string
+	Attender          *Operator
+	EndedBy           string // "agent" or "api" once closed
+	Messages          []Message
+	OpenedAt, EndedAt time.Time
+	AttendedAt        time.Time
 }
 
 // Server is the simulator. Its methods are safe for concurrent use.
@@ -204,9 +214,6 @@ func New(opts Options) *Server {
 	def(&opts.OrgID, "55778119")
 	def(&opts.Location, "us")
 	def(&opts.CloseMethod, http.MethodPut)
-	if opts.AvailableOperator != nil && opts.Greeting == "" {
-		opts.Greeting = "Hello, I'm " + opts.AvailableOperator.Name + ". How can I help?"
-	}
 	if opts.RetrySpacing <= 0 {
 		opts.RetrySpacing = time.Minute
 	}
@@ -238,6 +245,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/api/visitor/v1/{screen}/conversations/{id}/messages", s.api("message", http.MethodPost, s.message))
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}/close", s.api("close", opts.CloseMethod, s.close))
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}", s.api("get", http.MethodGet, s.get))
+	mux.HandleFunc("/api/v2/{screen}/operators", s.api("operators", http.MethodGet, s.operators))
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusOK, 1006, "Invalid URL")
@@ -298,7 +306,8 @@ func (s *Server) ExpireTokens() {
 }
 
 // FailNext makes the next n calls of op answer f. Ops are "token",
-// "authorize", "open", "message", "upload", "close" and "get".
+// "authorize", "open", "message", "upload", "close", "get" and
+// "operators".
 func (s *Server) FailNext(op string, n int, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -357,6 +366,7 @@ func (s *Server) Closed(id string) bool {
 func (c *Conversation) copy() Conversation {
 	cp := *c
 	cp.Messages = slices.Clone(c.Messages)
+	cp.CustomerInfo = maps.Clone(c.CustomerInfo)
 	if c.Attender != nil {
 		a := *c.Attender
 		cp.Attender = &a
@@ -559,7 +569,11 @@ func (s *Server) api(op, method string, handle func(*http.Request) (any, *apiErr
 			s.deliverEarly(env)
 		}
 		s.mu.Lock()
-		writeJSON(w, http.StatusOK, map[string]any{"url": r.URL.Path, "object": "conversations", "data": out})
+		object := "conversations"
+		if op == "operators" {
+			object = "list"
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"url": r.URL.Path, "object": object, "data": out})
 	}
 }
 
@@ -600,9 +614,10 @@ func (s *Server) open(r *http.Request) (any, *apiError) {
 			Email  string `json:"email"`
 			Phone  string `json:"phone"`
 		} `json:"visitor"`
-		AppID        string `json:"app_id"`
-		DepartmentID string `json:"department_id"`
-		Question     string `json:"question"`
+		AppID        string            `json:"app_id"`
+		DepartmentID string            `json:"department_id"`
+		Question     string            `json:"question"`
+		CustomerInfo map[string]string `json:"customer_info"`
 	}
 	if e := decodeBody(r, &in); e != nil {
 		return nil, e
@@ -631,6 +646,7 @@ func (s *Server) open(r *http.Request) (any, *apiError) {
 		AppID:                 in.AppID,
 		DepartmentID:          in.DepartmentID,
 		Question:              in.Question,
+		CustomerInfo:          in.CustomerInfo,
 		Status:                StatusWaiting,
 		OpenedAt:              s.now(),
 	}
@@ -662,7 +678,11 @@ const (
 func (s *Server) assignOnOpen(c *Conversation, op Operator) {
 	c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.now()
 	s.early = append(s.early, s.envelope("conversation.attender.updated", c.ID, s.conversationJSON(c), s.now(), 1))
-	event, entity := s.replyEntity(c, Message{Text: s.opts.Greeting})
+	greeting := s.opts.Greeting
+	if greeting == "" {
+		greeting = "Hello, I'm " + op.Name + ". How can I help?"
+	}
+	event, entity := s.replyEntity(c, Message{Text: greeting})
 	s.early = append(s.early, s.envelope(event, c.ID, entity, s.now(), 1))
 }
 
@@ -742,6 +762,63 @@ func (s *Server) get(r *http.Request) (any, *apiError) {
 	return s.conversationJSON(c), nil
 }
 
+// operatorsPerPage is the operator list's page size: "limited to 20 per
+// fetch", the next ones at index 2, 3, …
+const operatorsPerPage = 20
+
+// operators is the operator list
+// (https://www.zoho.com/salesiq/help/developer-section/rest-api-operator-list.html):
+// the available operator with status_code "1" (Available) and the others
+// with "3" (Busy), each in the department, with the page's flags as
+// strings and image_url as a download path on this server, 20 a page by
+// index (1 when absent).
+func (s *Server) operators(r *http.Request) (any, *apiError) {
+	index := 1
+	if v := r.URL.Query().Get("index"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, &apiError{1300, "Invalid index"}
+		}
+		index = n
+	}
+	roster := []map[string]any{}
+	add := func(o Operator, available bool) {
+		status, label := "3", "Busy"
+		if available {
+			status, label = "1", "Available"
+		}
+		roster = append(roster, map[string]any{
+			"id": o.ID, "first_name": o.Name, "nick_name": o.Name, "email_id": o.Email,
+			"status_code": status, "status_message": label,
+			"is_chat_enabled": "true", "is_enabled": "true", "is_deleted": "false",
+			"departments": []string{s.opts.DepartmentID}, "role": "Associate",
+			"image_url": "/api/v2/" + s.opts.ScreenName + "/downloads/" + o.ID + "?purpose=operator_image",
+		})
+	}
+	if a := s.opts.AvailableOperator; a != nil {
+		add(*a, true)
+	}
+	for _, o := range s.opts.Operators {
+		if a := s.opts.AvailableOperator; a == nil || a.ID != o.ID {
+			add(o, false)
+		}
+	}
+	from := min((index-1)*operatorsPerPage, len(roster))
+	return roster[from:min(from+operatorsPerPage, len(roster))], nil
+}
+
+// SetAvailableOperator makes op the operator free to take chats (nil: none
+// is), as Options.AvailableOperator.
+func (s *Server) SetAvailableOperator(op *Operator) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op != nil {
+		cp := *op
+		op = &cp
+	}
+	s.opts.AvailableOperator = op
+}
+
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	f, ok := s.files[s.srv.URL+r.URL.Path]
@@ -803,6 +880,9 @@ func (s *Server) conversationJSON(c *Conversation) map[string]any {
 			"id": c.VisitorID, "name": c.VisitorName, "email_id": c.VisitorEmail,
 			"phone": c.VisitorPhone, "channel": "website", "type": "lead",
 		},
+	}
+	if len(c.CustomerInfo) > 0 {
+		out["customer_info"] = maps.Clone(c.CustomerInfo)
 	}
 	if c.Attender != nil {
 		out["attender"] = operatorJSON(*c.Attender)
