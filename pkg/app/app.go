@@ -75,14 +75,15 @@ func New(c config.Config, o Options) (*App, error) {
 		client, err := livechat.NewClient(livechat.Config{
 			APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
 			ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
-			AgentToken: c.Secret.LiveChat.AgentToken, HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
+			AgentToken: c.Secret.LiveChat.AgentToken, BotID: lc.BotID, BotSecret: c.Secret.LiveChat.BotSecret,
+			HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("livechat: %w", err)
 		}
 		providers[hitl.LiveChat] = client
 		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID).
-			WithIntegrationAgent(client.IntegrationAgentID).WithLogger(o.Log)
+			WithIntegrationAgent(client.IntegrationAgentID).WithBot(lc.BotID).WithAgentLookup(client.Agent).WithLogger(o.Log)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
 	var tokens *zoho.Tokens

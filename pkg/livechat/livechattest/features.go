@@ -49,6 +49,13 @@ func or(v, fallback string) string {
 	return v
 }
 
+// SetQueueWaitPerChat changes Options.QueueWaitPerChat.
+func (s *Server) SetQueueWaitPerChat(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.QueueWaitPerChat = d
+}
+
 // SetRoutingStatus sets an agent's routing status (AcceptingChats,
 // NotAcceptingChats) in the given groups, as the agent's app does
 // (https://platform.text.com/docs/messaging/agent-chat-api#set-routing-status).
