@@ -15,13 +15,15 @@ func TestDemoPlaysTheWholeHandoff(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{"hitl.assigned", `"Hi Ada, I'm checking with the courier now."`, "file new-label.pdf", "reason agent_closed",
 		"[file] screenshot.png (image/png", "[user] Where is my order #1042?", `"status":"closed"`,
-		`"Hello Ada, a new label is on its way."`, "reason bot_stopped", "(closed: true)"} {
+		`"Hello Ada, a new label is on its way."`, "reason bot_stopped", "(closed: true)",
+		"queue position 1, about 120 s to wait", "hitl.assigned    from Ann (avatar https://cdn.example.com/avatars/ann.png)",
+		"hitl.seen        from Ann has read up to", `hitl.rated       rated 1/1 "Quick and kind"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	if n := strings.Count(s, "signature verified"); n != 8 {
-		t.Errorf("%d verified callbacks, want 8:\n%s", n, s)
+	if n := strings.Count(s, "signature verified"); n != 11 {
+		t.Errorf("%d verified callbacks, want 11:\n%s", n, s)
 	}
 	if strings.Count(s, "courier ticket 7781") != 1 { // once: in the agent's view only
 		t.Error("the agent's note reached the bot")
