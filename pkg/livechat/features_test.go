@@ -288,11 +288,14 @@ func TestAgentLookupFailureIsNotFatal(t *testing.T) {
 	for range 2 {
 		ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
 	}
+	// A customer's id is never looked up as an agent's.
+	ok(t)(f.sim.Deliver("incoming_event", map[string]any{"chat_id": chatID, "event": map[string]any{
+		"id": "E1", "type": "message", "text": "hello?", "visibility": "all", "author_id": s.Visitor.ID}}))
 	got := events()
-	if len(got) != 2 || got[0].Agent == nil || got[0].Agent.ID != omar.ID || got[0].Agent.Name != "" {
+	if len(got) != 3 || got[0].Agent == nil || got[0].Agent.ID != omar.ID || got[0].Agent.Name != "" || got[2].Agent.ID != s.Visitor.ID {
 		t.Fatalf("events %+v", got)
 	}
 	if f.sim.Calls("get_agent") != 1 {
-		t.Errorf("a failed look-up was repeated: %d calls", f.sim.Calls("get_agent"))
+		t.Errorf("get_agent called %d times: a failed look-up was repeated, or a customer looked up", f.sim.Calls("get_agent"))
 	}
 }

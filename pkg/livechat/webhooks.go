@@ -550,13 +550,15 @@ func (w *Webhooks) learn(a hitl.Agent) *hitl.Agent {
 }
 
 // agent returns the agent with id with its name and avatar when known: from
-// the cache, else looked up once within agentLookupBudget. A failed look-up
-// gives the agent by id, and is not tried again for agentMissTTL.
+// the cache, else looked up once within agentLookupBudget. Only agent ids
+// (emails) are looked up: a customer's UUID or a bot's id is reported as
+// it is. A failed look-up gives the agent by id, and is not tried again
+// for agentMissTTL.
 func (w *Webhooks) agent(id string) *hitl.Agent {
 	if a, ok := w.agents.Get(id); ok {
 		return &a
 	}
-	if w.lookup == nil || w.misses.Contains(id) {
+	if w.lookup == nil || !strings.Contains(id, "@") || w.misses.Contains(id) {
 		return &hitl.Agent{ID: id}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), agentLookupBudget)
