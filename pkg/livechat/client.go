@@ -429,8 +429,8 @@ func (c *Client) abandon(ctx context.Context, sessionID, chatID string) {
 }
 
 // transcript renders the handoff as the chat's first events: a header with
-// the title and description, then one event per transcript entry marked
-// with who wrote it.
+// the title, description and context pairs (in key order), then one event
+// per transcript entry marked with who wrote it.
 func transcript(req hitl.OpenRequest) []event {
 	entries := req.Transcript
 	omitted := max(len(entries)-(maxTranscriptEvents-1), 0)

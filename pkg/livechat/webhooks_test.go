@@ -364,6 +364,9 @@ func FuzzParse(f *testing.F) {
 		{"incoming_event", filledForm}, {"user_added_to_chat", agentAdded}, {"user_added_to_chat", customerAdded},
 		{"chat_transferred", transferredQueued}, {"chat_transferred", transferredAgent},
 		{"chat_deactivated", deactivatedByAgent}, {"chat_deactivated", deactivatedByRouter}, {"thread_tagged", `{}`},
+		{"events_marked_as_seen", `{"user_id":"smith@example.com","chat_id":"PJ0MRSHTDG","seen_up_to":"2019-12-09T12:01:18.909000Z"}`},
+		{"thread_properties_updated", `{"chat_id":"PJ0MRSHTDG","thread_id":"K600PKZON8","properties":{"rating":{"score":1,"comment":"ok"}}}`},
+		{"chat_properties_updated", `{"chat_id":"PJ0MRSHTDG","properties":{"rating":{"score":"1"}}}`},
 	} {
 		f.Add([]byte(envelope(p.action, p.body)))
 	}
