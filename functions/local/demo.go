@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
@@ -116,18 +117,20 @@ func (d *demo) agent(what string, act func() (int, error)) error {
 
 func (d *demo) liveChat() error {
 	d.say("\n== LiveChat ==")
+	d.say("(nobody in the group is available yet: LiveChat queues the chat)")
+	d.e.LiveChat.SetRouting(livechattest.RoutingQueue)
+	d.e.LiveChat.SetQueueWaitPerChat(2 * time.Minute)
 	sessionID, chat, err := d.start("livechat")
 	if err != nil {
 		return err
 	}
 	lc := d.e.LiveChat
+	ann := livechattest.Agent{ID: "ann@example.com", Name: "Ann", AvatarURL: "https://cdn.example.com/avatars/ann.png"}
 	steps := []func() error{
 		func() error { return d.userSays(sessionID, "The tracking page says 'label created'") },
 		func() error { return d.userSendsImage(sessionID) },
 		func() error {
-			return d.agent("Ann joins the chat", func() (int, error) {
-				return lc.AgentJoins(chat, livechattest.Agent{ID: "ann@example.com", Name: "Ann"})
-			})
+			return d.agent("Ann joins the chat", func() (int, error) { return lc.AgentJoins(chat, ann) })
 		},
 		func() error {
 			return d.agent("Ann: Hi Ada, I'm checking with the courier now.", func() (int, error) { return lc.AgentSays(chat, "Hi Ada, I'm checking with the courier now.") })
@@ -141,6 +144,13 @@ func (d *demo) liveChat() error {
 			})
 		},
 		func() error { return d.userSays(sessionID, "Got it, thank you!") },
+		func() error {
+			return d.agent("Ann reads Ada's messages", func() (int, error) { return lc.AgentReads(chat) })
+		},
+		func() error {
+			d.say("user   · Ada rates the chat: good, \"Quick and kind\"")
+			return d.agent("LiveChat reports the rating", func() (int, error) { return lc.CustomerRates(chat, 1, "Quick and kind") })
+		},
 		func() error {
 			return d.agent("Ann closes the chat", func() (int, error) { return lc.AgentCloses(chat) })
 		},
@@ -290,8 +300,17 @@ func describe(e hitl.Event) string {
 	var parts []string
 	if e.Agent != nil && e.Agent.Name != "" {
 		parts = append(parts, "from "+e.Agent.Name)
+		if e.Type == hitl.EventAssigned && e.Agent.AvatarURL != "" {
+			parts = append(parts, "(avatar "+e.Agent.AvatarURL+")")
+		}
 	}
 	switch {
+	case e.Queue != nil:
+		parts = append(parts, fmt.Sprintf("queue position %d, about %d s to wait", e.Queue.Position, e.Queue.EstimatedWaitSeconds))
+	case !e.SeenUpTo.IsZero():
+		parts = append(parts, "has read up to "+e.SeenUpTo.Format(time.TimeOnly))
+	case e.Rating != nil:
+		parts = append(parts, fmt.Sprintf("rated %d/%d %q", e.Rating.Score, e.Rating.OutOf, e.Rating.Comment))
 	case e.Message != nil && e.Message.Type == hitl.TypeText:
 		parts = append(parts, fmt.Sprintf("%q", e.Message.Text))
 	case e.Message != nil:

@@ -30,7 +30,7 @@ func TestSampleWebhookEvents(t *testing.T) {
 		{"webhooks-livechat-agent-note.json", ""},
 		{"webhooks-livechat-incoming-file.json", "hitl.message"},
 		{"webhooks-livechat-license-envelope.json", "hitl.message"},
-		{"webhooks-livechat-chat-transferred.json", "hitl.transferred"},
+		{"webhooks-livechat-chat-transferred.json", "hitl.queued"}, // the sample carries a queue
 		{"webhooks-livechat-chat-deactivated.json", "hitl.stopped"},
 	}
 	for _, step := range steps {

@@ -98,11 +98,15 @@ func New(c config.Config, o Options) (*App, error) {
 			}
 			return "", errors.New("livechat.integrationAgentId is not in the ingress secret yet")
 		}
+		// Without the PAT (ingress) agents are known by name only from the
+		// webhooks that introduce them.
+		var agentLookup func(context.Context, string) (hitl.Agent, error)
 		if !c.Ingress {
 			client, err := livechat.NewClient(livechat.Config{
 				APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
 				ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
-				AgentToken: c.Secret.LiveChat.AgentToken, HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
+				AgentToken: c.Secret.LiveChat.AgentToken, BotID: lc.BotID, BotSecret: c.Secret.LiveChat.BotSecret,
+				HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("livechat: %w", err)
@@ -111,9 +115,10 @@ func New(c config.Config, o Options) (*App, error) {
 			if c.Secret.LiveChat.IntegrationAgentID == "" {
 				integrationAgent = client.IntegrationAgentID
 			}
+			agentLookup = client.Agent
 		}
 		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID).
-			WithIntegrationAgent(integrationAgent).WithLogger(o.Log)
+			WithIntegrationAgent(integrationAgent).WithBot(lc.BotID).WithAgentLookup(agentLookup).WithLogger(o.Log)
 		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
 	}
 	var tokens *zoho.Tokens

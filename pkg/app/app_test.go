@@ -134,7 +134,7 @@ func TestLiveChatHandoffEndToEnd(t *testing.T) {
 		mustDeliver(t)(lc.AgentCloses(chatID))
 
 		got := e.Bot.Events()
-		want := []string{"hitl.assigned", "hitl.message", "hitl.message", "hitl.transferred", "hitl.assigned", "hitl.stopped"}
+		want := []string{"hitl.assigned", "hitl.message", "hitl.message", "hitl.queued", "hitl.assigned", "hitl.stopped"}
 		if strings.Join(eventTypes(got), " ") != strings.Join(want, " ") {
 			t.Fatalf("bot received %v, want %v", eventTypes(got), want)
 		}
@@ -157,7 +157,7 @@ func TestLiveChatHandoffEndToEnd(t *testing.T) {
 		if got[2].Message.Type != hitl.TypeFile || got[2].Message.Title != "label.pdf" || !strings.HasPrefix(got[2].Message.URL, "http") {
 			t.Fatalf("agent file = %+v", got[2].Message)
 		}
-		if !got[3].Queued || got[4].Agent.Name != "Bob" || got[5].Reason != hitl.ReasonAgentClosed {
+		if got[3].Queue == nil || got[3].Queue.Position != 1 || got[4].Agent.Name != "Bob" || got[5].Reason != hitl.ReasonAgentClosed {
 			t.Fatalf("transfer %+v / reassigned %+v / stop %+v", got[3], got[4], got[5])
 		}
 		if e.Bot.BadSignatures() != 0 {

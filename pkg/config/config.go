@@ -42,6 +42,8 @@ type LiveChatSecret struct {
 	// Optional: the bridge asks LiveChat, and writes it into the ingress
 	// secret for the webhooks function, which cannot ask.
 	IntegrationAgentID string `json:"integrationAgentId,omitempty"`
+	// BotSecret is the secret create_bot returned for LIVECHAT_BOT_ID.
+	BotSecret string `json:"botSecret,omitempty"`
 }
 
 // ZohoSecret holds Zoho SalesIQ credentials.
@@ -97,6 +99,8 @@ type LiveChat struct {
 	GroupID        int
 	APIURL         string
 	AccountsURL    string
+	// BotID is the LiveChat bot bot messages are sent as (optional).
+	BotID string
 }
 
 // Zoho is the Zoho SalesIQ setting set.
@@ -151,6 +155,7 @@ func Env(getenv func(string) string) (Config, error) {
 			RedirectURI:    getenv("LIVECHAT_REDIRECT_URI"),
 			APIURL:         or(getenv("LIVECHAT_API_URL"), "https://api.livechatinc.com/v3.6"),
 			AccountsURL:    or(getenv("LIVECHAT_ACCOUNTS_URL"), "https://accounts.livechat.com"),
+			BotID:          getenv("LIVECHAT_BOT_ID"),
 		}
 		group, err := strconv.Atoi(or(getenv("LIVECHAT_GROUP_ID"), "0"))
 		if err != nil || group < 0 {
@@ -223,6 +228,9 @@ func (c Config) Validate() error {
 			}
 			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); !c.Ingress && (err != nil || !strings.Contains(string(raw), ":")) {
 				add(`config secret: livechat.agentToken must be base64 of "account_id:PAT"`)
+			}
+			if !c.Ingress && (c.LiveChat.BotID == "") != (lc.BotSecret == "") {
+				add("LIVECHAT_BOT_ID and the config secret's livechat.botSecret go together")
 			}
 		}
 	} else if c.Secret.LiveChat != nil {

@@ -235,24 +235,13 @@ func errorKind(err error) string {
 // agentCall posts a JSON action to the Agent Chat API as the integration's
 // agent (Basic PAT) and decodes the answer into out when given.
 func (c *Client) agentCall(ctx context.Context, action string, applyOnce bool, in, out any) error {
-	payload, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", action, err)
-	}
-	_, body, err := c.do(ctx, request{action: action, applyOnce: applyOnce, build: func(ctx context.Context) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.apiURL+"/agent/action/"+action, bytes.NewReader(payload))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Basic "+c.agentToken)
-		c.setRegion(req, c.agentRegion)
-		return req, nil
-	}, regional: true})
-	if err != nil {
-		return err
-	}
-	return decodeAnswer(action, body, out)
+	return c.agentCallAs(ctx, "Basic "+c.agentToken, action, applyOnce, in, out)
+}
+
+// agentCallAs posts a JSON action to the Agent Chat API with the given
+// Authorization header (the PAT, or a bot's Bearer token).
+func (c *Client) agentCallAs(ctx context.Context, authorization, action string, applyOnce bool, in, out any) error {
+	return c.call(ctx, c.apiURL+"/agent/action/"+action, authorization, action, applyOnce, in, out)
 }
 
 // customerCall posts an action to the Customer Chat API as the visitor,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
@@ -37,7 +40,12 @@ type Config struct {
 	GroupID int
 	// AgentToken is base64("<account id>:<personal access token>").
 	AgentToken string
-	HTTPClient *http.Client
+	// BotID is the LiveChat bot whose name bot messages appear under, owned
+	// by the app ClientID names and a member of the group; BotSecret is the
+	// secret create_bot returned for it. Without them bot messages go as
+	// the customer's, marked hitl.BotPrefix.
+	BotID, BotSecret string
+	HTTPClient       *http.Client
 	// Media fetches media URLs for upload; nil sends every media message
 	// as its link.
 	Media  *media.Fetcher
@@ -69,6 +77,14 @@ type Client struct {
 	// self is the integration's own agent id, learned once.
 	selfMu sync.Mutex
 	self   string
+
+	botID, botSecret string
+	// botToken is the bot's token, used until botTokenUntil.
+	botMu         sync.Mutex
+	botToken      string
+	botTokenUntil time.Time
+	// botChats are chats the bot was added to by this container.
+	botChats *expirable.LRU[string, struct{}]
 }
 
 var (
@@ -99,6 +115,9 @@ func NewClient(cfg Config) (*Client, error) {
 		redirectURI:    cfg.RedirectURI,
 		groupID:        cfg.GroupID,
 		agentToken:     cfg.AgentToken,
+		botID:          cfg.BotID,
+		botSecret:      cfg.BotSecret,
+		botChats:       expirable.NewLRU[string, struct{}](1000, nil, 12*time.Hour),
 		http:           cfg.HTTPClient,
 		media:          cfg.Media,
 		now:            cfg.Now,
@@ -117,6 +136,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if c.clientID == "" {
 		problems = append(problems, "client id is required")
+	}
+	if (c.botID == "") != (cfg.BotSecret == "") {
+		problems = append(problems, "bot id and bot secret go together")
 	}
 	if c.groupID < 0 {
 		problems = append(problems, "group id must not be negative")
@@ -206,6 +228,7 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 	if err := c.updateCustomer(ctx, v, req); err != nil {
 		return hitl.Opened{}, publicError(op+": update customer", err)
 	}
+	c.setSessionFields(ctx, v, req)
 	var started struct {
 		ChatID string `json:"chat_id"`
 	}
@@ -406,8 +429,8 @@ func (c *Client) abandon(ctx context.Context, sessionID, chatID string) {
 }
 
 // transcript renders the handoff as the chat's first events: a header with
-// the title and description, then one event per transcript entry marked
-// with who wrote it.
+// the title, description and context pairs (in key order), then one event
+// per transcript entry marked with who wrote it.
 func transcript(req hitl.OpenRequest) []event {
 	entries := req.Transcript
 	omitted := max(len(entries)-(maxTranscriptEvents-1), 0)
@@ -420,6 +443,12 @@ func transcript(req hitl.OpenRequest) []event {
 	}
 	if req.Description != "" {
 		b.WriteString("\n\n" + req.Description)
+	}
+	if len(req.Context) > 0 {
+		b.WriteString("\n\nContext:")
+		for _, k := range slices.Sorted(maps.Keys(req.Context)) {
+			b.WriteString("\n" + k + ": " + req.Context[k])
+		}
 	}
 	switch {
 	case omitted > 0:

@@ -28,6 +28,7 @@ type fixture struct {
 	media  *httptest.Server // serves /photo.png, /report.pdf and an 11 MB /huge.bin
 	logs   *bytes.Buffer
 	now    time.Time
+	cfg    livechat.Config
 }
 
 type option func(*livechat.Config)
@@ -75,7 +76,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.client = c
+	f.client, f.cfg = c, cfg
 	return f
 }
 

@@ -39,6 +39,7 @@ const (
 	conformanceSecret = "conformance-secret"
 	conformanceOrg    = "5f2b8c1e-3d4a-4e6b-9c7d-0a1b2c3d4e5f"
 	integrationAgent  = "integration@example.com"
+	conformanceBot    = "9b1c7d2e4f6a8b0c1d3e5f7a9b2c4d6e"
 )
 
 func loadCorpus(t *testing.T, prefix string) map[string]corpusFile {
@@ -128,19 +129,32 @@ type eventView struct {
 	Key         string `json:"key,omitempty"`
 	Agent       string `json:"agent,omitempty"`
 	AgentName   string `json:"agent_name,omitempty"`
+	AgentAvatar string `json:"agent_avatar,omitempty"`
 	Text        string `json:"text,omitempty"`
 	FileURL     string `json:"file_url,omitempty"`
 	Title       string `json:"title,omitempty"`
 	ContentType string `json:"content_type,omitempty"`
-	Queued      bool   `json:"queued,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	At          string `json:"at,omitempty"`
+	// Queue is "position/wait seconds"; Rating "score/out of comment".
+	Queue    string `json:"queue,omitempty"`
+	SeenUpTo string `json:"seen_up_to,omitempty"`
+	Rating   string `json:"rating,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	At       string `json:"at,omitempty"`
 }
 
 func viewOf(e hitl.ProviderEvent) eventView {
-	v := eventView{Type: string(e.Type), Key: e.Key, Queued: e.Queued, Reason: e.Reason}
+	v := eventView{Type: string(e.Type), Key: e.Key, Reason: e.Reason}
 	if e.Agent != nil {
-		v.Agent, v.AgentName = e.Agent.ID, e.Agent.Name
+		v.Agent, v.AgentName, v.AgentAvatar = e.Agent.ID, e.Agent.Name, e.Agent.AvatarURL
+	}
+	if q := e.Queue; q != nil {
+		v.Queue = fmt.Sprintf("%d/%d", q.Position, q.EstimatedWaitSeconds)
+	}
+	if r := e.Rating; r != nil {
+		v.Rating = strings.TrimSpace(fmt.Sprintf("%d/%d %s", r.Score, r.OutOf, r.Comment))
+	}
+	if !e.SeenUpTo.IsZero() {
+		v.SeenUpTo = e.SeenUpTo.UTC().Format("2006-01-02T15:04:05.000000Z")
 	}
 	if m := e.Message; m != nil {
 		v.Text, v.FileURL, v.Title, v.ContentType = m.Text, m.URL, m.Title, m.ContentType
@@ -152,8 +166,6 @@ func viewOf(e hitl.ProviderEvent) eventView {
 }
 
 func TestConformanceWebhooks(t *testing.T) {
-	w := livechat.NewWebhooks(conformanceSecret, conformanceOrg).
-		WithIntegrationAgent(func(context.Context) (string, error) { return integrationAgent, nil })
 	for name, f := range loadCorpus(t, "webhook_") {
 		var want struct {
 			Events []eventView `json:"events"`
@@ -163,6 +175,10 @@ func TestConformanceWebhooks(t *testing.T) {
 		}
 		for variant, body := range withUnknownFields(t, f.Body) {
 			t.Run(name+"/"+variant, func(t *testing.T) {
+				// A parser per delivery: the agents one delivery describes
+				// must not show in another's expectation.
+				w := livechat.NewWebhooks(conformanceSecret, conformanceOrg).WithBot(conformanceBot).
+					WithIntegrationAgent(func(context.Context) (string, error) { return integrationAgent, nil })
 				events, err := w.Parse(body)
 				if err != nil {
 					t.Fatalf("%s (%s): %v", name, f.Doc, err)
@@ -250,6 +266,18 @@ func (f *fakeLiveChat) client(t *testing.T) *livechat.Client {
 	return c
 }
 
+// botClient is client with the conformance bot configured.
+func (f *fakeLiveChat) botClient(t *testing.T) *livechat.Client {
+	c, err := livechat.NewClient(livechat.Config{
+		APIURL: f.srv.URL + "/v3.6", AccountsURL: f.srv.URL, OrganizationID: conformanceOrg, ClientID: "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+		GroupID: 3, AgentToken: "YWNjb3VudDpkYWw6cGF0", RetryDelay: time.Millisecond, BotID: conformanceBot, BotSecret: "bot-secret",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestConformanceAPIAnswers(t *testing.T) {
 	corpus := loadCorpus(t, "api_")
 	grant := corpus["api_customer_token_grant"]
@@ -315,6 +343,31 @@ func TestConformanceAPIAnswers(t *testing.T) {
 					id, err := lc.client(t).IntegrationAgentID(ctx)
 					if err != nil || id != want["agent_id"] {
 						t.Fatalf("id %q, err %v", id, err)
+					}
+				case name == "api_agent_list_routing_statuses":
+					lc := newFakeLiveChat(t, f, accountsMe)
+					a, err := lc.client(t).Availability(ctx)
+					if err != nil || a.Accepting != want["accepting"] || float64(a.Agents) != want["agents"] {
+						t.Fatalf("availability %+v, err %v", a, err)
+					}
+				case name == "api_configuration_get_agent":
+					lc := newFakeLiveChat(t, f)
+					a, err := lc.client(t).Agent(ctx, "nora@example.com")
+					if err != nil || a.ID != "nora@example.com" || a.Name != want["name"] || a.AvatarURL != want["avatar"] {
+						t.Fatalf("agent %+v, err %v", a, err)
+					}
+				case name == "api_configuration_issue_bot_token":
+					lc := newFakeLiveChat(t, f)
+					s := hitl.Session{ID: "ses_conf", ProviderConversationID: "QX7B2K9LMA", Status: hitl.StatusAssigned, Visitor: visitor}
+					if _, err := lc.botClient(t).SendAsBot(ctx, s, hitl.Message{Type: hitl.TypeText, Text: "an order number is 8 digits"}); err != nil {
+						t.Fatal(err)
+					}
+					var calls []string
+					for _, c := range want["calls"].([]any) {
+						calls = append(calls, c.(string))
+					}
+					if !slices.Equal(lc.calls, calls) {
+						t.Fatalf("calls %q, want %q", lc.calls, calls)
 					}
 				default:
 					t.Fatalf("no test for corpus file %s", name)

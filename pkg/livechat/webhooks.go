@@ -2,15 +2,21 @@ package livechat
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"maps"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
@@ -32,15 +38,35 @@ import (
 // Agent.ID equals the session's Visitor.ID (the customer's id).
 //
 // The integration's own agent (the owner of the personal access token,
-// which starts every chat and transfers it to the group) is never reported
-// as an agent of the conversation: see WithIntegrationAgent.
+// which starts every chat and transfers it to the group) and the bridge's
+// bot are never reported as agents of the conversation: see
+// WithIntegrationAgent and WithBot.
+//
+// Agents are reported with their name and avatar: learned from the user
+// objects of user_added_to_chat, kept in a bounded cache, and otherwise
+// looked up (see WithAgentLookup), since incoming_event, chat_transferred
+// and events_marked_as_seen name agents by id only.
 type Webhooks struct {
 	secret       [sha256.Size]byte
 	empty        bool
 	organization string
 	self         func(context.Context) (string, error)
-	log          *slog.Logger
+	bot          string
+	lookup       func(context.Context, string) (hitl.Agent, error)
+	agents       *expirable.LRU[string, hitl.Agent]
+	// misses are agents whose look-up failed lately; they are reported by
+	// id until it is tried again.
+	misses *expirable.LRU[string, struct{}]
+	log    *slog.Logger
 }
+
+// Bounds of the agent cache: agents are few, names and avatars change
+// rarely, and a failed look-up is not repeated for every message.
+const (
+	agentCacheSize = 1000
+	agentCacheTTL  = time.Hour
+	agentMissTTL   = 5 * time.Minute
+)
 
 // selfLookupBudget bounds the one-time look-up of the integration's agent
 // id inside a delivery, well within LiveChat's ~10 s webhook timeout.
@@ -51,7 +77,26 @@ const selfLookupBudget = 2 * time.Second
 // older registrations carry license_id instead of organization_id; the
 // secret alone guards those.
 func NewWebhooks(secret, organization string) *Webhooks {
-	return &Webhooks{secret: sha256.Sum256([]byte(secret)), empty: secret == "", organization: organization, log: slog.Default()}
+	return &Webhooks{
+		secret: sha256.Sum256([]byte(secret)), empty: secret == "", organization: organization, log: slog.Default(),
+		agents: expirable.NewLRU[string, hitl.Agent](agentCacheSize, nil, agentCacheTTL),
+		misses: expirable.NewLRU[string, struct{}](agentCacheSize, nil, agentMissTTL),
+	}
+}
+
+// WithBot makes the parser drop what the bridge's own bot (Config.BotID)
+// does or undergoes, as for the integration's agent.
+func (w *Webhooks) WithBot(id string) *Webhooks {
+	w.bot = id
+	return w
+}
+
+// WithAgentLookup sets how an agent that no webhook described yet is
+// looked up; Client.Agent is meant. A look-up gets a short budget and its
+// failure only leaves the agent reported by id.
+func (w *Webhooks) WithAgentLookup(lookup func(context.Context, string) (hitl.Agent, error)) *Webhooks {
+	w.lookup = lookup
+	return w
 }
 
 // WithIntegrationAgent makes the parser drop what the integration's own
@@ -148,14 +193,20 @@ func (w *Webhooks) Parse(body []byte) ([]hitl.ProviderEvent, error) {
 
 // actions maps the webhook actions that concern a handoff to their
 // parsers. A parser returns nil for a delivery that carries nothing for the
-// bot. Other actions (incoming_chat, events_marked_as_seen, …) are ignored.
+// bot. Other actions (incoming_chat, routing_status_set, …) are ignored.
 var actions = map[string]func(*Webhooks, object) (*hitl.ProviderEvent, error){
-	"incoming_event":         parseIncomingEvent,
-	"user_added_to_chat":     parseUserAdded,
-	"user_removed_from_chat": parseUserRemoved,
-	"chat_transferred":       parseTransferred,
-	"chat_deactivated":       parseDeactivated,
+	"incoming_event":            parseIncomingEvent,
+	"user_added_to_chat":        parseUserAdded,
+	"user_removed_from_chat":    parseUserRemoved,
+	"chat_transferred":          parseTransferred,
+	"chat_deactivated":          parseDeactivated,
+	"events_marked_as_seen":     parseSeen,
+	"thread_properties_updated": parseRating,
+	"chat_properties_updated":   parseRating,
 }
+
+// Actions are the webhook actions the parser handles: the ones to register.
+func Actions() []string { return slices.Sorted(maps.Keys(actions)) }
 
 // parseIncomingEvent reads an event
 // (https://platform.text.com/docs/management/webhooks#incoming_event, event
@@ -199,7 +250,7 @@ func parseIncomingEvent(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 	}
 	if self, err := w.selfID(); err != nil {
 		w.log.Warn("livechat webhook: integration agent unknown; event forwarded", "action", "incoming_event", "chat_id", chatID)
-	} else if strings.EqualFold(author, self) {
+	} else if strings.EqualFold(author, self) || w.isBot(author) {
 		return nil, nil
 	}
 	return &hitl.ProviderEvent{
@@ -207,7 +258,7 @@ func parseIncomingEvent(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 		Key:            "event/" + chatID + "/" + eventID,
 		Type:           hitl.EventMessage,
 		OccurredAt:     parseTime(e.str("created_at")),
-		Agent:          &hitl.Agent{ID: author},
+		Agent:          w.agent(author),
 		Message:        &m,
 	}, nil
 }
@@ -279,11 +330,12 @@ func parseUserAdded(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 	if mine, err := w.isSelf(userID); err != nil || mine {
 		return nil, err
 	}
+	agent := w.learn(hitl.Agent{ID: userID, Name: user.str("name"), AvatarURL: avatarURL(user.str("avatar"))})
 	return &hitl.ProviderEvent{
 		ConversationID: chatID,
 		Key:            "user_added_to_chat/" + chatID + "/" + p.str("thread_id") + "/" + userID,
 		Type:           hitl.EventAssigned,
-		Agent:          &hitl.Agent{ID: userID, Name: user.str("name")},
+		Agent:          agent,
 	}, nil
 }
 
@@ -307,16 +359,20 @@ func parseUserRemoved(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 		ConversationID: chatID,
 		Key:            "user_removed_from_chat/" + chatID + "/" + p.str("thread_id") + "/" + userID,
 		Type:           hitl.EventUnassigned,
-		Agent:          &hitl.Agent{ID: userID},
+		Agent:          w.agent(userID),
 	}, nil
 }
 
 // parseTransferred reads chat_transferred
 // (https://platform.text.com/docs/management/webhooks#chat_transferred),
-// with "queue" present when the chat waits after the transfer. The
-// integration's own handoff (requested by its agent) is reported only when
-// it queues the chat; when routing assigns someone at once, that agent's
-// user_added_to_chat tells it.
+// with "queue" present when the chat waits after the transfer: then it is
+// hitl.queued with the queue's position and wait_time, the approximate
+// wait in seconds (https://platform.text.com/docs/messaging/agent-chat-api/data-structures,
+// chat's "queue"). The integration's own handoff (requested by its agent)
+// is reported only when it queues the chat; when routing assigns someone
+// at once, that agent's user_added_to_chat tells it. No webhook reports
+// later changes of the queue position: LiveChat pushes those over RTM only
+// (queue_positions_updated).
 func parseTransferred(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 	chatID, err := p.id("chat_id")
 	if err != nil {
@@ -334,9 +390,10 @@ func parseTransferred(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 	if err != nil {
 		return nil, unavailable("chat_transferred", err)
 	}
+	ours := func(id string) bool { return self != "" && strings.EqualFold(id, self) || w.isBot(id) }
 	var others []string
 	for _, a := range agents {
-		if self == "" || !strings.EqualFold(a, self) {
+		if !ours(a) {
 			others = append(others, a)
 		}
 	}
@@ -344,20 +401,86 @@ func parseTransferred(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 	if !queued && (len(others) == 0 && len(agents) > 0 || self != "" && strings.EqualFold(requester, self)) {
 		return nil, nil
 	}
-	ev := &hitl.ProviderEvent{ConversationID: chatID, Type: hitl.EventTransferred, Queued: queued}
+	ev := &hitl.ProviderEvent{ConversationID: chatID, Type: hitl.EventTransferred}
 	queuedAt := ""
 	if queued {
 		queuedAt = queue.str("queued_at")
-		ev.OccurredAt = parseTime(queuedAt)
-	}
-	if len(others) > 0 {
-		ev.Agent = &hitl.Agent{ID: others[0]}
+		ev.Type, ev.OccurredAt = hitl.EventQueued, parseTime(queuedAt)
+		ev.Queue = &hitl.Queue{Position: queue.count("position"), EstimatedWaitSeconds: queue.count("wait_time")}
+	} else if len(others) > 0 {
+		ev.Agent = w.agent(others[0])
 	}
 	// Retried deliveries repeat the payload; different transfers of one
 	// thread differ in target, reason or queueing time.
 	ev.Key = strings.Join([]string{"chat_transferred", chatID, p.str("thread_id"), p.str("reason"),
 		strings.Join(agents, ","), strings.Join(groups, ","), queuedAt}, "/")
 	return ev, nil
+}
+
+// parseSeen reads events_marked_as_seen
+// (https://platform.text.com/docs/management/webhooks#events_marked_as_seen):
+// an agent (ids are emails) other than the integration's marking the chat
+// read up to seen_up_to is hitl.seen. The customer's own marks (sent for
+// the end user, whose id is a UUID) and the bot's are not reported.
+func parseSeen(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
+		return nil, err
+	}
+	userID, upTo := p.str("user_id"), p.str("seen_up_to")
+	seen := parseTime(upTo)
+	if !strings.Contains(userID, "@") || seen.IsZero() {
+		return nil, nil
+	}
+	if mine, err := w.isSelf(userID); err != nil || mine {
+		return nil, err
+	}
+	return &hitl.ProviderEvent{
+		ConversationID: chatID,
+		Key:            "events_marked_as_seen/" + chatID + "/" + userID + "/" + upTo,
+		Type:           hitl.EventSeen,
+		Agent:          w.agent(userID),
+		SeenUpTo:       seen,
+	}, nil
+}
+
+// parseRating reads the rating namespace of thread_properties_updated and
+// chat_properties_updated
+// (https://platform.text.com/docs/management/webhooks#thread_properties_updated,
+// #chat_properties_updated): properties.rating.score, 0 for a bad and 1
+// for a good rating, and properties.rating.comment
+// (https://platform.text.com/docs/messaging/references/default-properties#rating).
+// The customer SDK's rateChat sets both at once on the latest thread
+// (https://platform.text.com/docs/extending-chat-widget/customer-sdk#ratechat).
+// The payload carries only what changed, so an update without a score
+// (a comment alone, or other properties) is not reported.
+func parseRating(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
+	chatID, err := p.id("chat_id")
+	if err != nil {
+		return nil, err
+	}
+	props, ok := p.obj("properties")
+	if !ok {
+		return nil, nil
+	}
+	rating, ok := props.obj("rating")
+	if !ok {
+		return nil, nil
+	}
+	var score int
+	if raw, ok := rating.m["score"]; !ok || json.Unmarshal(raw, &score) != nil || score < 0 || score > 1 {
+		if ok {
+			rating.skip("score", "not 0 or 1")
+		}
+		return nil, nil
+	}
+	comment := rating.str("comment")
+	return &hitl.ProviderEvent{
+		ConversationID: chatID,
+		Key:            "rating/" + chatID + "/" + p.str("thread_id") + "/" + strconv.Itoa(score) + "/" + comment,
+		Type:           hitl.EventRated,
+		Rating:         &hitl.Rating{Score: score, OutOf: 1, Comment: comment},
+	}, nil
 }
 
 // parseDeactivated reads chat_deactivated
@@ -395,14 +518,64 @@ func (w *Webhooks) selfID() (string, error) {
 	return w.self(ctx)
 }
 
-// isSelf reports whether id is the integration's agent; a failed look-up
-// is a CodeUnavailable error.
+// isSelf reports whether id is the integration's agent or the bot; a
+// failed look-up is a CodeUnavailable error.
 func (w *Webhooks) isSelf(id string) (bool, error) {
+	if w.isBot(id) {
+		return true, nil
+	}
 	self, err := w.selfID()
 	if err != nil {
 		return false, unavailable("agent event", err)
 	}
 	return self != "" && strings.EqualFold(id, self), nil
+}
+
+func (w *Webhooks) isBot(id string) bool { return w.bot != "" && strings.EqualFold(id, w.bot) }
+
+// agentLookupBudget bounds an agent look-up inside a delivery.
+const agentLookupBudget = 2 * time.Second
+
+// learn keeps what a webhook tells of an agent and returns it, completed
+// from the cache when the webhook left a field out.
+func (w *Webhooks) learn(a hitl.Agent) *hitl.Agent {
+	if known, ok := w.agents.Get(a.ID); ok {
+		a.Name, a.AvatarURL = cmp.Or(a.Name, known.Name), cmp.Or(a.AvatarURL, known.AvatarURL)
+	}
+	if a.Name != "" || a.AvatarURL != "" {
+		w.agents.Add(a.ID, a)
+		w.misses.Remove(a.ID)
+	}
+	return &a
+}
+
+// agent returns the agent with id with its name and avatar when known: from
+// the cache, else looked up once within agentLookupBudget. Only agent ids
+// (emails) are looked up: a customer's UUID or a bot's id is reported as
+// it is. A failed look-up gives the agent by id, and is not tried again
+// for agentMissTTL.
+func (w *Webhooks) agent(id string) *hitl.Agent {
+	if a, ok := w.agents.Get(id); ok {
+		return &a
+	}
+	if w.lookup == nil || !strings.Contains(id, "@") || w.misses.Contains(id) {
+		return &hitl.Agent{ID: id}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), agentLookupBudget)
+	defer cancel()
+	a, err := w.lookup(ctx, id)
+	if err != nil || (a.Name == "" && a.AvatarURL == "") {
+		outcome := "no name"
+		if err != nil {
+			outcome = errorKind(err)
+		}
+		w.log.Warn("livechat agent look-up failed; agent reported by id", "agent_id", id, "error", outcome)
+		w.misses.Add(id, struct{}{})
+		return &hitl.Agent{ID: id}
+	}
+	a.ID = id
+	w.agents.Add(id, a)
+	return &a
 }
 
 func unavailable(what string, err error) error {
@@ -523,6 +696,21 @@ func (o object) ints(name string) []int {
 		out = append(out, n)
 	}
 	return out
+}
+
+// count reads an optional non-negative whole number (LiveChat sends them
+// as JSON numbers); 0 when absent or of another shape.
+func (o object) count(name string) int {
+	raw, ok := o.m[name]
+	if !ok || string(raw) == "null" {
+		return 0
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) != nil || f < 0 || f > math.MaxInt32 {
+		o.skip(name, "not a non-negative number")
+		return 0
+	}
+	return int(f)
 }
 
 // parseTime reads LiveChat's RFC 3339 timestamps; the zero time when absent

@@ -111,7 +111,8 @@ func TestParse(t *testing.T) {
 			name: "agent added",
 			body: envelope("user_added_to_chat", agentAdded),
 			want: &hitl.ProviderEvent{ConversationID: "PJ0MRSHTDG", Key: "user_added_to_chat/PJ0MRSHTDG/K600PKZON8/smith@example.com",
-				Type: hitl.EventAssigned, Agent: &hitl.Agent{ID: "smith@example.com", Name: "Agent Smith"}},
+				Type: hitl.EventAssigned, Agent: &hitl.Agent{ID: "smith@example.com", Name: "Agent Smith",
+					AvatarURL: "https://cdn.livechat-files.com/api/file/avatar.png"}},
 		},
 		{name: "supervisor added", body: envelope("user_added_to_chat", supervisorAdded)},
 		{name: "customer added", body: envelope("user_added_to_chat", customerAdded)},
@@ -119,7 +120,7 @@ func TestParse(t *testing.T) {
 			name: "transferred to the queue",
 			body: envelope("chat_transferred", transferredQueued),
 			want: &hitl.ProviderEvent{ConversationID: "PJ0MRSHTDG", Key: "chat_transferred/PJ0MRSHTDG/K600PKZON8/manual//7/2019-12-09T12:01:18.909000Z",
-				Type: hitl.EventTransferred, Queued: true, OccurredAt: at("2019-12-09T12:01:18.909Z")},
+				Type: hitl.EventQueued, Queue: &hitl.Queue{Position: 42, EstimatedWaitSeconds: 1337}, OccurredAt: at("2019-12-09T12:01:18.909Z")},
 		},
 		{
 			name: "transferred to an agent",
@@ -180,10 +181,11 @@ func TestParse(t *testing.T) {
 				Agent: &hitl.Agent{ID: "smith@example.com"}, Message: &hitl.Message{Type: hitl.TypeText, Text: "Hello, I'm Smith"}},
 		},
 	}
-	w := livechat.NewWebhooks(secret, org)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			events, err := w.Parse([]byte(tt.body))
+			// A parser per case: what one case teaches the agent cache
+			// must not show in another.
+			events, err := livechat.NewWebhooks(secret, org).Parse([]byte(tt.body))
 			if tt.wantCode != "" {
 				if hitl.ErrorCode(err) != tt.wantCode || events != nil {
 					t.Fatalf("got %v, %v; want code %s", events, err, tt.wantCode)
@@ -305,7 +307,7 @@ func TestSimulatorWebhooks(t *testing.T) {
 			t.Errorf("event for %s", e.ConversationID)
 		}
 	}
-	want := []string{"hitl.assigned", "hitl.message", "hitl.message", "hitl.transferred", "hitl.assigned", "hitl.stopped"}
+	want := []string{"hitl.assigned", "hitl.message", "hitl.message", "hitl.queued", "hitl.assigned", "hitl.stopped"}
 	if len(types) != 2*len(want) {
 		t.Fatalf("types = %q", types)
 	}
@@ -323,7 +325,7 @@ func TestSimulatorWebhooks(t *testing.T) {
 	if m := got[4].Message; m.Type != hitl.TypeFile || m.Title != "label.pdf" || !strings.HasPrefix(m.URL, f.sim.URL()) {
 		t.Errorf("agent file = %+v", m)
 	}
-	if !got[6].Queued || got[8].Agent.Name != "Jones" || got[10].Reason != hitl.ReasonAgentClosed {
+	if got[6].Queue == nil || got[6].Queue.Position != 1 || got[8].Agent.Name != "Jones" || got[10].Reason != hitl.ReasonAgentClosed {
 		t.Errorf("transfer %+v, assignment %+v, stop %+v", got[6], got[8], got[10])
 	}
 }
@@ -362,6 +364,9 @@ func FuzzParse(f *testing.F) {
 		{"incoming_event", filledForm}, {"user_added_to_chat", agentAdded}, {"user_added_to_chat", customerAdded},
 		{"chat_transferred", transferredQueued}, {"chat_transferred", transferredAgent},
 		{"chat_deactivated", deactivatedByAgent}, {"chat_deactivated", deactivatedByRouter}, {"thread_tagged", `{}`},
+		{"events_marked_as_seen", `{"user_id":"smith@example.com","chat_id":"PJ0MRSHTDG","seen_up_to":"2019-12-09T12:01:18.909000Z"}`},
+		{"thread_properties_updated", `{"chat_id":"PJ0MRSHTDG","thread_id":"K600PKZON8","properties":{"rating":{"score":1,"comment":"ok"}}}`},
+		{"chat_properties_updated", `{"chat_id":"PJ0MRSHTDG","properties":{"rating":{"score":"1"}}}`},
 	} {
 		f.Add([]byte(envelope(p.action, p.body)))
 	}
@@ -392,7 +397,14 @@ func assertEvent(t *testing.T, got, want hitl.ProviderEvent) {
 	t.Helper()
 	same := got.Provider == want.Provider && got.ConversationID == want.ConversationID && got.Key == want.Key &&
 		got.Type == want.Type && got.OccurredAt.Equal(want.OccurredAt) && got.Reason == want.Reason && got.Queued == want.Queued &&
-		(got.Agent == nil) == (want.Agent == nil) && (got.Message == nil) == (want.Message == nil)
+		(got.Agent == nil) == (want.Agent == nil) && (got.Message == nil) == (want.Message == nil) &&
+		(got.Queue == nil) == (want.Queue == nil) && (got.Rating == nil) == (want.Rating == nil) && got.SeenUpTo.Equal(want.SeenUpTo)
+	if same && got.Queue != nil {
+		same = *got.Queue == *want.Queue
+	}
+	if same && got.Rating != nil {
+		same = *got.Rating == *want.Rating
+	}
 	if same && got.Agent != nil {
 		same = *got.Agent == *want.Agent
 	}
@@ -400,8 +412,8 @@ func assertEvent(t *testing.T, got, want hitl.ProviderEvent) {
 		same = *got.Message == *want.Message
 	}
 	if !same {
-		t.Errorf("got  %+v (agent %+v, message %+v)\nwant %+v (agent %+v, message %+v)",
-			got, got.Agent, got.Message, want, want.Agent, want.Message)
+		t.Errorf("got  %+v (agent %+v, message %+v, queue %+v, rating %+v)\nwant %+v (agent %+v, message %+v, queue %+v, rating %+v)",
+			got, got.Agent, got.Message, got.Queue, got.Rating, want, want.Agent, want.Message, want.Queue, want.Rating)
 	}
 }
 
@@ -424,7 +436,7 @@ func TestOpenWithRoutingReportsOnlyTheHumanAgent(t *testing.T) {
 		want    []hitl.EventType
 	}{
 		{"agent available", livechattest.RoutingAssign, []hitl.EventType{hitl.EventAssigned, hitl.EventMessage}},
-		{"nobody available", livechattest.RoutingQueue, []hitl.EventType{hitl.EventTransferred}},
+		{"nobody available", livechattest.RoutingQueue, []hitl.EventType{hitl.EventQueued}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -465,8 +477,8 @@ func TestOpenWithRoutingReportsOnlyTheHumanAgent(t *testing.T) {
 			if !slices.Equal(types, tc.want) {
 				t.Errorf("events %q, want %q", types, tc.want)
 			}
-			if tc.routing == livechattest.RoutingQueue && !events[0].Queued {
-				t.Errorf("transfer not queued: %+v", events[0])
+			if tc.routing == livechattest.RoutingQueue && (events[0].Queue == nil || events[0].Queue.Position != 1) {
+				t.Errorf("transfer without its queue: %+v", events[0])
 			}
 		})
 	}

@@ -188,10 +188,12 @@ func (n *Network) noteTokens(resp *http.Response) error {
 	var tok struct {
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
+		Token        string `json:"token"` // LiveChat's issue_bot_token
 	}
 	if json.Unmarshal(body, &tok) == nil {
 		n.note("access_token", tok.AccessToken)
 		n.note("refresh_token", tok.RefreshToken)
+		n.note("token", tok.Token)
 	}
 	return nil
 }

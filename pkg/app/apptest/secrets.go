@@ -24,7 +24,7 @@ func (e *Env) Secrets() []string {
 		e.LiveChat.Options().PAT, e.LiveChat.AgentToken(), e.Zoho.Options().ClientSecret, e.Zoho.Options().RefreshToken},
 		sec.BotAPIKeys...)
 	if lc := sec.LiveChat; lc != nil {
-		all = append(all, lc.AgentToken, lc.WebhookSecret)
+		all = append(all, lc.AgentToken, lc.WebhookSecret, lc.BotSecret)
 	}
 	if z := sec.Zoho; z != nil {
 		all = append(all, z.ClientSecret, z.RefreshToken)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,9 +25,30 @@ func (s *Server) AgentJoins(chatID string, a Agent) (int, error) {
 		if !slices.ContainsFunc(c.Users, func(u User) bool { return u.ID == a.ID }) {
 			c.Users = append(c.Users, User{ID: a.ID, Name: a.Name, Type: "agent", Visibility: "all"})
 		}
+		s.know(a)
 		c.Queued = false
 		return "user_added_to_chat", s.userAdded(c, a, "manual", a.ID), nil
 	})
+}
+
+// agentUser is the "User > Agent" object
+// (https://platform.text.com/docs/messaging/agent-chat-api/data-structures#agent).
+func agentUser(a Agent, seen time.Time) map[string]any {
+	u := map[string]any{
+		"id":                a.ID,
+		"name":              a.Name,
+		"type":              "agent",
+		"present":           true,
+		"visibility":        "all",
+		"events_seen_up_to": seen.UTC().Format(timeFormat),
+	}
+	if strings.Contains(a.ID, "@") {
+		u["email"] = a.ID
+	}
+	if a.AvatarURL != "" {
+		u["avatar"] = a.AvatarURL
+	}
+	return u
 }
 
 // userAdded is user_added_to_chat's payload for an agent
@@ -34,18 +56,9 @@ func (s *Server) AgentJoins(chatID string, a Agent) (int, error) {
 // Callers hold s.mu.
 func (s *Server) userAdded(c *Chat, a Agent, reason, requester string) map[string]any {
 	return map[string]any{
-		"chat_id":   c.ID,
-		"thread_id": c.ThreadID,
-		"user": map[string]any{
-			"id":                a.ID,
-			"name":              a.Name,
-			"email":             a.ID,
-			"type":              "agent",
-			"present":           true,
-			"avatar":            "https://cdn.livechat-files.com/api/file/lc/avatar.png",
-			"visibility":        "all",
-			"events_seen_up_to": s.now().UTC().Format(timeFormat),
-		},
+		"chat_id":      c.ID,
+		"thread_id":    c.ThreadID,
+		"user":         agentUser(a, s.now()),
 		"user_type":    "agent",
 		"reason":       reason,
 		"requester_id": requester,
@@ -82,7 +95,7 @@ func (s *Server) postAsAgent(c *Chat, e Event) (string, any, error) {
 	if !c.Active {
 		return "", nil, errors.New("chat is inactive")
 	}
-	agent := currentAgent(c, s.opts.IntegrationAgentID)
+	agent := s.currentAgent(c, s.opts.IntegrationAgentID)
 	if agent == "" {
 		return "", nil, errors.New("no agent has joined the chat")
 	}
@@ -110,7 +123,7 @@ func (s *Server) TransferToQueue(chatID string, groupID int) (int, error) {
 		if !c.Active {
 			return "", nil, errors.New("chat is inactive")
 		}
-		requester := currentAgent(c, "")
+		requester := s.currentAgent(c, "")
 		c.Users = slices.DeleteFunc(c.Users, func(u User) bool { return u.Type == "agent" })
 		c.GroupID, c.Queued = groupID, true
 		return "chat_transferred", map[string]any{
@@ -119,11 +132,7 @@ func (s *Server) TransferToQueue(chatID string, groupID int) (int, error) {
 			"requester_id":   requester,
 			"reason":         "manual",
 			"transferred_to": map[string]any{"group_ids": []int{groupID}},
-			"queue": map[string]any{
-				"position":  1,
-				"wait_time": 0,
-				"queued_at": s.now().UTC().Format(timeFormat),
-			},
+			"queue":          s.queue(c),
 		}, nil
 	})
 }
@@ -134,7 +143,7 @@ func (s *Server) AgentCloses(chatID string) (int, error) {
 		if !c.Active {
 			return "", nil, errors.New("chat is inactive")
 		}
-		agent := currentAgent(c, "")
+		agent := s.currentAgent(c, "")
 		c.Active, c.Queued = false, false
 		payload := map[string]any{"chat_id": c.ID, "thread_id": c.ThreadID}
 		if agent != "" {
@@ -240,10 +249,11 @@ func (s *Server) deliver(body []byte) (int, error) {
 	return status, nil
 }
 
-// currentAgent is the last agent to join other than except.
-func currentAgent(c *Chat, except string) string {
+// currentAgent is the last agent to join other than except and the bots.
+// Callers hold s.mu.
+func (s *Server) currentAgent(c *Chat, except string) string {
 	for i := len(c.Users) - 1; i >= 0; i-- {
-		if u := c.Users[i]; u.Type == "agent" && u.ID != except {
+		if u := c.Users[i]; u.Type == "agent" && u.ID != except && s.bots[u.ID] == nil {
 			return u.ID
 		}
 	}

@@ -12,8 +12,15 @@
 // data.region), a customer identity kept in the __lc_cid and __lc_cst
 // cookies, and the 10 MB upload limit. transfer_chat routes the chat as
 // Options.Routing says, sending the webhooks routing causes before it
-// answers; other API calls send no webhooks. The agent-side methods
-// (AgentJoins, AgentSays, …) do.
+// answers; the Agent API's add_user_to_chat and send_event send theirs
+// (user_added_to_chat, incoming_event) the same way; Customer API calls
+// send none. The agent-side methods (AgentJoins, AgentSays, AgentReads, …)
+// and the customer's CustomerRates do.
+//
+// It also keeps agents' routing statuses (list_routing_statuses), the
+// customer's sneak peeks, seen marks and session fields, and bots: the
+// Configuration API's create_bot and issue_bot_token, and Agent API calls
+// made with a bot's token.
 package livechattest
 
 import (
@@ -23,6 +30,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -60,6 +68,9 @@ type Options struct {
 	// LiveChat retries up to 3 times within about a minute; zero retries at
 	// once, which keeps tests fast.
 	WebhookRetryDelay time.Duration
+	// QueueWaitPerChat is the wait a queued chat is told per chat in the
+	// queue up to and including it (the queue's wait_time); zero by default.
+	QueueWaitPerChat time.Duration
 }
 
 // Routing is how the simulated router treats a chat transferred to a group
@@ -93,13 +104,15 @@ type Fault struct {
 
 // Agent is a human agent acting through the agent-side methods.
 type Agent struct {
-	ID   string // an email, as LiveChat agent ids are
-	Name string
+	ID        string // an email, as LiveChat agent ids are
+	Name      string
+	AvatarURL string
 }
 
-// User is a chat participant.
+// User is a chat participant. SeenUpTo is their events_seen_up_to.
 type User struct {
 	ID, Name, Type, Visibility string
+	SeenUpTo                   time.Time
 }
 
 // Event is a stored chat event.
@@ -121,11 +134,17 @@ type Chat struct {
 	Queued       bool
 	Users        []User
 	Events       []Event
+	// SneakPeeks are the customer's sneak peeks, oldest first.
+	SneakPeeks []string
+	// ThreadProperties are the thread's properties by namespace.
+	ThreadProperties map[string]map[string]any
 }
 
 // Customer is a customer identity.
 type Customer struct {
 	ID, Name, Email string
+	// SessionFields are the pairs set_customer_session_fields set, in order.
+	SessionFields []map[string]string
 }
 
 // Server is the simulator. Its methods are safe for concurrent use.
@@ -146,6 +165,12 @@ type Server struct {
 	faults     map[string][]Fault
 	routing    Routing
 	agents     []Agent
+	// directory has every agent the simulator knows, for get_agent.
+	directory map[string]Agent
+	// statuses are the agents' routing statuses.
+	statuses  map[string]routingStatus
+	bots      map[string]*bot
+	botTokens map[string]token // bot token → bot id and expiry
 }
 
 type customer struct {
@@ -154,8 +179,8 @@ type customer struct {
 }
 
 type token struct {
-	customerID string
-	expires    time.Time
+	subject string // the customer, or the bot, the token is for
+	expires time.Time
 }
 
 type file struct {
@@ -195,12 +220,18 @@ func New(opts Options) *Server {
 		faults:     map[string][]Fault{},
 		routing:    opts.Routing,
 		agents:     opts.Agents,
+		directory:  map[string]Agent{},
+		statuses:   map[string]routingStatus{},
+		bots:       map[string]*bot{},
+		botTokens:  map[string]token{},
 	}
+	s.know(opts.Agents...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/customer/token", s.handleToken)
 	mux.HandleFunc("GET /v2/accounts/me", s.handleAccount)
 	mux.HandleFunc("POST /v3.6/agent/action/{action}", s.handleAgent)
 	mux.HandleFunc("POST /v3.6/customer/action/{action}", s.handleCustomer)
+	mux.HandleFunc("POST /v3.6/configuration/action/{action}", s.handleConfiguration)
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	s.srv = httptest.NewServer(mux)
 	return s
@@ -247,6 +278,7 @@ func (s *Server) SetRouting(r Routing, agents ...Agent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.routing, s.agents = r, agents
+	s.know(agents...)
 }
 
 // Advance moves the simulator's clock forward.
@@ -301,7 +333,11 @@ func (s *Server) Chat(id string) (Chat, bool) {
 		return Chat{}, false
 	}
 	cp := *c
-	cp.Users, cp.Events = slices.Clone(c.Users), slices.Clone(c.Events)
+	cp.Users, cp.Events, cp.SneakPeeks = slices.Clone(c.Users), slices.Clone(c.Events), slices.Clone(c.SneakPeeks)
+	cp.ThreadProperties = map[string]map[string]any{}
+	for ns, props := range c.ThreadProperties {
+		cp.ThreadProperties[ns] = maps.Clone(props)
+	}
 	return cp, true
 }
 
@@ -331,7 +367,9 @@ func (s *Server) Customer(id string) (Customer, bool) {
 	if !ok {
 		return Customer{}, false
 	}
-	return c.Customer, true
+	cp := c.Customer
+	cp.SessionFields = slices.Clone(c.SessionFields)
+	return cp, true
 }
 
 // File returns an uploaded file by its URL.
@@ -463,7 +501,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.customers[c.ID] = c
 	}
 	tok := s.opts.Region + ":" + randomHex(16)
-	s.tokens[tok] = token{customerID: c.ID, expires: s.now().Add(s.opts.TokenTTL)}
+	s.tokens[tok] = token{subject: c.ID, expires: s.now().Add(s.opts.TokenTTL)}
 	for name, value := range map[string]string{"__lc_cid": c.ID, "__lc_cst": c.cst} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/v2/customer", MaxAge: 63072000,
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
@@ -513,16 +551,23 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		err      *apiError
 		webhooks [][]byte
 	)
+	requester, botID := s.requester(r)
 	if f, ok := s.record("agent", action); ok {
 		err = errorf(f.Status, f.Type, "%s", f.Message)
-	} else if r.Header.Get("Authorization") != "Basic "+s.AgentToken() {
+	} else if requester == "" {
 		err = errorf(http.StatusUnauthorized, "authentication", "Invalid access token")
-	} else if err = s.misdirected(r); err == nil {
+	} else if err = s.misdirected(r); err == nil && botID != "" && action != "send_event" && action != "add_user_to_chat" {
+		err = errorf(http.StatusForbidden, "authorization", "Only send_event and add_user_to_chat are simulated for bots")
+	} else if err == nil {
 		switch action {
 		case "start_chat":
 			out, err = s.startChat(r)
 		case "add_user_to_chat":
-			out, err = s.addUserToChat(r)
+			out, webhooks, err = s.addUserToChat(r, requester)
+		case "send_event":
+			out, webhooks, err = s.agentSendEvent(r, requester)
+		case "list_routing_statuses":
+			out, err = s.listRoutingStatuses(r)
 		case "transfer_chat":
 			out, webhooks, err = s.transferChat(r)
 		case "deactivate_chat":
@@ -569,7 +614,7 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
 		return
 	}
-	c := s.customers[tok.customerID]
+	c := s.customers[tok.subject]
 	var (
 		out any
 		err *apiError
@@ -583,6 +628,12 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 		out, err = s.uploadFile(r)
 	case "list_chats":
 		out = s.listChats(c)
+	case "send_sneak_peek":
+		out, err = s.sneakPeek(r, c)
+	case "mark_events_as_seen":
+		out, err = s.customerSeen(r, c)
+	case "set_customer_session_fields":
+		out, err = s.setSessionFields(r, c)
 	default:
 		err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
 	}
@@ -692,7 +743,14 @@ func (s *Server) requesterPresent(c *Chat, ignore bool) *apiError {
 	return errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
 }
 
-func (s *Server) addUserToChat(r *http.Request) (any, *apiError) {
+// addUserToChat is the Agent API's add_user_to_chat
+// (https://platform.text.com/docs/messaging/agent-chat-api#add-user-to-chat):
+// the requester must be in the chat unless ignore_requester_presence, one
+// customer at most, added with visibility all, and an added agent (a bot
+// included) must have access to the chat's group. It causes
+// user_added_to_chat (https://platform.text.com/docs/management/webhooks#user_added_to_chat).
+// Callers hold s.mu.
+func (s *Server) addUserToChat(r *http.Request, requester string) (any, [][]byte, *apiError) {
 	var in struct {
 		ChatID                  string `json:"chat_id"`
 		UserID                  string `json:"user_id"`
@@ -701,33 +759,52 @@ func (s *Server) addUserToChat(r *http.Request) (any, *apiError) {
 		IgnoreRequesterPresence bool   `json:"ignore_requester_presence"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := s.activeChat(in.ChatID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
-		return nil, err
+	if err := s.present(c, requester, in.IgnoreRequesterPresence); err != nil {
+		return nil, nil, err
 	}
 	switch {
 	case in.UserType == "customer" && in.Visibility != "all":
-		return nil, errorf(http.StatusBadRequest, "validation", "Customer must be added with visibility all")
+		return nil, nil, errorf(http.StatusBadRequest, "validation", "Customer must be added with visibility all")
 	case in.UserType == "customer" && s.customers[in.UserID] == nil:
-		return nil, errorf(http.StatusNotFound, "not_found", "Customer not found")
+		return nil, nil, errorf(http.StatusNotFound, "not_found", "Customer not found")
 	case in.UserType != "customer" && in.UserType != "agent":
-		return nil, errorf(http.StatusBadRequest, "validation", "Invalid user_type")
+		return nil, nil, errorf(http.StatusBadRequest, "validation", "Invalid user_type")
+	case in.Visibility != "all" && in.Visibility != "agents":
+		return nil, nil, errorf(http.StatusBadRequest, "validation", "Invalid visibility")
+	}
+	if b := s.bots[in.UserID]; in.UserType == "agent" && b != nil && !slices.Contains(b.groups, c.GroupID) {
+		return nil, nil, errorf(http.StatusForbidden, "authorization", "Agent has no access to the chat")
 	}
 	for _, u := range c.Users {
 		if u.ID == in.UserID {
-			return map[string]any{}, nil
+			return map[string]any{}, nil, nil
 		}
 		if in.UserType == "customer" && u.Type == "customer" {
-			return nil, errorf(http.StatusBadRequest, "validation", "Chat already has a customer")
+			return nil, nil, errorf(http.StatusBadRequest, "validation", "Chat already has a customer")
 		}
 	}
-	c.Users = append(c.Users, User{ID: in.UserID, Type: in.UserType, Visibility: in.Visibility})
-	return map[string]any{}, nil
+	user := User{ID: in.UserID, Type: in.UserType, Visibility: in.Visibility}
+	if b := s.bots[in.UserID]; b != nil {
+		user.Name = b.name
+	}
+	c.Users = append(c.Users, user)
+	if in.UserType != "agent" {
+		return map[string]any{}, nil, nil
+	}
+	a := s.directory[in.UserID]
+	if b := s.bots[in.UserID]; b != nil {
+		a = Agent{ID: b.id, Name: b.name, AvatarURL: b.avatar}
+	}
+	payload := s.userAdded(c, a, "manual", requester)
+	payload["user"].(map[string]any)["visibility"] = in.Visibility
+	body, _ := s.envelope("user_added_to_chat", payload)
+	return map[string]any{}, [][]byte{body}, nil
 }
 
 // transferChat is the Agent API's transfer_chat to a group
@@ -798,7 +875,7 @@ func (s *Server) transferChat(r *http.Request) (any, [][]byte, *apiError) {
 		agent = s.agents[0]
 		transferred["transferred_to"] = map[string]any{"group_ids": []int{c.GroupID}, "agent_ids": []string{agent.ID}}
 	} else {
-		transferred["queue"] = map[string]any{"position": 1, "wait_time": 0, "queued_at": s.now().UTC().Format(timeFormat)}
+		transferred["queue"] = s.queue(c)
 	}
 	add("chat_transferred", transferred)
 	for _, id := range left {
