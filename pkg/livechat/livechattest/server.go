@@ -106,6 +106,7 @@ type Server struct {
 	calls      map[string]int
 	log        []string
 	faults     map[string][]Fault
+	cfg        configState // Configuration API (config_api.go)
 }
 
 type customer struct {
@@ -157,6 +158,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /v2/customer/token", s.handleToken)
 	mux.HandleFunc("POST /v3.6/agent/action/{action}", s.handleAgent)
 	mux.HandleFunc("POST /v3.6/customer/action/{action}", s.handleCustomer)
+	mux.HandleFunc("POST /v3.6/configuration/action/{action}", s.handleConfiguration)
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	s.srv = httptest.NewServer(mux)
 	return s
@@ -412,6 +414,8 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		out, err = s.deactivateChat(r)
 	case "upload_file":
 		out, err = s.uploadFile(r)
+	case "list_chats":
+		out, err = s.agentListChats()
 	default:
 		err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
 	}
