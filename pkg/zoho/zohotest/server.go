@@ -136,6 +136,7 @@ type Server struct {
 	log        []string
 	faults     map[string][]Fault
 	seq        int
+	hooks      hookState // webhook API (webhooks_api.go)
 }
 
 // grant is a refresh token's history: when it minted tokens, and which
@@ -198,6 +199,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}/close", s.api("close", http.MethodPut, s.close))
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}", s.api("get", http.MethodGet, s.get))
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
+	s.webhookRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusOK, 1006, "Invalid URL")
 	})
