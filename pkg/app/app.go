@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/admin"
 	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
@@ -27,6 +28,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
@@ -41,6 +43,10 @@ type App struct {
 	Webhooks   http.Handler // provider webhooks
 	ZohoTokens *zoho.Tokens // nil without Zoho
 	Log        *slog.Logger
+	// Admin serves the operator routes (status, setup, /admin); they are
+	// also part of Actions.
+	Admin *admin.Handler
+	ops   *ops
 }
 
 // Options are what New needs besides the configuration.
@@ -52,8 +58,12 @@ type Options struct {
 	Client *http.Client
 	Now    func() time.Time
 	// ZohoTokens keeps the Zoho token where every container reads it;
-	// required with Zoho.
+	// required with Zoho. One that is also a zoho.WebhookStore keeps the
+	// SalesIQ webhook's keys beside it.
 	ZohoTokens zoho.TokenStore
+	// Metrics receives CloudWatch metrics (embedded metric format); nil
+	// records none.
+	Metrics *metrics.Recorder
 }
 
 // New wires an App from a validated configuration.
@@ -106,14 +116,16 @@ func New(c config.Config, o Options) (*App, error) {
 		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
 		IdleTimeout: c.BotpressIdleTimeout,
 	}
-	return &App{
+	a := &App{
 		Bridge: b, Dispatcher: d, ZohoTokens: tokens, Log: o.Log,
 		Actions: httpapi.Actions(httpapi.ActionsConfig{
 			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
 			BotpressPathToken: c.Secret.BotpressPathToken, ZohoConnect: connect, Log: o.Log,
 		}),
 		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
-	}, nil
+	}
+	a.wireOps(c, o, d, providers, connect)
+	return a, nil
 }
 
 // wireZoho adds the Zoho provider and webhook parser, and returns the
@@ -147,15 +159,12 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 		return nil, nil, err
 	}
 	providers[hitl.Zoho] = client
-	if len(secret.WebhookPublicKeys) == 0 {
-		o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
-	} else {
-		webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: secret.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID})
-		if err != nil {
-			return nil, nil, err
-		}
-		parsers[hitl.Zoho] = webhooks
-	}
+	// Keys the bridge created (kept beside the token) and any of the config
+	// secret; deliveries are refused until there is one.
+	keys, _ := o.ZohoTokens.(zoho.WebhookStore)
+	parsers[hitl.Zoho] = zoho.NewVerifier(zoho.VerifierConfig{
+		ConfiguredKeys: secret.WebhookPublicKeys, Store: keys, AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log,
+	})
 	stateKey := hmac.New(sha256.New, []byte(c.Secret.CallbackSigningSecret))
 	stateKey.Write([]byte("zoho oauth state"))
 	connect := &httpapi.ZohoConnect{
@@ -167,32 +176,22 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 
 // RefreshCredentials is the scheduled renewal of provider credentials:
 // LiveChat customer tokens that expire within the hour, and the Zoho access
-// token before it expires.
+// token before it expires. It then runs the webhook setup, so a webhook
+// deleted in a provider's console comes back by itself.
 func (a *App) RefreshCredentials(ctx context.Context) error {
 	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
 	a.Log.Info("visitor tokens refreshed", "count", n)
+	if err != nil {
+		a.ops.metrics.Count(metrics.TokenRefreshFailures, hitl.LiveChat, 1)
+	}
 	if a.ZohoTokens != nil {
-		err = errors.Join(err, a.ZohoTokens.Refresh(ctx, false))
+		if zerr := a.ZohoTokens.Refresh(ctx, false); zerr != nil {
+			a.ops.metrics.Count(metrics.TokenRefreshFailures, hitl.Zoho, 1)
+			err = errors.Join(err, zerr)
+		}
 	}
-	return err
+	return errors.Join(err, a.scheduledSetup(ctx))
 }
-
-// tokenDocument keeps the Zoho token in a JSON document (a secret in AWS,
-// a file locally).
-type tokenDocument struct {
-	doc interface {
-		Load(ctx context.Context, v any) error
-		Save(ctx context.Context, v any) error
-	}
-}
-
-func (d tokenDocument) Load(ctx context.Context) (zoho.Token, error) {
-	var t zoho.Token
-	err := d.doc.Load(ctx, &t)
-	return t, err
-}
-
-func (d tokenDocument) Save(ctx context.Context, t zoho.Token) error { return d.doc.Save(ctx, t) }
 
 func defaultClient() *http.Client {
 	return &http.Client{
@@ -228,12 +227,12 @@ func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) {
 	if err := loadSecret(ctx, &c, sm); err != nil {
 		return nil, err
 	}
-	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log}
+	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log, Metrics: metrics.New(os.Stdout, nil)}
 	if c.Zoho != nil {
 		if c.Zoho.TokenSecretARN == "" {
 			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")
 		}
-		o.ZohoTokens = tokenDocument{secrets.Document{API: sm, ID: c.Zoho.TokenSecretARN}}
+		o.ZohoTokens = &zohoDocument{doc: secrets.Document{API: sm, ID: c.Zoho.TokenSecretARN}}
 	}
 	return New(c, o)
 }
@@ -268,7 +267,7 @@ func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Confi
 	if err != nil {
 		return nil, c, nil, err
 	}
-	tokens := tokenDocument{secrets.File{Path: filepath.Join(filepath.Dir(c.StorePath), "zoho-token.json")}}
+	tokens := &zohoDocument{doc: secrets.File{Path: filepath.Join(filepath.Dir(c.StorePath), "zoho-token.json")}}
 	a, err := New(c, Options{Store: st, Log: log, ZohoTokens: tokens})
 	if err != nil {
 		st.Close()
