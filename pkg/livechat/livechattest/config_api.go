@@ -32,14 +32,15 @@ type Registration struct {
 }
 
 // configState is the Configuration API's state; zero is an app without
-// registrations, not installed, on a license with the default group 0.
+// registrations, not installed. Every group the chats use exists unless
+// RemoveGroup deleted it, as start_chat accepts any group here.
 type configState struct {
-	seq         int
-	webhooks    []Registration
-	installed   bool
-	disabled    bool
-	scopes      []string // nil: every scope
-	extraGroups map[int]string
+	seq           int
+	webhooks      []Registration
+	installed     bool
+	disabled      bool
+	scopes        []string // nil: every scope
+	removedGroups map[int]bool
 }
 
 // actionScopes are the scopes each action needs, from its method's
@@ -81,14 +82,14 @@ func (s *Server) UninstallApp() {
 	s.cfg.installed = false
 }
 
-// AddGroup creates a group; group 0 always exists.
-func (s *Server) AddGroup(id int, name string) {
+// RemoveGroup deletes a group (not group 0, which LiveChat keeps).
+func (s *Server) RemoveGroup(id int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cfg.extraGroups == nil {
-		s.cfg.extraGroups = map[int]string{}
+	if s.cfg.removedGroups == nil {
+		s.cfg.removedGroups = map[int]bool{}
 	}
-	s.cfg.extraGroups[id] = name
+	s.cfg.removedGroups[id] = id != 0
 }
 
 // Webhooks returns the registrations, oldest first.
@@ -248,11 +249,11 @@ func (s *Server) getGroup(raw json.RawMessage) (any, *apiError) {
 	if json.Unmarshal(raw, &id) != nil || id == nil {
 		return nil, errorf(http.StatusBadRequest, "validation", "id is required")
 	}
-	name, ok := "General", *id == 0
-	if n, extra := s.cfg.extraGroups[*id]; extra {
-		name, ok = n, true
+	name := "General"
+	if *id != 0 {
+		name = "Group " + strconv.Itoa(*id)
 	}
-	if !ok {
+	if s.cfg.removedGroups[*id] {
 		return nil, errorf(http.StatusNotFound, "not_found", "Group not found")
 	}
 	return map[string]any{"id": *id, "name": name, "language_code": "en", "routing_status": "accepting_chats"}, nil
