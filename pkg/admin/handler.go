@@ -437,7 +437,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, v view) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Referrer-Policy", "same-origin") // "no-referrer" makes browsers send Origin: null
 	w.WriteHeader(status)
 	if err := page.Execute(w, v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) && h.cfg.Log != nil {
 		h.cfg.Log.Error("render admin page", "err", err)
