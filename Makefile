@@ -9,6 +9,8 @@
 #   make bench    the performance table, with its targets (needs moto_server; ~10 min)
 #   make build    Lambda binaries (linux/arm64) in bin/<function>/bootstrap
 #   make dev      the bridge as one local process against real providers
+#   make doctor   the self-check of the local configuration: each problem and its fix
+#   make test-browser-deps  headless Chromium for the /admin browser test (apt)
 #
 # `sam build` calls the build-<LogicalId> targets (BuildMethod: makefile).
 
@@ -73,8 +75,22 @@ test-tools:
 	fi
 	@$(if $(RACE),true,echo "note: cgo or a C compiler is unavailable; running tests without -race")
 
+# The /admin page is tested in headless Chromium (pkg/admin); Debian's
+# chromium (and chromium-driver) are installed when chromium is missing.
+# In CI (CI=true) the test fails rather than skips without a browser.
+.PHONY: test-browser-deps
+test-browser-deps:
+	@if command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium chromium-driver (apt-get)"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "chromium is missing and apt-get is not available: install Chromium to run the /admin browser test" >&2; \
+	fi
+
 .PHONY: test
-test: test-tools
+test: test-tools test-browser-deps
 	cfn-lint template.yaml
 	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
 	pkgs=$$($(GO) list ./... | grep -v '/pkg/reliability$$'); \
@@ -152,6 +168,14 @@ dev:
 	@if [ -f .env ]; then echo "loading .env"; set -a; . ./.env; set +a; fi; \
 	$(GO) run ./functions/local
 
+# The self-check of GET /v1/admin/status against the settings of make dev
+# (environment, or .env): per provider a verdict and each problem's fix.
+# Run it while make dev is stopped (it opens the same store).
+.PHONY: doctor
+doctor:
+	@if [ -f .env ]; then set -a; . ./.env; set +a; fi; \
+	$(GO) run ./functions/local -doctor
+
 .PHONY: clean
 clean:
-	rm -rf $(BIN_DIR) .aws-sam
+	rm -rf $(BIN_DIR) .aws-sam .artifacts

@@ -1,6 +1,7 @@
 // Command local runs hitl-bridge as one process: every route of the actions
 // and webhooks functions on one HTTP server, the embedded store, and the
-// scheduled work in-process. With -demo it plays a scripted handoff against
+// scheduled work in-process. With -doctor it runs the self-check and
+// prints each problem with its fix. With -demo it plays a scripted handoff against
 // the provider simulators and prints the transcript, with no credentials.
 package main
 
@@ -34,8 +35,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	flags := flag.NewFlagSet("local", flag.ContinueOnError)
 	demo := flags.Bool("demo", false, "play a scripted handoff per provider against the simulators and print the transcript")
 	verbose := flags.Bool("v", false, "with -demo: also print the bridge's log")
+	doctor := flags.Bool("doctor", false, "check the configured providers, webhooks, tokens and outbox, print each problem with its fix, and exit")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	if *doctor {
+		return runDoctor(ctx, getenv, stdout, stderr)
 	}
 	if *demo {
 		var logs io.Writer

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/admin"
 	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
@@ -29,6 +30,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
@@ -43,6 +45,10 @@ type App struct {
 	Webhooks   http.Handler // provider webhooks
 	ZohoTokens *zoho.Tokens // nil without Zoho
 	Log        *slog.Logger
+	// Admin serves the operator routes (status, setup, /admin); they are
+	// also part of Actions.
+	Admin *admin.Handler
+	ops   *ops
 
 	ingress *ingressSync // the token refresh function's only
 }
@@ -62,6 +68,9 @@ type Options struct {
 	// secret of its own in AWS, a 0600 file locally). nil keeps a random
 	// key in memory: states then work only within one process.
 	ZohoOAuthState Document
+	// Metrics receives CloudWatch metrics (embedded metric format); nil
+	// records none.
+	Metrics *metrics.Recorder
 }
 
 // Document is a JSON document the application reads and writes (a secret
@@ -130,15 +139,12 @@ func New(c config.Config, o Options) (*App, error) {
 				return nil, fmt.Errorf("zoho: %w", err)
 			}
 		}
-		if len(c.Secret.Zoho.WebhookPublicKeys) == 0 {
-			o.Log.Warn("zoho.webhookPublicKeys is empty: Zoho webhooks are refused until the webhook's public key is configured")
-		} else {
-			webhooks, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: c.Secret.Zoho.WebhookPublicKeys, AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log})
-			if err != nil {
-				return nil, fmt.Errorf("zoho: %w", err)
-			}
-			parsers[hitl.Zoho] = webhooks
-		}
+		// The keys of the config secret and those the bridge created (in the
+		// store); deliveries are refused until there is one.
+		parsers[hitl.Zoho] = zoho.NewVerifier(zoho.VerifierConfig{
+			ConfiguredKeys: c.Secret.Zoho.WebhookPublicKeys, Store: settings{o.Store},
+			AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log,
+		})
 	}
 	d := &delivery.Dispatcher{
 		Store: o.Store, Log: o.Log, Now: o.Now,
@@ -156,14 +162,16 @@ func New(c config.Config, o Options) (*App, error) {
 		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
 		IdleTimeout: c.BotpressIdleTimeout,
 	}
-	return &App{
+	a := &App{
 		Bridge: b, Dispatcher: d, ZohoTokens: tokens, Log: o.Log,
 		Actions: httpapi.Actions(httpapi.ActionsConfig{
 			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
 			BotpressPathToken: c.Secret.BotpressPathToken, ZohoConnect: connect, Log: o.Log,
 		}),
 		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
-	}, nil
+	}
+	a.wireOps(c, o, d, providers, connect)
+	return a, nil
 }
 
 // wireZoho adds the Zoho provider, and returns the token manager and the
@@ -206,14 +214,22 @@ func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[
 
 // RefreshCredentials is the scheduled renewal of provider credentials:
 // LiveChat customer tokens that expire within the hour, and the Zoho access
-// token before it expires; in AWS it also keeps the ingress secret derived
-// from the config secret.
+// token before it expires; then the webhook setup, so a webhook deleted in
+// a provider's console comes back by itself; in AWS it also keeps the
+// ingress secret derived from the config secret.
 func (a *App) RefreshCredentials(ctx context.Context) error {
 	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
 	a.Log.Info("visitor tokens refreshed", "count", n)
-	if a.ZohoTokens != nil {
-		err = errors.Join(err, a.ZohoTokens.Refresh(ctx, false))
+	if err != nil {
+		a.ops.metrics.Count(metrics.TokenRefreshFailures, hitl.LiveChat, 1)
 	}
+	if a.ZohoTokens != nil {
+		if zerr := a.ZohoTokens.Refresh(ctx, false); zerr != nil {
+			a.ops.metrics.Count(metrics.TokenRefreshFailures, hitl.Zoho, 1)
+			err = errors.Join(err, zerr)
+		}
+	}
+	err = errors.Join(err, a.scheduledSetup(ctx))
 	if a.ingress != nil {
 		err = errors.Join(err, a.ingress.sync(ctx))
 	}
@@ -339,7 +355,7 @@ func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) 
 	if ingress {
 		c.Secret = c.Secret.Ingress()
 	}
-	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log}
+	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log, Metrics: metrics.New(os.Stdout, nil)}
 	if c.Zoho != nil && !ingress {
 		if c.Zoho.TokenSecretARN == "" {
 			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")

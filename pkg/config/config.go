@@ -66,6 +66,10 @@ type Config struct {
 	// long (BOTPRESS_INACTIVITY_TIMEOUT, default 30m).
 	BotpressIdleTimeout time.Duration
 	AllowPrivateURLs    bool
+	// PublicURL is the bridge's public base URL (PUBLIC_URL): webhooks are
+	// registered to it. Empty in the actions function, which takes it from
+	// the request.
+	PublicURL string
 
 	LiveChat *LiveChat // nil when LiveChat is not used
 	Zoho     *Zoho     // nil when Zoho SalesIQ is not used
@@ -140,6 +144,9 @@ func Env(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("BOTPRESS_INACTIVITY_TIMEOUT must be a positive duration such as 30m"))
 		}
 		c.BotpressIdleTimeout = d
+	}
+	if c.PublicURL = strings.TrimRight(getenv("PUBLIC_URL"), "/"); c.PublicURL != "" {
+		errs = append(errs, checkURL("PUBLIC_URL", c.PublicURL, false))
 	}
 	if v := getenv("HITL_ALLOW_PRIVATE_URLS"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -269,4 +269,12 @@ type Store interface {
 	// AcquireLease takes the named lease for owner until until, if it is free
 	// or expired; it is how scheduled work runs once across containers.
 	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+
+	// Setting returns the value saved under name, nil when there is none.
+	// Settings are small documents the bridge keeps for itself and that are
+	// no secrets: the SalesIQ webhook and its public keys, when each
+	// provider's last webhook arrived.
+	Setting(ctx context.Context, name string) ([]byte, error)
+	// SaveSetting saves value under name, replacing what was there.
+	SaveSetting(ctx context.Context, name string, value []byte) error
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 )
 
@@ -38,6 +39,12 @@ type ZohoConnect struct {
 	AcquireLease func(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 	Now          func() time.Time
 	Log          *slog.Logger
+	// Verify, when set, checks a new token before it is kept: a failed
+	// check refuses the connection, keeps nothing and says what is wrong.
+	Verify func(ctx context.Context, t zoho.Token) []health.Check
+	// Setup, when set, runs once the token is kept: the bridge's SalesIQ
+	// webhook and its key; base is the bridge's URL as the request reached it.
+	Setup func(ctx context.Context, t zoho.Token, base string) (zoho.SetupResult, error)
 }
 
 const stateTTL = 10 * time.Minute
@@ -96,12 +103,63 @@ func (z *ZohoConnect) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "exchange", "Zoho did not accept the authorization, or the redirect did not come from your Zoho data centre; see the function's log.", err)
 		return
 	}
+	if problems := z.verify(r.Context(), tok); problems != "" {
+		fail(http.StatusBadRequest, "verify", "Nothing was changed: "+problems, nil)
+		return
+	}
 	if err := z.Save(r.Context(), tok); err != nil {
 		fail(http.StatusInternalServerError, "save", "The token could not be stored; see the function's log.", err)
 		return
 	}
 	z.Log.Info("zoho connected", "expires_at", tok.ExpiresAt)
-	page(w, http.StatusOK, "Zoho SalesIQ is connected", "hitl-bridge can now open conversations in your SalesIQ portal. You can close this page.")
+	page(w, http.StatusOK, "Zoho SalesIQ is connected", "hitl-bridge can now open conversations in your SalesIQ portal. "+z.setup(r, tok)+" You can close this page.")
+}
+
+// verify runs Verify and returns its failures, each with its fix; "" when
+// the token may be kept.
+func (z *ZohoConnect) verify(ctx context.Context, tok zoho.Token) string {
+	if z.Verify == nil {
+		return ""
+	}
+	var problems []string
+	for _, c := range z.Verify(ctx, tok) {
+		if c.Status == health.Fail {
+			problems = append(problems, c.Detail+" (fix: "+c.Fix+")")
+		}
+	}
+	return strings.Join(problems, "; ")
+}
+
+// setup runs Setup and says how it went.
+func (z *ZohoConnect) setup(r *http.Request, tok zoho.Token) string {
+	if z.Setup == nil {
+		return ""
+	}
+	res, err := z.Setup(r.Context(), tok, strings.TrimSuffix(callbackURL(r), "/oauth/zoho/callback"))
+	if err != nil {
+		z.Log.Error("zoho webhook setup after connect", "err", err)
+		why := "see the function's log"
+		if len(res.Checks) > 0 {
+			why = res.Checks[0].Detail
+		}
+		return "Its SalesIQ webhook could not be set up yet (" + why + "): the scheduled run retries every 5 minutes, and /admin shows the status."
+	}
+	return "Its SalesIQ webhook and signing key are in place."
+}
+
+// AuthorizationURL returns where an operator's browser goes to connect
+// Zoho SalesIQ, with a fresh state; base is the bridge's URL as the
+// browser reaches it (the callback is under it).
+func (z *ZohoConnect) AuthorizationURL(ctx context.Context, base string) (string, error) {
+	o, err := z.OAuth(strings.TrimRight(base, "/") + "/oauth/zoho/callback")
+	if err != nil {
+		return "", fmt.Errorf("zoho oauth: %w", err)
+	}
+	state, err := z.newState(ctx)
+	if err != nil {
+		return "", err
+	}
+	return o.AuthCodeURL(state), nil
 }
 
 // page answers a fixed title and text.

@@ -31,6 +31,13 @@ const WebhookBudget = 3 * time.Second
 // Webhooks returns the handler of POST /webhooks/{provider}.
 func Webhooks(b *hitl.Bridge, parsers map[string]WebhookParser, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	// SalesIQ checks a new webhook's URL with HEAD and wants 200
+	// (https://www.zoho.com/salesiq/help/developer-section/create-webhook-v2.html).
+	mux.HandleFunc("HEAD /webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := parsers[r.PathValue("provider")]; !ok {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
 	mux.HandleFunc("POST /webhooks/{provider}", func(w http.ResponseWriter, r *http.Request) {
 		provider := r.PathValue("provider")
 		parser, ok := parsers[provider]

@@ -136,7 +136,7 @@ func (c *Client) Agent(ctx context.Context, id string) (hitl.Agent, error) {
 		Name   string `json:"name"`
 		Avatar string `json:"avatar"`
 	}
-	if err := c.configurationCall(ctx, "get_agent", "Basic "+c.agentToken, map[string]any{"id": id}, &a); err != nil {
+	if err := c.configCall(ctx, "get_agent", false, map[string]any{"id": id}, &a); err != nil {
 		return hitl.Agent{}, err
 	}
 	return hitl.Agent{ID: id, Name: a.Name, AvatarURL: avatarURL(a.Avatar)}, nil
@@ -261,7 +261,7 @@ func (c *Client) botBearer(ctx context.Context, renew bool) (string, error) {
 	var issued struct {
 		Token string `json:"token"`
 	}
-	err := c.configurationCall(ctx, "issue_bot_token", "Basic "+c.agentToken, map[string]any{
+	err := c.configCall(ctx, "issue_bot_token", false, map[string]any{
 		"bot_id": c.botID, "client_id": c.clientID, "bot_secret": c.botSecret, "organization_id": c.organizationID,
 	}, &issued)
 	if err == nil && issued.Token == "" {
@@ -273,13 +273,6 @@ func (c *Client) botBearer(ctx context.Context, renew bool) (string, error) {
 	c.botToken, c.botTokenUntil = issued.Token, c.now().Add(botTokenLife)
 	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat bot token issued", slog.String("bot_id", c.botID))
 	return c.botToken, nil
-}
-
-// configurationCall posts an action to the Configuration API
-// (https://platform.text.com/docs/management/configuration-api, "Methods":
-// POST https://api.livechatinc.com/v3.6/configuration/action/<action>).
-func (c *Client) configurationCall(ctx context.Context, action, authorization string, in, out any) error {
-	return c.call(ctx, c.apiURL+"/configuration/action/"+action, authorization, action, false, in, out)
 }
 
 // call posts a JSON action with the given Authorization header to a

@@ -8,10 +8,8 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
-	"maps"
 	"math"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,8 +203,6 @@ var actions = map[string]func(*Webhooks, object) (*hitl.ProviderEvent, error){
 	"chat_properties_updated":   parseRating,
 }
 
-// Actions are the webhook actions the parser handles: the ones to register.
-func Actions() []string { return slices.Sorted(maps.Keys(actions)) }
 
 // parseIncomingEvent reads an event
 // (https://platform.text.com/docs/management/webhooks#incoming_event, event

@@ -16,11 +16,12 @@ import (
 
 // Scopes is what the org client asks for: conversations (open as a
 // visitor, send, read, close — close needs SalesIQ.conversations.UPDATE),
-// apps (read the app the visitor chats through), webhooks (creating a
-// webhook's public key needs SalesIQ.webhooks.CREATE, rotating it DELETE)
-// and operators (the operator list tells who is available:
-// SalesIQ.operators.READ). Zoho separates scopes with commas.
-const Scopes = "SalesIQ.Conversations.ALL,SalesIQ.apps.read,SalesIQ.webhooks.ALL,SalesIQ.operators.READ"
+// apps (read the app the visitor chats through), webhooks (the bridge
+// creates its webhook and its keys: READ, CREATE, DELETE), departments (the
+// self-check reads the configured one) and operators (the operator list
+// tells who is available: SalesIQ.operators.READ). Zoho separates scopes
+// with commas.
+const Scopes = "SalesIQ.Conversations.ALL,SalesIQ.apps.read,SalesIQ.webhooks.ALL,SalesIQ.departments.READ,SalesIQ.operators.READ"
 
 // Token is the integration's Zoho access token and what renews it. All of
 // it is a credential: it logs and prints without its secrets.

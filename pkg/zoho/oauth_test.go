@@ -31,7 +31,7 @@ func TestAuthCodeURL(t *testing.T) {
 	want := map[string]string{
 		"response_type": "code",
 		"client_id":     "1000.ABC",
-		"scope":         "SalesIQ.Conversations.ALL,SalesIQ.apps.read,SalesIQ.webhooks.ALL,SalesIQ.operators.READ",
+		"scope":         "SalesIQ.Conversations.ALL,SalesIQ.apps.read,SalesIQ.webhooks.ALL,SalesIQ.departments.READ,SalesIQ.operators.READ",
 		"redirect_uri":  redirectURL,
 		"access_type":   "offline",
 		"prompt":        "consent",

@@ -252,10 +252,12 @@ func (e *Env) HandoffTo(t testing.TB, provider string) (sessionID, conversationI
 	return s["sessionId"].(string), s["providerConversationId"].(string)
 }
 
-// MemoryTokens is a zoho.TokenStore in memory.
+// MemoryTokens is a zoho.TokenStore in memory; it keeps the SalesIQ
+// webhook's keys too (webhookkeys.go).
 type MemoryTokens struct {
-	mu  sync.Mutex
-	tok zoho.Token
+	mu      sync.Mutex
+	tok     zoho.Token
+	webhook zoho.WebhookState
 }
 
 // Load returns the saved token.

@@ -311,21 +311,10 @@ func (s *Server) CustomerRates(chatID string, score int, comment string) (int, e
 	})
 }
 
-// handleConfiguration serves the Configuration API's get_agent, create_bot
-// and issue_bot_token (https://platform.text.com/docs/management/configuration-api),
-// with the PAT as Basic auth.
-func (s *Server) handleConfiguration(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	action := r.PathValue("action")
-	if f, ok := s.record("configuration", action); ok {
-		writeError(w, errorf(f.Status, f.Type, "%s", f.Message))
-		return
-	}
-	if r.Header.Get("Authorization") != "Basic "+s.AgentToken() {
-		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
-		return
-	}
+// agentConfiguration serves the Configuration API's get_agent, create_bot
+// and issue_bot_token (https://platform.text.com/docs/management/configuration-api)
+// for handleConfiguration, which holds s.mu and checked the PAT.
+func (s *Server) agentConfiguration(w http.ResponseWriter, r *http.Request, action string) {
 	if err := s.misdirected(r); err != nil {
 		writeError(w, err)
 		return

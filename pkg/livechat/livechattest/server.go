@@ -171,6 +171,7 @@ type Server struct {
 	statuses  map[string]routingStatus
 	bots      map[string]*bot
 	botTokens map[string]token // bot token → bot id and expiry
+	cfg       configState      // Configuration API (config_api.go)
 }
 
 type customer struct {
@@ -574,6 +575,8 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 			out, err = s.deactivateChat(r)
 		case "upload_file":
 			out, err = s.uploadFile(r)
+		case "list_chats":
+			out, err = s.agentListChats()
 		default:
 			err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
 		}

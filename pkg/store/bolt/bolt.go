@@ -31,6 +31,7 @@ var (
 	leasesBucket   = []byte("leases")   // lease name → lease
 	heldBucket     = []byte("held")     // provider \x00 conversation id \x00 held time \x00 event key → heldEvent
 	heldExpBucket  = []byte("heldexp")  // expiry \x00 held key → nothing
+	settingsBucket = []byte("settings") // setting name → value
 )
 
 // Store is the embedded store. Its methods are safe for concurrent use.
@@ -48,7 +49,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket} {
+		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket, settingsBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -76,6 +76,7 @@ const (
 const (
 	userPrefix    = "USER#"
 	heldPrefix    = "HELD#"
+	settingPrefix = "SETTING#"
 	sessionPrefix = "SESSION#"
 	convPrefix    = "CONV#"
 	idemPrefix    = "IDEM#"

@@ -220,3 +220,20 @@ func testRemembersIDsWithinSpan(t *testing.T, st hitl.Store) {
 		t.Error("an id older than the span and beyond the last 100 is still remembered: the list grows without bound")
 	}
 }
+
+func testSettings(t *testing.T, st hitl.Store) {
+	if v, err := st.Setting(ctx, "zoho.webhook"); err != nil || v != nil {
+		t.Fatalf("Setting of nothing = %q, %v; want nil", v, err)
+	}
+	for _, want := range []string{`{"keys":["a"]}`, `{"keys":["b"]}`} {
+		if err := st.SaveSetting(ctx, "zoho.webhook", []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.Setting(ctx, "zoho.webhook"); err != nil || string(got) != want {
+			t.Fatalf("Setting = %q, %v; want %s", got, err, want)
+		}
+	}
+	if v, _ := st.Setting(ctx, "other"); v != nil {
+		t.Errorf("another setting = %q", v)
+	}
+}

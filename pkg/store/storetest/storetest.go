@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hitl.Store) {
 		{"HoldHeld", testHoldHeld},
 		{"Unassign", testUnassign},
 		{"RemembersIDsWithinSpan", testRemembersIDsWithinSpan},
+		{"Settings", testSettings},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })

@@ -52,10 +52,11 @@ func (s *Server) RotateKey() string {
 	return publicPEM(k)
 }
 
-// Sign returns the x-siqsignature of body under the current key.
+// Sign returns the x-siqsignature of body under the signing key: the oldest
+// key of a webhook created through the API, else the current key.
 func (s *Server) Sign(body []byte) string {
 	s.mu.Lock()
-	k := s.key
+	k := s.signingKey()
 	s.mu.Unlock()
 	sum := sha256.Sum256(body)
 	sig, err := rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, sum[:])

@@ -179,6 +179,7 @@ type Server struct {
 	// stop ends background retries when the server closes.
 	stop     chan struct{}
 	retrying sync.WaitGroup
+	hooks    hookState // webhook API (webhooks_api.go)
 }
 
 // grant is a refresh token's history: when it minted tokens, and which
@@ -247,6 +248,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}", s.api("get", http.MethodGet, s.get))
 	mux.HandleFunc("/api/v2/{screen}/operators", s.api("operators", http.MethodGet, s.operators))
 	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
+	s.webhookRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusOK, 1006, "Invalid URL")
 	})

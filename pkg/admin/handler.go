@@ -1,0 +1,445 @@
+package admin
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/health"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+)
+
+// Config is what the operator routes need.
+type Config struct {
+	// Key is the config secret's adminApiKey; empty disables every route.
+	Key     string
+	Checker *Checker
+	// Replay puts a session's dead letters back in its outbox and delivers
+	// them (delivery.Dispatcher.Replay).
+	Replay func(ctx context.Context, sessionID string) (int, error)
+	// Setup runs the providers' webhook setup and returns its report.
+	Setup func(ctx context.Context, publicURL string) (SetupReport, error)
+	// RotateZohoKey, when set, rotates the SalesIQ webhook's signing key
+	// and returns the new key's id.
+	RotateZohoKey func(ctx context.Context) (string, error)
+	// ZohoAuthorizationURL, when set, returns where to send the operator's
+	// browser to connect Zoho SalesIQ (the callback is requestBase's).
+	ZohoAuthorizationURL func(ctx context.Context, requestBase string) (string, error)
+	// PublicURL is the bridge's public base URL; empty means the base the
+	// request came to (the actions function in AWS, where the template
+	// cannot hand it the API's URL).
+	PublicURL string
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// SetupReport is the outcome of a setup run, per provider.
+type SetupReport struct {
+	Providers map[string]any `json:"providers"`
+	Checks    []health.Check `json:"checks"`
+}
+
+// Handler serves /admin (the page) and the JSON routes
+// GET /v1/admin/status, POST /v1/admin/setup and
+// POST /v1/admin/zoho/rotate-key.
+type Handler struct {
+	cfg  Config
+	mux  *http.ServeMux
+	key  [sha256.Size]byte
+	sign []byte // signs sessions and CSRF tokens
+}
+
+//go:embed page.html
+var pageFS embed.FS
+
+var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
+	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+}).ParseFS(pageFS, "page.html"))
+
+const (
+	cookieName = "hitl_admin"
+	sessionTTL = 8 * time.Hour
+)
+
+// NewHandler returns the operator routes.
+func NewHandler(cfg Config) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	mac := hmac.New(sha256.New, []byte(cfg.Key))
+	mac.Write([]byte("hitl-bridge admin session"))
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), key: sha256.Sum256([]byte(cfg.Key)), sign: mac.Sum(nil)}
+	h.mux.HandleFunc("GET /v1/admin/status", h.api(h.status))
+	h.mux.HandleFunc("POST /v1/admin/setup", h.api(h.setup))
+	h.mux.HandleFunc("POST /v1/admin/zoho/rotate-key", h.api(h.rotate))
+	h.mux.HandleFunc("GET /admin", h.showPage)
+	h.mux.HandleFunc("POST /admin/login", h.login)
+	h.mux.HandleFunc("POST /admin/logout", h.form(h.logout))
+	h.mux.HandleFunc("POST /admin/setup", h.form(h.setupForm))
+	h.mux.HandleFunc("POST /admin/dead-letters/{sessionId}/replay", h.form(h.replayForm))
+	h.mux.HandleFunc("POST /admin/zoho/rotate-key", h.form(h.rotateForm))
+	h.mux.HandleFunc("POST /admin/zoho/connect", h.form(h.connectForm))
+	return h
+}
+
+// Routes reports whether the handler serves path.
+func Routes(path string) bool {
+	switch path {
+	case "/admin", "/v1/admin/status", "/v1/admin/setup", "/v1/admin/zoho/rotate-key":
+		return true
+	}
+	return strings.HasPrefix(path, "/admin/")
+}
+
+// Mount serves the operator routes and hands every other request to next.
+func (h *Handler) Mount(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if Routes(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP serves the operator routes; it logs the route, never the path's
+// values, a form or a cookie.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	w.Header().Set("Cache-Control", "no-store")
+	h.mux.ServeHTTP(sw, r)
+	if h.cfg.Log != nil {
+		h.cfg.Log.Info("request", "route", r.Pattern, "status", sw.status, "ms", time.Since(start).Milliseconds())
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// validKey compares presented with the admin key in constant time.
+func (h *Handler) validKey(presented string) bool {
+	d := sha256.Sum256([]byte(presented))
+	return h.cfg.Key != "" && presented != "" && subtle.ConstantTimeCompare(d[:], h.key[:]) == 1
+}
+
+// base is the public base URL, or the one the request came to.
+func (h *Handler) base(r *http.Request) string {
+	if h.cfg.PublicURL != "" {
+		return strings.TrimRight(h.cfg.PublicURL, "/")
+	}
+	return requestBase(r)
+}
+
+func requestBase(r *http.Request) string {
+	scheme := "https"
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	} else if r.TLS == nil && loopback(r.Host) {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// ---------------------------------------------------------------- JSON API
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code hitl.Code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": string(code), "message": message}})
+}
+
+// api guards a JSON route with "Authorization: Bearer <adminApiKey>".
+func (h *Handler) api(next func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !h.validKey(strings.TrimSpace(token)) {
+			writeError(w, http.StatusUnauthorized, hitl.CodeUnauthenticated, "a valid admin API key is required (Authorization: Bearer <adminApiKey>)")
+			return
+		}
+		if err := next(w, r); err != nil {
+			code := hitl.ErrorCode(err)
+			status := http.StatusInternalServerError
+			if code == hitl.CodeConflict {
+				status = http.StatusConflict
+			}
+			if h.cfg.Log != nil {
+				h.cfg.Log.Error("admin request failed", "route", r.Pattern, "err", err)
+			}
+			writeError(w, status, code, hitl.ErrorMessage(err))
+		}
+	}
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, h.cfg.Checker.Check(r.Context(), h.base(r)))
+	return nil
+}
+
+func (h *Handler) setup(w http.ResponseWriter, r *http.Request) error {
+	rep, err := h.cfg.Setup(r.Context(), h.base(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) error {
+	if h.cfg.RotateZohoKey == nil {
+		return hitl.Errorf(hitl.CodeNotFound, "Zoho SalesIQ is not configured")
+	}
+	id, err := h.cfg.RotateZohoKey(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"keyId": id})
+	return nil
+}
+
+// ---------------------------------------------------------------- page
+
+// session returns the session cookie's value for an expiry.
+func (h *Handler) session(expiry time.Time) string {
+	payload := binary.BigEndian.AppendUint64(nil, uint64(expiry.Unix()))
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(h.mac("session", payload))
+}
+
+func (h *Handler) mac(purpose string, payload []byte) []byte {
+	m := hmac.New(sha256.New, h.sign)
+	m.Write([]byte(purpose + "\x00"))
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+// signedIn returns the request's valid session, if any.
+func (h *Handler) signedIn(r *http.Request) (string, bool) {
+	if h.cfg.Key == "" {
+		return "", false
+	}
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return "", false
+	}
+	enc := base64.RawURLEncoding
+	p, s, ok := strings.Cut(c.Value, ".")
+	payload, err1 := enc.DecodeString(p)
+	sig, err2 := enc.DecodeString(s)
+	if !ok || err1 != nil || err2 != nil || len(payload) != 8 || !hmac.Equal(sig, h.mac("session", payload)) {
+		return "", false
+	}
+	if !h.cfg.Now().Before(time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)) {
+		return "", false
+	}
+	return c.Value, true
+}
+
+// csrf is the token the page's forms carry: bound to the session.
+func (h *Handler) csrf(session string) string {
+	return base64.RawURLEncoding.EncodeToString(h.mac("csrf", []byte(session)))
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: value, Path: "/admin", MaxAge: maxAge,
+		HttpOnly: true, Secure: !loopback(r.Host), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// sameOrigin refuses a browser's cross-site post (an Origin of another
+// host); the SameSite=Strict cookie and the CSRF token also guard.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return o == ""
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		h.render(w, http.StatusForbidden, view{Error: "The request came from another site."})
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if !h.validKey(r.PostFormValue("key")) {
+		if h.cfg.Log != nil {
+			h.cfg.Log.Warn("admin sign-in refused")
+		}
+		h.render(w, http.StatusUnauthorized, view{Error: "That is not the admin API key (adminApiKey of the config secret)."})
+		return
+	}
+	h.setCookie(w, r, h.session(h.cfg.Now().Add(sessionTTL)), int(sessionTTL/time.Second))
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+// form guards a page action: a valid session, a same-origin post and the
+// session's CSRF token.
+func (h *Handler) form(next func(w http.ResponseWriter, r *http.Request) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		session, ok := h.signedIn(r)
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		switch {
+		case !ok:
+			h.render(w, http.StatusUnauthorized, view{Error: "Sign in first."})
+			return
+		case !sameOrigin(r) || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(h.csrf(session))):
+			h.render(w, http.StatusForbidden, view{Error: "The form is stale or came from another site: reload the page."})
+			return
+		}
+		flash := next(w, r)
+		if flash == "" {
+			return // next answered
+		}
+		http.Redirect(w, r, "/admin?"+url.Values{"flash": {flash}}.Encode(), http.StatusSeeOther)
+	}
+}
+
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) string {
+	h.setCookie(w, r, "", -1)
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+	return ""
+}
+
+func (h *Handler) replayForm(w http.ResponseWriter, r *http.Request) string {
+	id := r.PathValue("sessionId")
+	n, err := h.cfg.Replay(r.Context(), id)
+	if err != nil {
+		if h.cfg.Log != nil {
+			h.cfg.Log.Error("admin replay failed", "session", id, "err", err)
+		}
+		return "Replay of session " + id + " failed: " + hitl.ErrorMessage(err)
+	}
+	return "Replayed " + strconv.Itoa(n) + " event(s) of session " + id + "."
+}
+
+func (h *Handler) setupForm(w http.ResponseWriter, r *http.Request) string {
+	rep, err := h.cfg.Setup(r.Context(), h.base(r))
+	if err != nil {
+		return "Setup failed: " + hitl.ErrorMessage(err)
+	}
+	if len(rep.Checks) > 0 {
+		return "Setup ran; " + strconv.Itoa(len(rep.Checks)) + " problem(s) remain: see below."
+	}
+	return "Setup ran: the providers' webhooks are in place."
+}
+
+func (h *Handler) rotateForm(w http.ResponseWriter, r *http.Request) string {
+	if h.cfg.RotateZohoKey == nil {
+		return "Zoho SalesIQ is not configured."
+	}
+	id, err := h.cfg.RotateZohoKey(r.Context())
+	if err != nil {
+		return "Key rotation failed: " + hitl.ErrorMessage(err)
+	}
+	return "New SalesIQ webhook key " + id + " in use; the old one is dropped at the next delivery."
+}
+
+func (h *Handler) connectForm(w http.ResponseWriter, r *http.Request) string {
+	if h.cfg.ZohoAuthorizationURL == nil {
+		return "Zoho SalesIQ is not configured."
+	}
+	u, err := h.cfg.ZohoAuthorizationURL(r.Context(), requestBase(r))
+	if err != nil {
+		return "Zoho SalesIQ cannot be connected: " + hitl.ErrorMessage(err)
+	}
+	http.Redirect(w, r, u, http.StatusSeeOther)
+	return ""
+}
+
+// view is what the page template shows.
+type view struct {
+	Disabled   bool
+	SignedIn   bool
+	Error      string
+	Flash      string
+	CSRF       string
+	Status     *Status
+	Reports    []health.Report // the providers' and the bridge's
+	Dead       []hitl.DeadLetter
+	Sessions   []hitl.Session
+	NoSessions string // why sessions are not listed
+	Zoho       bool
+}
+
+func (h *Handler) showPage(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Key == "" {
+		h.render(w, http.StatusNotFound, view{Disabled: true})
+		return
+	}
+	session, ok := h.signedIn(r)
+	if !ok {
+		h.render(w, http.StatusOK, view{})
+		return
+	}
+	ctx := r.Context()
+	st := h.cfg.Checker.Check(ctx, h.base(r))
+	v := view{SignedIn: true, CSRF: h.csrf(session), Status: &st, Reports: append(st.Providers, st.Bridge),
+		Flash: r.URL.Query().Get("flash"), Zoho: h.cfg.RotateZohoKey != nil}
+	dead, err := h.cfg.Checker.Store.DeadLetters(ctx, deadLetterScan)
+	if err != nil {
+		v.Error = "The dead letters could not be read; see the function's log."
+		if h.cfg.Log != nil {
+			h.cfg.Log.Error("admin page: dead letters", "err", err)
+		}
+	}
+	v.Dead = dead
+	if lister, ok := h.cfg.Checker.Store.(SessionLister); ok {
+		if v.Sessions, err = lister.OpenSessions(ctx, 200); err != nil {
+			v.NoSessions = "The open sessions could not be read; see the function's log."
+		}
+	} else {
+		v.NoSessions = "This store does not list open sessions."
+	}
+	h.render(w, http.StatusOK, v)
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, v view) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Referrer-Policy", "same-origin") // "no-referrer" makes browsers send Origin: null
+	w.WriteHeader(status)
+	if err := page.Execute(w, v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) && h.cfg.Log != nil {
+		h.cfg.Log.Error("render admin page", "err", err)
+	}
+}
