@@ -35,7 +35,7 @@ type ops struct {
 	zoho         *zoho.Client
 	zohoTokens   zoho.TokenStore
 	zohoWebhook  zoho.WebhookStore
-	zohoRefresh  string            // configured refresh token
+	zohoRefresh  string // configured refresh token
 	zohoClientAt func(tokens zoho.TokenSource) (*zoho.Client, error)
 }
 

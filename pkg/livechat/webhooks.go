@@ -203,7 +203,6 @@ var actions = map[string]func(*Webhooks, object) (*hitl.ProviderEvent, error){
 	"chat_properties_updated":   parseRating,
 }
 
-
 // parseIncomingEvent reads an event
 // (https://platform.text.com/docs/management/webhooks#incoming_event, event
 // structures in https://platform.text.com/docs/messaging/agent-chat-api/data-structures#events).
