@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 )
 
@@ -91,6 +92,34 @@ func TestHandoffMetrics(t *testing.T) {
 		last := events[len(events)-1]
 		if last.Type != "hitl.stopped" || last.Metrics == nil || last.Metrics.DurationSeconds == nil || last.Metrics.Abandoned {
 			t.Fatalf("hitl.stopped = %+v", last)
+		}
+	})
+}
+
+// Platforms ask for the rating as the chat ends: a rating that arrives
+// after the end still reaches the bot, once.
+func TestRatingAfterTheEndReachesTheBot(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *apptest.Env) {
+		_, chatID := e.Handoff(t)
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentCloses(chatID))
+		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
+		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
+
+		zohoSession, convID := e.HandoffTo(t, "zoho")
+		if status, _ := e.Do(t, "POST", "/v1/sessions/"+zohoSession+"/stop", nil); status != http.StatusOK {
+			t.Fatal("stop failed")
+		}
+		mustDeliver(t)(e.Zoho.VisitorRates(convID, 4, "quick"))
+
+		var rated []hitl.Event
+		for _, ev := range e.Bot.Events() {
+			if ev.Type == hitl.EventRated {
+				rated = append(rated, ev)
+			}
+		}
+		if len(rated) != 2 || rated[0].Rating.Comment != "thanks" || rated[1].Rating.Score != 4 || rated[1].Provider != "zoho" {
+			t.Fatalf("ratings after the end = %+v, want LiveChat's once and SalesIQ's", rated)
 		}
 	})
 }

@@ -551,7 +551,8 @@ func (b *Bridge) apply(ctx context.Context, s Session, pe ProviderEvent) error {
 		if pe.Rating == nil {
 			return fmt.Errorf("rated event without a rating")
 		}
-		c.Agent, c.Event.Agent, c.Event.Rating = nil, nil, pe.Rating
+		// Platforms ask for the rating as the chat ends: it often comes after.
+		c.Agent, c.Event.Agent, c.Event.Rating, c.AfterClose = nil, nil, pe.Rating, true
 	case EventStopped:
 		full, err := b.Store.GetSession(ctx, s.ID)
 		if err != nil {

@@ -113,8 +113,11 @@ type Change struct {
 	Queue *Queue
 	// AgentReplied sets the session's FirstReplyAt, the first time.
 	AgentReplied bool
-	Event        Event
-	At           time.Time
+	// AfterClose lets the change be recorded on a closed session too (a
+	// rating the end user gives after the end); it must change no status.
+	AfterClose bool
+	Event      Event
+	At         time.Time
 }
 
 // DedupeSpan is how long a session remembers an event id whatever the
@@ -209,7 +212,7 @@ type Store interface {
 	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]Session, error)
 
 	// Record applies c and appends c.Event to the session's outbox in one
-	// atomic step, unless the session is closed, already recorded an event
+	// atomic step, unless the session is closed (and c not AfterClose), already recorded an event
 	// with the same id (its last 100 ids, and every id recorded within
 	// DedupeSpan, are remembered), or c.Unassign names an agent other than
 	// the session's. In the

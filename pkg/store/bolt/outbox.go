@@ -21,7 +21,7 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 	err := s.db.Batch(func(tx *bbolt.Tx) error {
 		out = hitl.Recorded{}
 		return change(tx, c.SessionID, func(r *record) (bool, error) {
-			if r.Session.Closed() || slices.Contains(r.Recent, c.Event.ID) {
+			if (r.Session.Closed() && !c.AfterClose) || slices.Contains(r.Recent, c.Event.ID) {
 				return true, nil
 			}
 			if c.Unassign != "" {

@@ -75,8 +75,12 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 			up = up.Set(name("closeReason"), value(c.CloseReason))
 		}
 	}
+	notClosed := name(attrStatus).NotEqual(value(hitl.StatusClosed))
+	if c.AfterClose {
+		notClosed = name("pk").AttributeExists()
+	}
 	cond := name("pk").AttributeExists().And(
-		name(attrStatus).NotEqual(value(hitl.StatusClosed)),
+		notClosed,
 		name(attrRecent).Contains(digest).Not(),
 		name(attrOutboxBytes).AttributeNotExists().Or(name(attrOutboxBytes).LessThanEqual(value(s.maxOutboxBytes-len(body)))),
 	)
@@ -120,7 +124,7 @@ func notRecorded(c hitl.Change, digest string, old map[string]types.AttributeVal
 	if err := attributevalue.UnmarshalMap(old, &it); err != nil {
 		return fmt.Errorf("decode session item: %w", err)
 	}
-	if it.Status == hitl.StatusClosed || slices.Contains(it.Recent, digest) ||
+	if (it.Status == hitl.StatusClosed && !c.AfterClose) || slices.Contains(it.Recent, digest) ||
 		(c.Unassign != "" && (it.Agent == nil || it.Agent.ID != c.Unassign)) {
 		return nil
 	}

@@ -237,3 +237,24 @@ func testSettings(t *testing.T, st hitl.Store) {
 		t.Errorf("another setting = %q", v)
 	}
 }
+
+// A rating given after the end is recorded; nothing else is.
+func testRecordAfterClose(t *testing.T, st hitl.Store) {
+	s := openSession(t, st, "s1")
+	closeSession(t, st, s)
+	other := newChange(s, "late-message")
+	if r := record(t, st, other, "o1", t0.Add(time.Hour)); r.Applied {
+		t.Error("a message was recorded on a closed session")
+	}
+	rated := newChange(s, "rated")
+	rated.Event.Type, rated.AfterClose = hitl.EventRated, true
+	if r := record(t, st, rated, "o2", t0.Add(time.Hour)); !r.Applied {
+		t.Fatal("a rating after the end was not recorded")
+	}
+	if r := record(t, st, rated, "o3", t0.Add(time.Hour)); r.Applied {
+		t.Error("a repeated rating was recorded twice")
+	}
+	if got := getSession(t, st, s.ID); got.Status != hitl.StatusClosed {
+		t.Errorf("status after a late rating = %s", got.Status)
+	}
+}

@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hitl.Store) {
 		{"Unassign", testUnassign},
 		{"RemembersIDsWithinSpan", testRemembersIDsWithinSpan},
 		{"Settings", testSettings},
+		{"RecordAfterClose", testRecordAfterClose},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
