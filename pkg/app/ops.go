@@ -307,8 +307,23 @@ type deliveryCounter struct {
 
 func (s deliveryCounter) Send(ctx context.Context, e hitl.Event) error {
 	err := s.Sender.Send(ctx, e)
-	if err == nil {
-		s.metrics.Count(metrics.EventsDelivered, e.Provider, 1)
+	if err != nil {
+		return err
 	}
-	return err
+	s.metrics.Count(metrics.EventsDelivered, e.Provider, 1)
+	if m := e.Metrics; e.Type == hitl.EventStopped && m != nil {
+		s.metrics.Count(metrics.HandoffsEnded, e.Provider, 1)
+		if m.Abandoned {
+			s.metrics.Count(metrics.HandoffsAbandoned, e.Provider, 1)
+		}
+		for name, v := range map[string]*float64{
+			metrics.TimeToAssignment: m.TimeToAssignmentSeconds, metrics.TimeToFirstReply: m.TimeToFirstReplySeconds,
+			metrics.HandoffDuration: m.DurationSeconds,
+		} {
+			if v != nil {
+				s.metrics.Seconds(name, e.Provider, *v)
+			}
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +93,16 @@ func TestHandoffMetrics(t *testing.T) {
 		last := events[len(events)-1]
 		if last.Type != "hitl.stopped" || last.Metrics == nil || last.Metrics.DurationSeconds == nil || last.Metrics.Abandoned {
 			t.Fatalf("hitl.stopped = %+v", last)
+		}
+		// And as CloudWatch metrics (embedded metric format).
+		emitted := e.Metrics.String()
+		for _, want := range []string{`"TimeToAssignment":30\d{3}[,.]`, `"TimeToFirstReply":45\d{3}[,.]`, `"HandoffDuration":105\d{3}[,.]`, `"HandoffsEnded":1,`} {
+			if !regexp.MustCompile(want).MatchString(emitted) {
+				t.Errorf("no metric %s in:\n%s", want, emitted)
+			}
+		}
+		if strings.Contains(emitted, "HandoffsAbandoned") {
+			t.Error("an assigned hand-off counted as abandoned")
 		}
 	})
 }

@@ -24,6 +24,12 @@ const (
 	WebhooksRefused      = "WebhooksRefused"      // provider webhooks answered 401
 	TokenRefreshFailures = "TokenRefreshFailures" // scheduled credential renewals that failed
 	HandoffLatency       = "HandoffLatency"       // startHitl: request to provider conversation open
+	// Per ended hand-off (hitl.stopped), as the bot is told them:
+	TimeToAssignment  = "TimeToAssignment"  // session start to the first agent
+	TimeToFirstReply  = "TimeToFirstReply"  // session start to the first agent message
+	HandoffDuration   = "HandoffDuration"   // session start to its end
+	HandoffsAbandoned = "HandoffsAbandoned" // sessions that ended before an agent took them
+	HandoffsEnded     = "HandoffsEnded"     // sessions that ended
 )
 
 // Recorder writes metrics to w. A nil Recorder records nothing. It is safe
@@ -44,6 +50,11 @@ func New(w io.Writer, now func() time.Time) *Recorder {
 
 // Count records n occurrences of name, for provider when not empty.
 func (r *Recorder) Count(name, provider string, n int) { r.put(name, provider, "Count", float64(n)) }
+
+// Seconds records a duration given in seconds, as milliseconds.
+func (r *Recorder) Seconds(name, provider string, s float64) {
+	r.put(name, provider, "Milliseconds", s*1000)
+}
 
 // Duration records d, in milliseconds, for provider when not empty.
 func (r *Recorder) Duration(name, provider string, d time.Duration) {

@@ -32,6 +32,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
@@ -58,7 +59,9 @@ type Env struct {
 	Bot      *Bot
 	Server   *httptest.Server // the bridge: every route of both HTTP functions
 	Logs     *Logs
-	Clock    *Clock
+	// Metrics has the CloudWatch metric lines the app emitted.
+	Metrics *Logs
+	Clock   *Clock
 	// ZohoTokens is where the Zoho token is kept (a secret in AWS).
 	ZohoTokens *MemoryTokens
 	// Net carries every call the bridge makes, and injects network faults.
@@ -125,7 +128,7 @@ func New(t testing.TB, st hitl.Store, modify ...func(*config.Config)) *Env {
 // Start starts an Env on st: the simulators, the bot receiver and the
 // bridge, all on loopback. Close stops them.
 func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
-	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Clock: &Clock{}, Net: newNetwork()}
+	e := &Env{Store: st, Bot: NewBot(), Logs: &Logs{}, Metrics: &Logs{}, Clock: &Clock{}, Net: newNetwork()}
 	bot := httptest.NewServer(e.Bot)
 	e.closers = append(e.closers, bot.Close)
 	e.LiveChat = livechattest.New(livechattest.Options{Now: e.Clock.Now, WebhookSecret: WebhookSecret, OrganizationID: OrganizationID})
@@ -168,7 +171,10 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 	e.Config = c
 	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.ZohoTokens = &MemoryTokens{}
-	e.App, err = app.New(c, app.Options{Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, ZohoTokens: e.ZohoTokens})
+	e.App, err = app.New(c, app.Options{
+		Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, ZohoTokens: e.ZohoTokens,
+		Metrics: metrics.New(e.Metrics, e.Clock.Now),
+	})
 	if err != nil {
 		e.Close()
 		return nil, err
