@@ -157,7 +157,7 @@ bench:
 
 .PHONY: demo
 demo:
-	$(GO) run ./functions/local -demo
+	$(GO) run ./functions/demo
 
 # Settings come from the environment; a .env file (KEY='value' lines, shell
 # syntax, never committed) is loaded first if present, e.g.

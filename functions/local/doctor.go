@@ -10,7 +10,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/local"
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 )
 
@@ -21,7 +21,7 @@ import (
 // GET /v1/admin/status itself).
 func runDoctor(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, c, closeStore, err := app.LoadLocal(getenv, log)
+	a, c, closeStore, err := local.Load(getenv, log)
 	if errors.Is(err, bbolt.ErrTimeout) {
 		return fmt.Errorf("the store is in use by a running bridge: ask it instead (curl -H 'Authorization: Bearer <adminApiKey>' http://%s/v1/admin/status)", c.Listen)
 	}

@@ -1,8 +1,7 @@
 // Command local runs hitl-bridge as one process: every route of the actions
 // and webhooks functions on one HTTP server, the embedded store, and the
 // scheduled work in-process. With -doctor it runs the self-check and
-// prints each problem with its fix. With -demo it plays a scripted handoff against
-// the provider simulators and prints the transcript, with no credentials.
+// prints each problem with its fix. (The scripted demo is functions/demo.)
 package main
 
 import (
@@ -19,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/local"
 )
 
 func main() {
@@ -33,21 +32,12 @@ func main() {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("local", flag.ContinueOnError)
-	demo := flags.Bool("demo", false, "play a scripted handoff per provider against the simulators and print the transcript")
-	verbose := flags.Bool("v", false, "with -demo: also print the bridge's log")
 	doctor := flags.Bool("doctor", false, "check the configured providers, webhooks, tokens and outbox, print each problem with its fix, and exit")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if *doctor {
 		return runDoctor(ctx, getenv, stdout, stderr)
-	}
-	if *demo {
-		var logs io.Writer
-		if *verbose {
-			logs = stderr
-		}
-		return runDemo(ctx, stdout, logs)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	return serve(ctx, getenv, log)
@@ -73,7 +63,7 @@ func serve(ctx context.Context, getenv func(string) string, log *slog.Logger) er
 	} else if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	a, c, closeStore, err := app.LoadLocal(getenv, log)
+	a, c, closeStore, err := local.Load(getenv, log)
 	if err != nil {
 		return err
 	}

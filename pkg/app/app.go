@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -32,7 +31,6 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 )
@@ -275,8 +273,10 @@ func (k *stateKey) get(ctx context.Context) ([]byte, error) {
 	return k.key, nil
 }
 
-// tokenDocument keeps the Zoho token in a JSON document (a secret in AWS,
-// a file locally).
+// ZohoTokenDocument keeps the Zoho token in a JSON document (a secret in
+// AWS, a file locally).
+func ZohoTokenDocument(doc Document) zoho.TokenStore { return tokenDocument{doc} }
+
 type tokenDocument struct{ doc Document }
 
 func (d tokenDocument) Load(ctx context.Context) (zoho.Token, error) {
@@ -429,40 +429,6 @@ func (s *ingressSync) sync(ctx context.Context) error {
 	}
 	s.log.Info("ingress secret updated from the config secret")
 	return nil
-}
-
-// LoadLocal wires the App of the local process: settings from getenv, the
-// config secret from HITL_SECRET_JSON, the embedded store at
-// HITL_STORE_PATH. The returned function closes the store.
-func LoadLocal(getenv func(string) string, log *slog.Logger) (*App, config.Config, func() error, error) {
-	c, err := config.Env(getenv)
-	if err != nil {
-		return nil, c, nil, fmt.Errorf("invalid environment:\n%w", err)
-	}
-	if getenv("HITL_SECRET_JSON") == "" {
-		return nil, c, nil, fmt.Errorf("HITL_SECRET_JSON is required: the config secret document (see README)")
-	}
-	if c.Secret, err = config.ParseSecret([]byte(getenv("HITL_SECRET_JSON"))); err != nil {
-		return nil, c, nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return nil, c, nil, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	st, err := bolt.Open(c.StorePath)
-	if err != nil {
-		return nil, c, nil, err
-	}
-	dir := filepath.Dir(c.StorePath)
-	a, err := New(c, Options{
-		Store: st, Log: log,
-		ZohoTokens:     tokenDocument{secrets.File{Path: filepath.Join(dir, "zoho-token.json")}},
-		ZohoOAuthState: secrets.File{Path: filepath.Join(dir, "zoho-oauth-state.json")},
-	})
-	if err != nil {
-		st.Close()
-		return nil, c, nil, err
-	}
-	return a, c, st.Close, nil
 }
 
 // Handler serves every route of both HTTP functions, as the local process

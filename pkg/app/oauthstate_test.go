@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/local"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
@@ -122,7 +122,7 @@ func TestLocalOAuthStateKeyIsKeptInAnOwnerOnlyFile(t *testing.T) {
 		"HITL_SECRET_JSON": string(secret),
 	}
 	serve := func() (*httptest.Server, func()) {
-		a, _, closeStore, err := app.LoadLocal(func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+		a, _, closeStore, err := local.Load(func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
