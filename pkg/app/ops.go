@@ -287,7 +287,7 @@ func (w *statusRecorder) WriteHeader(status int) {
 
 // buryCounter counts outboxes moved to the dead letters.
 type buryCounter struct {
-	hitl.Store
+	delivery.Store
 	metrics *metrics.Recorder
 }
 

@@ -26,7 +26,7 @@ const (
 
 // Dispatcher drains session outboxes in order.
 type Dispatcher struct {
-	Store   hitl.Store
+	Store   Store
 	Senders map[string]Sender // by hitl channel
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -39,6 +39,18 @@ type Dispatcher struct {
 }
 
 var _ hitl.Outbox = (*Dispatcher)(nil)
+
+// Store is what the dispatcher calls of hitl.Store: the outboxes and their
+// dead letters.
+type Store interface {
+	Claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (pending []hitl.Event, ok bool, err error)
+	Ack(ctx context.Context, sessionID, owner string, delivered int, retry *hitl.Retry) (more bool, err error)
+	RetryState(ctx context.Context, sessionID string) (hitl.Retry, error)
+	DueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error)
+	Bury(ctx context.Context, sessionID, owner string, at time.Time) error
+	DeadLetters(ctx context.Context, limit int) ([]hitl.DeadLetter, error)
+	Replay(ctx context.Context, sessionID string, now time.Time) (int, error)
+}
 
 func (d *Dispatcher) now() time.Time {
 	if d.Now != nil {

@@ -26,7 +26,7 @@ const DeliveryLease = time.Minute
 
 // Bridge carries a conversation between the bot and a provider's agents.
 type Bridge struct {
-	Store           Store
+	Store           SessionStore
 	Providers       map[string]Provider // configured providers by name
 	DefaultProvider string
 	Outbox          Outbox

@@ -158,9 +158,56 @@ type DeadLetter struct {
 const MaxTranscriptBytes = 64 << 10
 
 // Store keeps users, sessions and each session's outbox of undelivered
-// events. Every implementation passes the contract suite in
-// pkg/store/storetest.
+// events: every method a store has. Every implementation passes the
+// contract suite in pkg/store/storetest; each consumer depends only on the
+// part it calls (the Bridge on SessionStore, the delivery dispatcher and
+// the operator status on interfaces of their own, scheduled work on
+// AcquireLease).
 type Store interface {
+	SessionStore
+
+	// Claim takes the delivery lease of a session whose lease is free or
+	// expired (its end not after now) and returns its pending events; ok is
+	// false if the lease is held by anyone, this owner included, if nothing
+	// is pending, or if there is no such session.
+	Claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (pending []Event, ok bool, err error)
+	// Ack removes the first delivered events of the outbox and releases the
+	// lease. With retry set, the rest stays due at retry.At; without, the
+	// run of failures ends. It reports whether events remain (appended
+	// meanwhile, or not delivered). It fails with CodeConflict if owner does
+	// not hold the lease, CodeInvalid if delivered exceeds what is pending.
+	Ack(ctx context.Context, sessionID, owner string, delivered int, retry *Retry) (more bool, err error)
+	// RetryState returns the outbox's current run of failures.
+	RetryState(ctx context.Context, sessionID string) (Retry, error)
+	// DueOutboxes lists sessions whose outbox is due for an attempt at now,
+	// soonest first: not empty, and its lease ended or its retry time come.
+	DueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// Bury moves the session's pending events to its dead letters and
+	// releases the lease (owner must hold it, else CodeConflict). The run of
+	// failures ends.
+	Bury(ctx context.Context, sessionID, owner string, at time.Time) error
+	// DeadLetters lists dead letters, oldest first.
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// Replay moves a session's dead letters back into its outbox, after any
+	// pending events, due now, and returns how many.
+	Replay(ctx context.Context, sessionID string, now time.Time) (int, error)
+
+	// AcquireLease takes the named lease for owner until until, if it is free
+	// or expired; it is how scheduled work runs once across containers.
+	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+
+	// Setting returns the value saved under name, nil when there is none.
+	// Settings are small documents the bridge keeps for itself and that are
+	// no secrets: the SalesIQ webhook and its public keys, when each
+	// provider's last webhook arrived.
+	Setting(ctx context.Context, name string) ([]byte, error)
+	// SaveSetting saves value under name, replacing what was there.
+	SaveSetting(ctx context.Context, name string, value []byte) error
+}
+
+// SessionStore is what the Bridge calls: users, sessions, their
+// conversations and recording events.
+type SessionStore interface {
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (User, error)
 
@@ -222,32 +269,6 @@ type Store interface {
 	// is ErrNotFound; a store may refuse with CodeRateLimited when the
 	// session's outbox is full.
 	Record(ctx context.Context, c Change, owner string, leaseUntil time.Time) (Recorded, error)
-	// Claim takes the delivery lease of a session whose lease is free or
-	// expired (its end not after now) and returns its pending events; ok is
-	// false if the lease is held by anyone, this owner included, if nothing
-	// is pending, or if there is no such session.
-	Claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) (pending []Event, ok bool, err error)
-	// Ack removes the first delivered events of the outbox and releases the
-	// lease. With retry set, the rest stays due at retry.At; without, the
-	// run of failures ends. It reports whether events remain (appended
-	// meanwhile, or not delivered). It fails with CodeConflict if owner does
-	// not hold the lease, CodeInvalid if delivered exceeds what is pending.
-	Ack(ctx context.Context, sessionID, owner string, delivered int, retry *Retry) (more bool, err error)
-	// RetryState returns the outbox's current run of failures.
-	RetryState(ctx context.Context, sessionID string) (Retry, error)
-	// DueOutboxes lists sessions whose outbox is due for an attempt at now,
-	// soonest first: not empty, and its lease ended or its retry time come.
-	DueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error)
-	// Bury moves the session's pending events to its dead letters and
-	// releases the lease (owner must hold it, else CodeConflict). The run of
-	// failures ends.
-	Bury(ctx context.Context, sessionID, owner string, at time.Time) error
-	// DeadLetters lists dead letters, oldest first.
-	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
-	// Replay moves a session's dead letters back into its outbox, after any
-	// pending events, due now, and returns how many.
-	Replay(ctx context.Context, sessionID string, now time.Time) (int, error)
-
 	// BindUser gives a pending session its end user and sets it opening,
 	// so that exactly one caller opens its provider conversation; a session
 	// opening since before staleBefore (its opener died) is taken over the
@@ -268,16 +289,4 @@ type Store interface {
 	// IdleSessions lists sessions not closed whose idle deadline is at or
 	// before now, soonest first; cost grows with the result, not the table.
 	IdleSessions(ctx context.Context, now time.Time, limit int) ([]Session, error)
-
-	// AcquireLease takes the named lease for owner until until, if it is free
-	// or expired; it is how scheduled work runs once across containers.
-	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
-
-	// Setting returns the value saved under name, nil when there is none.
-	// Settings are small documents the bridge keeps for itself and that are
-	// no secrets: the SalesIQ webhook and its public keys, when each
-	// provider's last webhook arrived.
-	Setting(ctx context.Context, name string) ([]byte, error)
-	// SaveSetting saves value under name, replacing what was there.
-	SaveSetting(ctx context.Context, name string, value []byte) error
 }
