@@ -345,8 +345,10 @@ func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) 
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	raw, err := secrets.NewCache(sm, 5*time.Minute, nil).Get(ctx, secretARN)
-	if err != nil {
+	// Read once, at cold start: a warm container never calls Secrets
+	// Manager (a changed config secret takes effect at the next cold start).
+	var raw json.RawMessage
+	if err := (secrets.Document{API: sm, ID: secretARN}).Load(ctx, &raw); err != nil {
 		return nil, err
 	}
 	if c.Secret, err = config.ParseSecret(raw); err != nil {

@@ -1,3 +1,7 @@
+// Package secrets keeps JSON documents in AWS Secrets Manager (Document) or,
+// locally, in private files (File). Callers read at cold start and keep
+// what they read in memory: a warm Lambda container does not call Secrets
+// Manager per request.
 package secrets
 
 import (
@@ -12,17 +16,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
-// WriteAPI is the part of the Secrets Manager client a Document uses.
-type WriteAPI interface {
-	API
+// API is the part of the Secrets Manager client a Document uses.
+type API interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 }
 
-// Document is a JSON document kept in a secret that the application itself
-// writes (the Zoho token). It is read directly, uncached: its users keep
-// what they read in memory.
+// Document is a JSON document kept in a secret: the config secret, or one
+// the application itself writes (the Zoho token). It is read directly,
+// uncached: its users keep what they read in memory.
 type Document struct {
-	API WriteAPI
+	API API
 	ID  string
 }
 

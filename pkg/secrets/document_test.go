@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,34 +15,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
-
-func TestCacheCallsSecretsManagerOncePerPeriod(t *testing.T) {
-	counter := &awstest.Counter{}
-	sm := awstest.SecretsManager(t, func(o *secretsmanager.Options) { o.APIOptions = append(o.APIOptions, counter.AddTo) })
-	ctx := context.Background()
-	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(t.Name()), SecretString: aws.String(`{"a":1}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Unix(1_700_000_000, 0)
-	cache := secrets.NewCache(sm, 5*time.Minute, func() time.Time { return now })
-	var wg sync.WaitGroup
-	for range 50 {
-		wg.Go(func() {
-			if v, err := cache.Get(ctx, aws.ToString(out.ARN)); err != nil || string(v) != `{"a":1}` {
-				t.Errorf("Get = %q, %v", v, err)
-			}
-		})
-	}
-	wg.Wait()
-	if n := counter.Count("GetSecretValue"); n != 1 {
-		t.Fatalf("%d GetSecretValue calls for 50 reads in one period", n)
-	}
-	now = now.Add(6 * time.Minute)
-	if _, err := cache.Get(ctx, aws.ToString(out.ARN)); err != nil || counter.Count("GetSecretValue") != 2 {
-		t.Fatalf("after the period: err %v, %d calls", err, counter.Count("GetSecretValue"))
-	}
-}
 
 type token struct {
 	Access string `json:"access"`
