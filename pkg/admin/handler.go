@@ -345,7 +345,7 @@ func (h *Handler) replayForm(w http.ResponseWriter, r *http.Request) string {
 	n, err := h.cfg.Replay(r.Context(), id)
 	if err != nil {
 		if h.cfg.Log != nil {
-			h.cfg.Log.Error("admin replay failed", "session", id, "err", err)
+			h.cfg.Log.Error("admin replay failed", "session_id", id, "err", err)
 		}
 		return "Replay of session " + id + " failed: " + hitl.ErrorMessage(err)
 	}

@@ -71,7 +71,7 @@ func (d *Dispatcher) Flush(ctx context.Context, sessionID, owner string, pending
 		delivered, err := d.sendAll(ctx, pending)
 		var retry *hitl.Retry
 		if err != nil {
-			d.Log.Warn("bot did not accept event", "session", sessionID, "event", pending[delivered].ID, "err", err)
+			d.Log.Warn("bot did not accept event", "session_id", sessionID, "event", pending[delivered].ID, "err", err)
 			var buried bool
 			retry, buried = d.failed(storeCtx, sessionID, owner, delivered)
 			if buried {
@@ -82,7 +82,7 @@ func (d *Dispatcher) Flush(ctx context.Context, sessionID, owner string, pending
 		more, ackErr := d.Store.Ack(sctx, sessionID, owner, delivered, retry)
 		cancel()
 		if ackErr != nil {
-			d.Log.Error("acknowledge delivered events", "session", sessionID, "delivered", delivered, "err", ackErr)
+			d.Log.Error("acknowledge delivered events", "session_id", sessionID, "delivered", delivered, "err", ackErr)
 			return
 		}
 		if retry != nil || !more || ctx.Err() != nil {
@@ -93,7 +93,7 @@ func (d *Dispatcher) Flush(ctx context.Context, sessionID, owner string, pending
 		cancel()
 		if claimErr != nil || !ok {
 			if claimErr != nil {
-				d.Log.Error("claim outbox", "session", sessionID, "err", claimErr)
+				d.Log.Error("claim outbox", "session_id", sessionID, "err", claimErr)
 			}
 			return
 		}
@@ -122,7 +122,7 @@ func (d *Dispatcher) sendAll(ctx context.Context, events []hitl.Event) (int, err
 		if err != nil {
 			return i, err
 		}
-		d.Log.Info("event delivered", "session", e.SessionID, "event", e.ID, "type", e.Type)
+		d.Log.Info("event delivered", "session_id", e.SessionID, "event", e.ID, "type", e.Type)
 	}
 	return len(events), nil
 }
@@ -133,7 +133,7 @@ func (d *Dispatcher) failed(ctx context.Context, sessionID, owner string, delive
 	now := d.now()
 	state, err := d.Store.RetryState(ctx, sessionID)
 	if err != nil {
-		d.Log.Error("read retry state", "session", sessionID, "err", err)
+		d.Log.Error("read retry state", "session_id", sessionID, "err", err)
 	}
 	if delivered > 0 || state.Since.IsZero() {
 		state = hitl.Retry{Since: now} // progress was made: a new run of failures
@@ -144,10 +144,10 @@ func (d *Dispatcher) failed(ctx context.Context, sessionID, owner string, delive
 	}
 	if now.Sub(state.Since) >= window {
 		if err := d.buryAfterAck(ctx, sessionID, owner, delivered, now); err != nil {
-			d.Log.Error("dead-letter events", "session", sessionID, "err", err)
+			d.Log.Error("dead-letter events", "session_id", sessionID, "err", err)
 			return &hitl.Retry{At: now.Add(maxBackoff), Attempts: state.Attempts + 1, Since: state.Since}, false
 		}
-		d.Log.Warn("events dead-lettered after the retry window", "session", sessionID)
+		d.Log.Warn("events dead-lettered after the retry window", "session_id", sessionID)
 		return nil, true
 	}
 	state.Attempts++
@@ -200,7 +200,7 @@ func (d *Dispatcher) Sweep(ctx context.Context) (int, error) {
 		owner := hitl.NewID("own")
 		pending, ok, err := d.Store.Claim(ctx, id, owner, d.now(), d.now().Add(hitl.DeliveryLease))
 		if err != nil {
-			d.Log.Error("claim outbox", "session", id, "err", err)
+			d.Log.Error("claim outbox", "session_id", id, "err", err)
 			continue
 		}
 		if !ok {

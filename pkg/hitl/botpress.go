@@ -93,7 +93,7 @@ func (b *Bridge) CreatePending(ctx context.Context, in PendingRequest) (Session,
 	if _, err := b.Store.CreateSession(ctx, s, ""); err != nil {
 		return Session{}, fmt.Errorf("create pending session: %w", err)
 	}
-	b.Log.Info("session pending", "session", s.ID, "provider", s.Provider, "channel", s.Channel)
+	b.Log.Info("session pending", "session_id", s.ID, "provider", s.Provider, "channel", s.Channel)
 	return s, nil
 }
 
@@ -224,7 +224,7 @@ func (b *Bridge) unbind(id string, boundAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := b.Store.UnbindUser(ctx, id, boundAt); err != nil {
-		b.Log.Error("return session to pending", "session", id, "err", err)
+		b.Log.Error("return session to pending", "session_id", id, "err", err)
 	}
 }
 
@@ -260,7 +260,7 @@ func (b *Bridge) keepAlive(ctx context.Context, id string, idleUntil time.Time) 
 		return
 	}
 	if err := b.Store.ExtendIdle(ctx, id, now.Add(timeout)); err != nil {
-		b.Log.Error("extend idle deadline", "session", id, "err", err)
+		b.Log.Error("extend idle deadline", "session_id", id, "err", err)
 	}
 }
 
@@ -286,7 +286,7 @@ func (b *Bridge) ExpireIdle(ctx context.Context) (int, error) {
 			errs = append(errs, fmt.Errorf("end idle session %s: %w", s.ID, err))
 			continue
 		}
-		b.Log.Info("session ended for inactivity", "session", s.ID, "provider", s.Provider)
+		b.Log.Info("session ended for inactivity", "session_id", s.ID, "provider", s.Provider)
 		n++
 	}
 	return n, errors.Join(errs...)

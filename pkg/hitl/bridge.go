@@ -258,12 +258,12 @@ func (b *Bridge) openAs(ctx context.Context, s Session, user User) (Session, err
 	}
 	err = b.Store.Opened(ctx, s.ID, opened, b.now())
 	if err == nil {
-		b.Log.Info("session opened", "session", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
+		b.Log.Info("session opened", "session_id", s.ID, "provider", s.Provider, "conversation", opened.ConversationID)
 		// Deliveries that arrived while the open call ran were held: they
 		// reach the bot now, before the bot hears the session opened.
 		s.ProviderConversationID, s.AltConversationIDs, s.Visitor = opened.ConversationID, opened.AltConversationIDs, opened.Visitor
 		if err := b.replayHeld(ctx, s); err != nil {
-			b.Log.Error("replay held provider events", "session", s.ID, "err", err)
+			b.Log.Error("replay held provider events", "session_id", s.ID, "err", err)
 		}
 		return b.GetSession(ctx, s.ID)
 	}
@@ -274,7 +274,7 @@ func (b *Bridge) openAs(ctx context.Context, s Session, user User) (Session, err
 	orphan := s
 	orphan.ProviderConversationID, orphan.AltConversationIDs, orphan.Visitor = opened.ConversationID, opened.AltConversationIDs, opened.Visitor
 	if cerr := provider.Close(context.WithoutCancel(ctx), orphan); cerr != nil {
-		b.Log.Error("close orphaned provider conversation", "session", s.ID, "provider", s.Provider, "err", cerr)
+		b.Log.Error("close orphaned provider conversation", "session_id", s.ID, "provider", s.Provider, "err", cerr)
 	}
 	if ErrorCode(err) == CodeConflict && getErr == nil {
 		return current, nil // taken over, or ended, meanwhile
@@ -301,7 +301,7 @@ func (b *Bridge) repeatedStart(ctx context.Context, first Session, user User, in
 	} else if err != nil {
 		return Session{}, fmt.Errorf("take over session %s: %w", first.ID, err)
 	}
-	b.Log.Warn("taking over a session whose opener died", "session", first.ID, "provider", first.Provider)
+	b.Log.Warn("taking over a session whose opener died", "session_id", first.ID, "provider", first.Provider)
 	opened, err := b.openAs(ctx, bound, user)
 	if err != nil {
 		b.abandon(bound, in.IdempotencyKey)
@@ -315,7 +315,7 @@ func (b *Bridge) abandon(s Session, idempotencyKey string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := b.Store.DeleteSession(ctx, s.ID, idempotencyKey); err != nil {
-		b.Log.Error("delete unopened session", "session", s.ID, "err", err)
+		b.Log.Error("delete unopened session", "session_id", s.ID, "err", err)
 	}
 }
 
@@ -371,7 +371,7 @@ func (b *Bridge) send(ctx context.Context, s Session, m Message, asBot bool) (st
 		sent, err = provider.Send(ctx, s, m)
 	}
 	if errors.Is(err, ErrConversationEnded) {
-		b.Log.Info("provider conversation ended under a message", "session", s.ID, "provider", s.Provider)
+		b.Log.Info("provider conversation ended under a message", "session_id", s.ID, "provider", s.Provider)
 		if err := b.close(ctx, s, ReasonAgentClosed); err != nil {
 			return "", err
 		}
@@ -381,7 +381,7 @@ func (b *Bridge) send(ctx context.Context, s Session, m Message, asBot bool) (st
 	}
 	if sent.Visitor != nil {
 		if err := b.Store.SaveVisitor(ctx, s.ID, *sent.Visitor); err != nil {
-			b.Log.Error("save refreshed visitor", "session", s.ID, "err", err)
+			b.Log.Error("save refreshed visitor", "session_id", s.ID, "err", err)
 		}
 	}
 	b.keepAlive(ctx, s.ID, s.IdleUntil)
@@ -598,10 +598,10 @@ func (b *Bridge) record(ctx context.Context, s Session, c Change) error {
 		return fmt.Errorf("record %s on session %s: %w", c.Event.Type, s.ID, err)
 	}
 	if !rec.Applied {
-		b.Log.Info("event not applied: a duplicate, a closed session or another agent's leaving", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
+		b.Log.Info("event not applied: a duplicate, a closed session or another agent's leaving", "session_id", s.ID, "event", c.Event.ID, "type", c.Event.Type)
 		return nil
 	}
-	b.Log.Info("event recorded", "session", s.ID, "event", c.Event.ID, "type", c.Event.Type)
+	b.Log.Info("event recorded", "session_id", s.ID, "event", c.Event.ID, "type", c.Event.Type)
 	if c.Status != StatusClosed {
 		b.keepAlive(ctx, s.ID, rec.IdleUntil)
 	}

@@ -231,7 +231,7 @@ func (a *actions) stopSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.Log.Info("session stopped by the bot", "session", s.ID)
+	a.Log.Info("session stopped by the bot", "session_id", s.ID)
 	writeJSON(w, http.StatusOK, map[string]string{"status": string(s.Status)})
 	return nil
 }

@@ -140,7 +140,7 @@ func (a *actions) closeRemoteTicket(w http.ResponseWriter, r *http.Request, _ st
 		return err
 	}
 	if found {
-		a.Log.Info("session stopped by the bot", "session", id)
+		a.Log.Info("session stopped by the bot", "session_id", id)
 	} else {
 		// The client sends its own conversation id, which it never told us.
 		a.Log.Info("closeRemoteTicket names no session; it ends when the agent closes it or it is idle", "botpress_conversation", id)

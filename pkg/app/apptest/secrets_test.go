@@ -41,7 +41,7 @@ func TestLoggedCredentialsAreFound(t *testing.T) {
 	}
 	before := LogScans()
 	for _, leak := range []string{token, SigningKey, "presented-by-the-test", e.Config.Secret.Zoho.ClientSecret} {
-		e.App.Log.Info("oops", "session", sessionID, "value", leak)
+		e.App.Log.Info("oops", "session_id", sessionID, "value", leak)
 	}
 	leaky := &errorRecorder{TB: t}
 	e.checkLogs(leaky)
