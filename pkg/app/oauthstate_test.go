@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/app/local"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/local"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
