@@ -512,9 +512,6 @@ func (b *Bridge) replayHeld(ctx context.Context, s Session) error {
 
 // apply records the change pe makes to s and delivers it.
 func (b *Bridge) apply(ctx context.Context, s Session, pe ProviderEvent) error {
-	if pe.Type == EventMessage && pe.Agent != nil && s.Visitor.ID != "" && pe.Agent.ID == s.Visitor.ID {
-		return nil // the end user's own message, echoed by the provider
-	}
 	at := pe.OccurredAt
 	if at.IsZero() {
 		at = b.now()

@@ -188,11 +188,9 @@ func TestProviderEventsReachTheBotOnceAndInOrder(t *testing.T) {
 	assigned := agentEvent(s.ProviderConversationID, "assigned-1", hitl.EventAssigned)
 	msg := agentEvent(s.ProviderConversationID, "msg-1", hitl.EventMessage)
 	msg.Message = &hitl.Message{Type: hitl.TypeText, Text: "Hello, I'm Ann"}
-	echo := msg
-	echo.Key, echo.Agent = "msg-2", &hitl.Agent{ID: "visitor-1"}
 	closed := agentEvent(s.ProviderConversationID, "closed", hitl.EventStopped)
 	closed.Reason = hitl.ReasonAgentClosed
-	for _, e := range []hitl.ProviderEvent{assigned, assigned, msg, msg, echo, closed, closed, agentEvent("CONV-unknown", "x", hitl.EventMessage)} {
+	for _, e := range []hitl.ProviderEvent{assigned, assigned, msg, msg, closed, closed, agentEvent("CONV-unknown", "x", hitl.EventMessage)} {
 		if err := f.bridge.HandleProviderEvent(ctx, e); err != nil {
 			t.Fatal(err)
 		}
