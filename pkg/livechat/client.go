@@ -1,6 +1,7 @@
 package livechat
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // Config configures a Client.
@@ -65,11 +67,10 @@ type Client struct {
 	clientID, redirectURI   string
 	groupID                 int
 	agentToken, agentRegion string
-	http                    *http.Client
+	api                     *outbound.Client
 	media                   *media.Fetcher
 	now                     func() time.Time
 	log                     *slog.Logger
-	timeout, retryDelay     time.Duration
 
 	// region is the data centre a misdirected_request named; it overrides
 	// the tokens' prefixes for every later call.
@@ -118,12 +119,9 @@ func NewClient(cfg Config) (*Client, error) {
 		botID:          cfg.BotID,
 		botSecret:      cfg.BotSecret,
 		botChats:       expirable.NewLRU[string, struct{}](1000, nil, 12*time.Hour),
-		http:           cfg.HTTPClient,
 		media:          cfg.Media,
 		now:            cfg.Now,
-		log:            cfg.Logger,
-		timeout:        cfg.Timeout,
-		retryDelay:     cfg.RetryDelay,
+		log:            cmp.Or(cfg.Logger, slog.Default()),
 	}
 	var problems []string
 	for _, u := range []struct{ name, value string }{{"API URL", c.apiURL}, {"accounts URL", c.accountsURL}} {
@@ -152,20 +150,9 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("livechat config: %s", strings.Join(problems, "; "))
 	}
 	c.agentRegion = region(pat)
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.api = outbound.New(policy, cfg.HTTPClient, c.log, cfg.Timeout, cfg.RetryDelay)
 	if c.now == nil {
 		c.now = time.Now
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if c.timeout <= 0 {
-		c.timeout = 10 * time.Second
-	}
-	if c.retryDelay <= 0 {
-		c.retryDelay = 250 * time.Millisecond
 	}
 	return c, nil
 }
@@ -370,7 +357,7 @@ func (c *Client) IntegrationAgentID(ctx context.Context) (string, error) {
 	if c.self != "" {
 		return c.self, nil
 	}
-	_, body, err := c.do(ctx, request{action: "get_account", build: func(ctx context.Context) (*http.Request, error) {
+	_, body, err := c.api.Do(ctx, outbound.Request{Op: "get_account", Build: func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.accountsURL+"/v2/accounts/me", nil)
 		if err != nil {
 			return nil, err
@@ -417,12 +404,12 @@ func (c *Client) updateCustomer(ctx context.Context, v *visitor, req hitl.OpenRe
 // abandon deactivates a chat that could not be handed to the group, so no
 // half-open chat is left behind.
 func (c *Client) abandon(ctx context.Context, sessionID, chatID string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.api.Timeout())
 	defer cancel()
 	err := c.agentCall(ctx, "deactivate_chat", false, map[string]any{"id": chatID, "ignore_requester_presence": true}, nil)
 	outcome := "deactivated"
 	if err != nil {
-		outcome = errorKind(err)
+		outcome = outbound.Brief(err)
 	}
 	c.log.LogAttrs(ctx, slog.LevelWarn, "livechat abandoned half-open chat",
 		slog.String("session_id", sessionID), slog.String("chat_id", chatID), slog.String("outcome", outcome))
@@ -616,26 +603,6 @@ func (c *Client) renew(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error
 type visitor struct {
 	hitl.Visitor
 	refreshed bool
-}
-
-// asCustomer makes a Customer Chat API call as v, renewing a token that is
-// about to expire or that LiveChat refused, once, and repeating the call
-// after a refusal.
-func (c *Client) asCustomer(ctx context.Context, v *visitor, action string, applyOnce bool, in, out any) error {
-	if !v.refreshed && !v.TokenExpiresAt.IsZero() && c.now().Add(refreshMargin).After(v.TokenExpiresAt) {
-		if err := c.refresh(ctx, v); err != nil {
-			return err
-		}
-	}
-	err := c.customerCall(ctx, v.Token, action, applyOnce, in, out)
-	var api *APIError
-	if errors.As(err, &api) && api.unauthenticated() && !v.refreshed {
-		if err := c.refresh(ctx, v); err != nil {
-			return err
-		}
-		err = c.customerCall(ctx, v.Token, action, applyOnce, in, out)
-	}
-	return err
 }
 
 func (c *Client) refresh(ctx context.Context, v *visitor) error {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // The bridge registers its own license webhooks through the Configuration
@@ -392,7 +393,7 @@ var configScopes = map[string]string{
 func (c *Client) credentialsCheck(err error) health.Check {
 	var api *APIError
 	if !errors.As(err, &api) {
-		return health.Failed("credentials", "LiveChat could not be reached: "+errorKind(err),
+		return health.Failed("credentials", "LiveChat could not be reached: "+outbound.Brief(err),
 			"check the network path to LiveChat (LIVECHAT_API_URL) and try again")
 	}
 	switch {

@@ -1,6 +1,7 @@
 package zoho
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // TokenSource hands out the integration's access token; *Tokens is one.
@@ -54,10 +56,9 @@ type Client struct {
 	screen              string
 	appID, departmentID string
 	tokens              TokenSource
-	http                *http.Client
+	api                 *outbound.Client
 	media               *media.Fetcher
 	log                 *slog.Logger
-	timeout, retryDelay time.Duration
 	// closeWithPost is set once SalesIQ refused PUT on the close endpoint
 	// and took POST: see Close.
 	closeWithPost atomic.Bool
@@ -108,24 +109,10 @@ func NewClient(cfg Config) (*Client, error) {
 		appID:        cfg.AppID,
 		departmentID: cfg.DepartmentID,
 		tokens:       cfg.Tokens,
-		http:         cfg.HTTPClient,
 		media:        cfg.Media,
-		log:          cfg.Logger,
-		timeout:      cfg.Timeout,
-		retryDelay:   cfg.RetryDelay,
+		log:          cmp.Or(cfg.Logger, slog.Default()),
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if c.timeout <= 0 {
-		c.timeout = 10 * time.Second
-	}
-	if c.retryDelay <= 0 {
-		c.retryDelay = 250 * time.Millisecond
-	}
+	c.api = outbound.New(policy, cfg.HTTPClient, c.log, cfg.Timeout, cfg.RetryDelay)
 	return c, nil
 }
 
@@ -359,7 +346,7 @@ func (c *Client) upload(ctx context.Context, s hitl.Session, m hitl.Message) (se
 	var out idAnswer
 	err = c.call(ctx, request{
 		op: "upload", method: http.MethodPost, path: c.messagesPath(s.ProviderConversationID),
-		contentType: form.ContentType, form: form, applyOnce: true, timeout: 6 * c.timeout,
+		contentType: form.ContentType, form: form, applyOnce: true, timeout: 6 * c.api.Timeout(),
 	}, &out)
 	if refused(err) {
 		if c.ended(ctx, s.ProviderConversationID) {
@@ -405,7 +392,7 @@ func (c *Client) ended(ctx context.Context, id string) bool {
 	err := c.call(ctx, request{op: "get", method: http.MethodGet, path: c.conversationPath(id)}, &out)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho conversation state unknown",
-			slog.String("conversation_id", id), slog.String("error", errorKind(err)))
+			slog.String("conversation_id", id), slog.String("error", outbound.Brief(err)))
 		return false
 	}
 	return conversationEnded(out.Data)
