@@ -99,32 +99,19 @@ func parseAPIError(action string, status int, body []byte) *APIError {
 // process a rate-limited call, a refused token is renewed once where the
 // call has a way to, and a 5xx may have been applied.
 func (e *APIError) Retry() outbound.Kind {
-	switch {
-	case e.rateLimited():
-		return outbound.NotApplied
-	case e.unauthenticated():
-		return outbound.Credential
-	case e.Status >= 500:
-		return outbound.Transient
-	}
-	return outbound.Final
+	return outbound.KindOf(e.Status, e.rateLimited(), e.unauthenticated())
 }
 
 // Brief is the refusal's short form for logs.
 func (e *APIError) Brief() string { return strconv.Itoa(e.Status) + " " + e.Type }
 
-// Public is the error the Bridge sees: the hitl sentinels for an ended
-// chat and for rate limiting, a provider error otherwise. Public messages
-// name the LiveChat error type only.
-func (e *APIError) Public(op string) error {
-	switch {
-	case e.Type == "chat_inactive":
-		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrConversationEnded, e)
-	case e.rateLimited():
-		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrRateLimited, e)
+// Public is what the Bridge is told: an ended chat as such, otherwise a
+// message naming the LiveChat error type only.
+func (e *APIError) Public() (string, error) {
+	if e.Type == "chat_inactive" {
+		return "", hitl.ErrConversationEnded
 	}
-	return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, e),
-		fmt.Sprintf("LiveChat refused %s (%s)", e.Action, e.Type))
+	return fmt.Sprintf("LiveChat refused %s (%s)", e.Action, e.Type), nil
 }
 
 // policy is how pkg/outbound reads LiveChat's answers: any status other

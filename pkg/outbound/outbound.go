@@ -56,8 +56,26 @@ type Refusal interface {
 	// Brief is the refusal's short form for logs: its status and code,
 	// never a message or a body.
 	Brief() string
-	// Public is the error the Bridge sees when op failed with it.
-	Public(op string) error
+	// Public is what the Bridge is told of it: the hitl sentinel it
+	// stands for (such as hitl.ErrConversationEnded), or nil and the
+	// message of a hitl.CodeProvider error. A NotApplied refusal is
+	// hitl.ErrRateLimited without being asked.
+	Public() (message string, sentinel error)
+}
+
+// KindOf is the usual reading of a refusal with status: notApplied when
+// the provider said it did not process the request, credential when it
+// refused the credential, a 5xx as Transient, anything else Final.
+func KindOf(status int, notApplied, credential bool) Kind {
+	switch {
+	case notApplied:
+		return NotApplied
+	case credential:
+		return Credential
+	case status >= 500:
+		return Transient
+	}
+	return Final
 }
 
 // Policy is a provider's reading of its answers.
@@ -72,8 +90,9 @@ type Policy struct {
 }
 
 // PublicError turns a failure of op into the error the Bridge sees: a
-// hitl.Error and a cancellation keep what they say, a refusal becomes its
-// Public error, and anything else says the provider could not be reached.
+// hitl.Error and a cancellation keep what they say, a refusal becomes what
+// its Public says, and anything else says the provider could not be
+// reached.
 func (p Policy) PublicError(op string, err error) error {
 	var he *hitl.Error
 	if errors.As(err, &he) {
@@ -86,7 +105,14 @@ func (p Policy) PublicError(op string, err error) error {
 		}
 		return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, err), p.Title+" could not be reached")
 	}
-	return r.Public(op)
+	message, sentinel := r.Public()
+	if r.Retry() == NotApplied {
+		sentinel = hitl.ErrRateLimited
+	}
+	if sentinel != nil {
+		return fmt.Errorf("%s: %w (%w)", op, sentinel, err)
+	}
+	return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, err), message)
 }
 
 // Brief is err's short form for logs: a refusal's Brief, else its text

@@ -22,10 +22,15 @@ type refusal struct {
 	kind   outbound.Kind
 }
 
-func (r *refusal) Error() string          { return "refused " + strconv.Itoa(r.status) }
-func (r *refusal) Retry() outbound.Kind   { return r.kind }
-func (r *refusal) Brief() string          { return strconv.Itoa(r.status) }
-func (r *refusal) Public(op string) error { return hitl.Errorf(hitl.CodeProvider, "%s refused", op) }
+func (r *refusal) Error() string        { return "refused " + strconv.Itoa(r.status) }
+func (r *refusal) Retry() outbound.Kind { return r.kind }
+func (r *refusal) Brief() string        { return strconv.Itoa(r.status) }
+func (r *refusal) Public() (string, error) {
+	if r.status == http.StatusGone {
+		return "", hitl.ErrConversationEnded
+	}
+	return "Test refused it", nil
+}
 
 var kinds = map[string]outbound.Kind{"final": outbound.Final, "transient": outbound.Transient,
 	"not_applied": outbound.NotApplied, "credential": outbound.Credential, "moved": outbound.Final}
@@ -192,7 +197,7 @@ func TestRefusalWithSuccessStatusAndPublicError(t *testing.T) {
 		t.Fatalf("brief %q", outbound.Brief(err))
 	}
 	var he *hitl.Error
-	if pub := policy.PublicError("close", err); !errors.As(pub, &he) || he.Message != "close refused" {
+	if pub := policy.PublicError("close", err); !errors.As(pub, &he) || he.Message != "Test refused it" {
 		t.Fatalf("public error %v", pub)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -202,5 +207,21 @@ func TestRefusalWithSuccessStatusAndPublicError(t *testing.T) {
 	}
 	if pub := policy.PublicError("send", context.Canceled); errors.As(pub, &he) {
 		t.Fatalf("a cancellation became %v", pub)
+	}
+}
+
+func TestPublicSentinels(t *testing.T) {
+	for _, tc := range []struct {
+		r    *refusal
+		want error
+	}{
+		{&refusal{status: http.StatusTooManyRequests, kind: outbound.NotApplied}, hitl.ErrRateLimited},
+		{&refusal{status: http.StatusGone, kind: outbound.Final}, hitl.ErrConversationEnded},
+	} {
+		pub := policy.PublicError("send", tc.r)
+		var r *refusal
+		if !errors.Is(pub, tc.want) || !errors.As(pub, &r) {
+			t.Fatalf("%d: %v, want %v wrapping the refusal", tc.r.status, pub, tc.want)
+		}
 	}
 }

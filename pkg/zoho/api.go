@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
@@ -97,36 +96,23 @@ func apiError(op string, status int, body []byte) *APIError {
 	return e
 }
 
-// Retry tells pkg/outbound what the refusal means: a refused token is
-// renewed once, SalesIQ did not process a rate-limited call, and a 5xx may
-// have been applied.
+// Retry tells pkg/outbound what the refusal means: SalesIQ did not
+// process a rate-limited call, a refused token is renewed once, and a 5xx
+// may have been applied.
 func (e *APIError) Retry() outbound.Kind {
-	switch {
-	case e.invalidToken():
-		return outbound.Credential
-	case e.rateLimited():
-		return outbound.NotApplied
-	case e.Status >= 500:
-		return outbound.Transient
-	}
-	return outbound.Final
+	return outbound.KindOf(e.Status, e.rateLimited(), e.invalidToken())
 }
 
 // Brief is the refusal's short form for logs.
 func (e *APIError) Brief() string { return fmt.Sprintf("HTTP %d code %d", e.Status, e.Code) }
 
-// Public is the error the Bridge sees: the hitl sentinel for rate
-// limiting, a provider error otherwise. Public messages name the SalesIQ
-// error code only.
-func (e *APIError) Public(op string) error {
-	switch {
-	case e.rateLimited():
-		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrRateLimited, e)
-	case e.invalidToken():
-		return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, e), "Zoho SalesIQ refused the access token")
+// Public is what the Bridge is told: a message naming the SalesIQ error
+// code only.
+func (e *APIError) Public() (string, error) {
+	if e.invalidToken() {
+		return "Zoho SalesIQ refused the access token", nil
 	}
-	return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, e),
-		fmt.Sprintf("Zoho SalesIQ refused %s (code %d)", e.Op, e.Code))
+	return fmt.Sprintf("Zoho SalesIQ refused %s (code %d)", e.Op, e.Code), nil
 }
 
 // policy is how pkg/outbound reads SalesIQ's answers: an error body is a
