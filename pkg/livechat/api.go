@@ -89,9 +89,7 @@ func parseAPIError(action string, status int, body []byte) *APIError {
 	if !errorType.MatchString(e.Type) {
 		e.Type = "unknown"
 	}
-	if len(e.Message) > 200 {
-		e.Message = e.Message[:200]
-	}
+	e.Message = hitl.Clip(e.Message, 200, "")
 	return e
 }
 

@@ -8,15 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
@@ -109,8 +106,8 @@ const (
 // NewClient validates cfg and returns a Client.
 func NewClient(cfg Config) (*Client, error) {
 	c := &Client{
-		apiURL:         strings.TrimRight(orDefault(cfg.APIURL, "https://api.livechatinc.com/v3.6"), "/"),
-		accountsURL:    strings.TrimRight(orDefault(cfg.AccountsURL, "https://accounts.livechat.com"), "/"),
+		apiURL:         strings.TrimRight(cmp.Or(cfg.APIURL, "https://api.livechatinc.com/v3.6"), "/"),
+		accountsURL:    strings.TrimRight(cmp.Or(cfg.AccountsURL, "https://accounts.livechat.com"), "/"),
 		organizationID: cfg.OrganizationID,
 		clientID:       cfg.ClientID,
 		redirectURI:    cfg.RedirectURI,
@@ -125,7 +122,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	var problems []string
 	for _, u := range []struct{ name, value string }{{"API URL", c.apiURL}, {"accounts URL", c.accountsURL}} {
-		if p, err := url.Parse(u.value); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		if !hitl.HTTPURL(u.value) {
 			problems = append(problems, u.name+" must be an absolute http(s) URL")
 		}
 	}
@@ -155,13 +152,6 @@ func NewClient(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	return c, nil
-}
-
-func orDefault(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
 }
 
 // event is a LiveChat event this package posts.
@@ -424,19 +414,7 @@ func transcript(req hitl.OpenRequest) []event {
 	entries = entries[omitted:]
 
 	var b strings.Builder
-	b.WriteString("Handoff from the bot")
-	if req.Title != "" {
-		b.WriteString(": " + req.Title)
-	}
-	if req.Description != "" {
-		b.WriteString("\n\n" + req.Description)
-	}
-	if len(req.Context) > 0 {
-		b.WriteString("\n\nContext:")
-		for _, k := range slices.Sorted(maps.Keys(req.Context)) {
-			b.WriteString("\n" + k + ": " + req.Context[k])
-		}
-	}
+	b.WriteString(req.Heading())
 	switch {
 	case omitted > 0:
 		fmt.Fprintf(&b, "\n\nConversation so far (last %d of %d messages):", len(entries), len(req.Transcript))
@@ -446,26 +424,13 @@ func transcript(req hitl.OpenRequest) []event {
 	customID := customIDPrefix + req.SessionID
 	events := []event{{Type: "message", Text: truncate(b.String()), CustomID: customID}}
 	for _, e := range entries {
-		from := "bot"
-		if e.From == "user" {
-			from = "user"
-		}
-		events = append(events, event{Type: "message", Text: truncate("[" + from + "] " + e.Message.Readable()), CustomID: customID})
+		events = append(events, event{Type: "message", Text: truncate(e.Line()), CustomID: customID})
 	}
 	return events
 }
 
 // truncate cuts s to LiveChat's text limit on a rune boundary.
-func truncate(s string) string {
-	if len(s) <= hitl.MaxTextBytes {
-		return s
-	}
-	s = s[:hitl.MaxTextBytes-len("…")]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
-}
+func truncate(s string) string { return hitl.Clip(s, hitl.MaxTextBytes, "…") }
 
 // Send posts m as the visitor: text as a message; image, audio, video and
 // file re-uploaded as a file event when they can be fetched (https, at most
@@ -522,19 +487,11 @@ func (c *Client) upload(ctx context.Context, v *visitor, s hitl.Session, m hitl.
 	switch {
 	case ctx.Err() != nil:
 		return "", ctx.Err()
-	case errors.Is(err, media.ErrTooLarge):
-		return asLink("too_large")
-	case errors.Is(err, media.ErrNotAllowed):
-		return asLink("not_allowed")
 	case err != nil:
-		return asLink("unavailable")
+		return asLink(media.Reason(err))
 	}
 	defer f.Close()
-	name := ""
-	if m.Type == hitl.TypeFile {
-		name = m.Title
-	}
-	form, err := f.Form("file", name)
+	form, err := f.Form("file", m.UploadName())
 	if err != nil {
 		return "", fmt.Errorf("encode livechat upload: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
@@ -92,7 +93,7 @@ func apiError(op string, status int, body []byte) *APIError {
 	case json.Unmarshal(envelope.Error, &text) == nil:
 		e.Message = text
 	}
-	e.Message = truncate(e.Message, 200)
+	e.Message = hitl.Clip(e.Message, 200, "")
 	return e
 }
 

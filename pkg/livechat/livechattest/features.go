@@ -1,6 +1,7 @@
 package livechattest
 
 import (
+	"cmp"
 	"errors"
 	"maps"
 	"net/http"
@@ -36,17 +37,10 @@ const botTokenTTL = 24 * time.Hour
 func (s *Server) know(agents ...Agent) {
 	for _, a := range agents {
 		if known, ok := s.directory[a.ID]; ok {
-			a.Name, a.AvatarURL = or(a.Name, known.Name), or(a.AvatarURL, known.AvatarURL)
+			a.Name, a.AvatarURL = cmp.Or(a.Name, known.Name), cmp.Or(a.AvatarURL, known.AvatarURL)
 		}
 		s.directory[a.ID] = a
 	}
-}
-
-func or(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
 }
 
 // SetQueueWaitPerChat changes Options.QueueWaitPerChat.
@@ -154,7 +148,7 @@ func (s *Server) agentSendEvent(r *http.Request, requester string) (any, [][]byt
 	if i < 0 {
 		return nil, nil, errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
 	}
-	visibility := or(in.Event.Visibility, "all")
+	visibility := cmp.Or(in.Event.Visibility, "all")
 	switch {
 	case in.Event.Type != "message" || strings.TrimSpace(in.Event.Text) == "" || len(in.Event.Text) > maxText:
 		return nil, nil, errorf(http.StatusBadRequest, "validation", "Invalid event")
@@ -354,7 +348,7 @@ func (s *Server) getAgent(r *http.Request) (any, *apiError) {
 	if !ok {
 		return nil, errorf(http.StatusNotFound, "not_found", "Agent not found")
 	}
-	out := map[string]any{"id": a.ID, "name": a.Name, "role": "normal", "login_status": strings.ReplaceAll(or(s.statuses[a.ID].status, Offline), "_", " ")}
+	out := map[string]any{"id": a.ID, "name": a.Name, "role": "normal", "login_status": strings.ReplaceAll(cmp.Or(s.statuses[a.ID].status, Offline), "_", " ")}
 	if a.AvatarURL != "" {
 		out["avatar"] = a.AvatarURL
 	}

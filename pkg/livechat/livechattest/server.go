@@ -24,6 +24,7 @@
 package livechattest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -191,18 +192,13 @@ type file struct {
 
 // New starts a simulator; Close stops it.
 func New(opts Options) *Server {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	def(&opts.OrganizationID, "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex")
-	def(&opts.ClientID, "test-client")
-	def(&opts.AccountID, "test-account")
-	def(&opts.PAT, "dal:test-pat")
-	def(&opts.IntegrationAgentID, "integration@example.com")
-	def(&opts.WebhookSecret, "test-webhook-secret")
-	def(&opts.Region, "dal")
+	opts.OrganizationID = cmp.Or(opts.OrganizationID, "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex")
+	opts.ClientID = cmp.Or(opts.ClientID, "test-client")
+	opts.AccountID = cmp.Or(opts.AccountID, "test-account")
+	opts.PAT = cmp.Or(opts.PAT, "dal:test-pat")
+	opts.IntegrationAgentID = cmp.Or(opts.IntegrationAgentID, "integration@example.com")
+	opts.WebhookSecret = cmp.Or(opts.WebhookSecret, "test-webhook-secret")
+	opts.Region = cmp.Or(opts.Region, "dal")
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 8 * time.Hour
 	}

@@ -31,6 +31,7 @@
 package zohotest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
@@ -201,20 +202,15 @@ type file struct {
 
 // New starts a simulator with a fresh RSA signing key; Close stops it.
 func New(opts Options) *Server {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	def(&opts.ClientID, "test-client-id")
-	def(&opts.ClientSecret, "test-client-secret")
-	def(&opts.RefreshToken, "test-refresh-token")
-	def(&opts.ScreenName, "zylker")
-	def(&opts.AppID, "40526000000002043")
-	def(&opts.DepartmentID, "40526000000002013")
-	def(&opts.OrgID, "55778119")
-	def(&opts.Location, "us")
-	def(&opts.CloseMethod, http.MethodPut)
+	opts.ClientID = cmp.Or(opts.ClientID, "test-client-id")
+	opts.ClientSecret = cmp.Or(opts.ClientSecret, "test-client-secret")
+	opts.RefreshToken = cmp.Or(opts.RefreshToken, "test-refresh-token")
+	opts.ScreenName = cmp.Or(opts.ScreenName, "zylker")
+	opts.AppID = cmp.Or(opts.AppID, "40526000000002043")
+	opts.DepartmentID = cmp.Or(opts.DepartmentID, "40526000000002013")
+	opts.OrgID = cmp.Or(opts.OrgID, "55778119")
+	opts.Location = cmp.Or(opts.Location, "us")
+	opts.CloseMethod = cmp.Or(opts.CloseMethod, http.MethodPut)
 	if opts.RetrySpacing <= 0 {
 		opts.RetrySpacing = time.Minute
 	}
