@@ -23,17 +23,15 @@ import (
 // "data"}} and its HTTP status. Its text is for logs; callers see a
 // hitl.Error.
 type APIError struct {
-	Action  string
-	Status  int
-	Type    string
-	Message string
+	outbound.Refused
+	Type string
 	// Region is data.region of a misdirected_request: the data centre the
 	// request must be sent to.
 	Region string
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("livechat %s: HTTP %d %s: %s", e.Action, e.Status, e.Type, e.Message)
+	return fmt.Sprintf("livechat %s: HTTP %d %s: %s", e.Op, e.Status, e.Type, e.Message)
 }
 
 func (e *APIError) rateLimited() bool {
@@ -55,7 +53,7 @@ var (
 // {"error":"...","error_description":"..."} or {"identity_exception":"..."}
 // instead of the API's object.
 func parseAPIError(action string, status int, body []byte) *APIError {
-	e := &APIError{Action: action, Status: status}
+	e := &APIError{Refused: outbound.Refused{Op: action, Status: status}}
 	var api struct {
 		Error json.RawMessage `json:"error"`
 	}
@@ -109,7 +107,7 @@ func (e *APIError) Public() (string, error) {
 	if e.Type == "chat_inactive" {
 		return "", hitl.ErrConversationEnded
 	}
-	return fmt.Sprintf("LiveChat refused %s (%s)", e.Action, e.Type), nil
+	return fmt.Sprintf("LiveChat refused %s (%s)", e.Op, e.Type), nil
 }
 
 // policy is how pkg/outbound reads LiveChat's answers: any status other
@@ -143,7 +141,7 @@ func (c *Client) followRegion(ctx context.Context, err error) bool {
 	}
 	c.region.Store(&api.Region)
 	c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call sent to another region",
-		slog.String("action", api.Action), slog.String("region", api.Region))
+		slog.String("action", api.Op), slog.String("region", api.Region))
 	return true
 }
 

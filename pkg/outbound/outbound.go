@@ -78,6 +78,14 @@ func KindOf(status int, notApplied, credential bool) Kind {
 	return Final
 }
 
+// Refused is what every provider's refusal carries: the call, the HTTP
+// status and the provider's message, which is for logs only.
+type Refused struct {
+	Op      string
+	Status  int
+	Message string
+}
+
 // Policy is a provider's reading of its answers.
 type Policy struct {
 	// Name starts log messages and error texts: "livechat", "zoho".

@@ -27,10 +27,8 @@ const (
 // with HTTP 200 as often as not, or a non-2xx status. Its text is for
 // logs; callers see a hitl.Error.
 type APIError struct {
-	Op      string
-	Status  int
-	Code    int
-	Message string
+	outbound.Refused
+	Code int
 }
 
 func (e *APIError) Error() string {
@@ -78,9 +76,9 @@ func apiError(op string, status int, body []byte) *APIError {
 		if status >= 200 && status <= 299 {
 			return nil
 		}
-		return &APIError{Op: op, Status: status, Message: http.StatusText(status)}
+		return &APIError{Refused: outbound.Refused{Op: op, Status: status, Message: http.StatusText(status)}}
 	}
-	e := &APIError{Op: op, Status: status}
+	e := &APIError{Refused: outbound.Refused{Op: op, Status: status}}
 	var detail struct {
 		Code    flexString `json:"code"`
 		Message string     `json:"message"`
