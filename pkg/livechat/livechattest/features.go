@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // Routing statuses as list_routing_statuses spells them
@@ -76,7 +78,7 @@ func (s *Server) CreateBot(name, avatar string, groups ...int) (id, secret strin
 // https://platform.text.com/docs/management/configuration-api#create-bot).
 // Callers hold s.mu.
 func (s *Server) newBot(name, avatar, owner string, groups []int) *bot {
-	b := &bot{id: randomHex(16), secret: randomHex(16), name: name, avatar: avatar, ownerClientID: owner, groups: groups}
+	b := &bot{id: simcore.RandomHex(16), secret: simcore.RandomHex(16), name: name, avatar: avatar, ownerClientID: owner, groups: groups}
 	s.bots[b.id] = b
 	s.statuses[b.id] = routingStatus{status: NotAcceptingChats, groups: groups}
 	return b
@@ -91,7 +93,7 @@ func (s *Server) requester(r *http.Request) (requester, botID string) {
 		return s.opts.IntegrationAgentID, ""
 	}
 	if bearer, ok := strings.CutPrefix(auth, "Bearer "); ok {
-		if t, known := s.botTokens[bearer]; known && s.now().Before(t.expires) {
+		if t, known := s.botTokens[bearer]; known && s.Now().Before(t.expires) {
 			return t.subject, t.subject
 		}
 	}
@@ -123,7 +125,7 @@ func (s *Server) queue(c *Chat) map[string]any {
 	return map[string]any{
 		"position":  position,
 		"wait_time": int(time.Duration(position) * s.opts.QueueWaitPerChat / time.Second),
-		"queued_at": s.now().UTC().Format(timeFormat),
+		"queued_at": s.Now().UTC().Format(timeFormat),
 	}
 }
 
@@ -407,8 +409,8 @@ func (s *Server) issueBotToken(r *http.Request) (any, *apiError) {
 	case in.ClientID != b.ownerClientID || in.BotSecret != b.secret || in.OrganizationID != s.opts.OrganizationID:
 		return nil, errorf(http.StatusUnauthorized, "authentication", "Invalid bot credentials")
 	}
-	tok := s.opts.Region + ":" + randomHex(16)
-	s.botTokens[tok] = token{subject: b.id, expires: s.now().Add(botTokenTTL)}
+	tok := s.opts.Region + ":" + simcore.RandomHex(16)
+	s.botTokens[tok] = token{subject: b.id, expires: s.Now().Add(botTokenTTL)}
 	return map[string]string{"token": tok}, nil
 }
 
@@ -417,7 +419,7 @@ func (s *Server) ExpireBotTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, t := range s.botTokens {
-		t.expires = s.now()
+		t.expires = s.Now()
 		s.botTokens[k] = t
 	}
 }
