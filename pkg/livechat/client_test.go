@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -16,16 +15,15 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media/mediatest"
 )
 
 const groupID = 7
 
-var png = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{1}, 1000)...)
-
 type fixture struct {
 	sim    *livechattest.Server
 	client *livechat.Client
-	media  *httptest.Server // serves /photo.png, /report.pdf and an 11 MB /huge.bin
+	media  *httptest.Server // mediatest's
 	logs   *bytes.Buffer
 	now    time.Time
 	cfg    livechat.Config
@@ -39,21 +37,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	t.Helper()
 	f := &fixture{sim: livechattest.New(livechattest.Options{}), logs: &bytes.Buffer{}, now: time.Now()}
 	t.Cleanup(f.sim.Close)
-	huge := bytes.Repeat([]byte("x"), 11<<20)
-	f.media = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/photo.png":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write(png)
-		case "/report.pdf":
-			w.Header().Set("Content-Type", "application/pdf")
-			w.Write([]byte("%PDF-1.4 report"))
-		case "/huge.bin":
-			w.Write(huge)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	f.media = mediatest.NewServer()
 	t.Cleanup(f.media.Close)
 	o := f.sim.Options()
 	cfg := livechat.Config{
@@ -391,6 +375,12 @@ func TestSend(t *testing.T) {
 		},
 		{
 			name:     "video over 10 MB sent as link",
+			private:  true,
+			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeVideo, URL: u + "/stream.bin"} },
+			wantType: "message", wantText: func(u string) string { return "[video] " + u + "/stream.bin" },
+		},
+		{
+			name:     "video declared over 10 MB sent as link",
 			private:  true,
 			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeVideo, URL: u + "/huge.bin"} },
 			wantType: "message", wantText: func(u string) string { return "[video] " + u + "/huge.bin" },

@@ -121,7 +121,7 @@ func variants(t *testing.T, body any) map[string][]byte {
 func TestConformanceWebhooks(t *testing.T) {
 	f := newFixture(t)
 	w := mustWebhooks(t, zoho.WebhookConfig{PublicKeys: []string{f.sim.PublicKeyPEM()}, AppID: corpusApp, OrgID: corpusOrg,
-		Now: func() time.Time { return corpusEventAt }, Logger: f.logs.logger()})
+		Now: func() time.Time { return corpusEventAt }, Logger: f.logs.Logger()})
 	tests := []struct {
 		file   string
 		want   hitl.EventType // "" for no event
