@@ -13,7 +13,7 @@ import (
 var pngImage = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 2000)...)
 
 // pdfDocument is what /report.pdf serves.
-var pdfDocument = []byte("%pdfDocument-1.4 report")
+var pdfDocument = []byte("%PDF-1.4 report")
 
 // hugeBytes is the size /huge.bin declares: more than any platform takes
 // (SalesIQ's 50 MB limit included).
