@@ -1,7 +1,6 @@
 package livechat_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media/mediatest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 const groupID = 7
@@ -24,7 +24,7 @@ type fixture struct {
 	sim    *livechattest.Server
 	client *livechat.Client
 	media  *httptest.Server // mediatest's
-	logs   *bytes.Buffer
+	logs   *simcore.Logs
 	now    time.Time
 	cfg    livechat.Config
 }
@@ -35,7 +35,7 @@ func withMedia(f *media.Fetcher) option { return func(c *livechat.Config) { c.Me
 
 func newFixture(t *testing.T, opts ...option) *fixture {
 	t.Helper()
-	f := &fixture{sim: livechattest.New(livechattest.Options{}), logs: &bytes.Buffer{}, now: time.Now()}
+	f := &fixture{sim: livechattest.New(livechattest.Options{}), logs: &simcore.Logs{}, now: time.Now()}
 	t.Cleanup(f.sim.Close)
 	f.media = mediatest.NewServer()
 	t.Cleanup(f.media.Close)
@@ -50,7 +50,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 		AgentToken:     f.sim.AgentToken(),
 		Media:          media.NewFetcher(media.Config{AllowPrivate: true}),
 		Now:            func() time.Time { return f.now },
-		Logger:         slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:         f.logs.Logger(),
 		RetryDelay:     time.Millisecond,
 	}
 	for _, o := range opts {
@@ -253,11 +253,11 @@ func TestOpenFollowsMisdirectedRequest(t *testing.T) {
 	sim := livechattest.New(livechattest.Options{Region: "fra"})
 	defer sim.Close()
 	o := sim.Options()
-	logs := &bytes.Buffer{}
+	logs := &simcore.Logs{}
 	c, err := livechat.NewClient(livechat.Config{
 		APIURL: sim.APIURL(), AccountsURL: sim.AccountsURL(), OrganizationID: o.OrganizationID, ClientID: o.ClientID,
 		GroupID: groupID, AgentToken: sim.AgentToken(), RetryDelay: time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger: logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +271,7 @@ func TestOpenFollowsMisdirectedRequest(t *testing.T) {
 		t.Errorf("calls %q", sim.CallLog())
 	}
 	if !strings.Contains(logs.String(), `"region":"fra"`) {
-		t.Errorf("redirect not logged: %s", logs)
+		t.Errorf("redirect not logged: %s", logs.String())
 	}
 }
 

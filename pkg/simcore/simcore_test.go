@@ -91,3 +91,26 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("logs %s", l.String())
 	}
 }
+
+func TestWithUnknownFields(t *testing.T) {
+	body := []byte(`{"id":90071992547409931,"chat":{"users":[{"id":"a"},{"id":"b"}],"tags":["x"]}}`)
+	out := WithUnknownFields(t, body)
+	// 3 object paths (root, chat, the users together) and everywhere, per
+	// kind; and the body as it is.
+	if want := (3+1)*len(unforeseen) + 1; len(out) != want {
+		t.Fatalf("%d variants, want %d", len(out), want)
+	}
+	if string(out["as documented"]) != string(body) {
+		t.Fatalf("as documented: %s", out["as documented"])
+	}
+	one := string(out["$.chat.users[] + string"])
+	if strings.Count(one, "x_unforeseen_field") != 2 || !strings.Contains(one, `{"id":"b","x_unforeseen_field":"unforeseen"}`) {
+		t.Fatalf("users variant: %s", one)
+	}
+	if all := string(out["everywhere + null"]); strings.Count(all, `"x_unforeseen_field":null`) != 4 {
+		t.Fatalf("everywhere variant: %s", all)
+	}
+	if !strings.Contains(one, "90071992547409931") {
+		t.Fatalf("a large number lost its digits: %s", one)
+	}
+}
