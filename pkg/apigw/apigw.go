@@ -8,6 +8,7 @@
 package apigw
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -56,7 +57,7 @@ func Request(ctx context.Context, e events.APIGatewayV2HTTPRequest) (*http.Reque
 	// The path is parsed as a request target, as net/http's server does,
 	// and set on the request as is: a path starting with "//" stays a path
 	// (which the handlers answer 404), it never becomes a host.
-	u, err := url.ParseRequestURI(or(e.RawPath, "/"))
+	u, err := url.ParseRequestURI(cmp.Or(e.RawPath, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("parse path: %w", err)
 	}
@@ -95,11 +96,4 @@ func Response(status int, h http.Header, body []byte) events.APIGatewayV2HTTPRes
 		out.Body, out.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
 	}
 	return out
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

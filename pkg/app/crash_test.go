@@ -2,10 +2,8 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,21 +11,6 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 )
-
-// crashAfterOpen opens the provider conversation, then dies before the
-// bridge records it, as a function killed at that moment would.
-type crashAfterOpen struct {
-	hitl.Provider
-	crashed atomic.Bool
-}
-
-func (c *crashAfterOpen) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, error) {
-	opened, err := c.Provider.Open(ctx, req)
-	if err == nil && c.crashed.CompareAndSwap(false, true) {
-		panic(http.ErrAbortHandler)
-	}
-	return opened, err
-}
 
 // startWithKey posts startHitl with an Idempotency-Key; a crashed request
 // gives status 0.
@@ -48,7 +31,7 @@ func startWithKey(t *testing.T, e *apptest.Env, userID, provider string) (int, m
 
 func TestStartAfterACrashReusesTheLiveChatChat(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
-		e.App.Bridge.Providers[hitl.LiveChat] = &crashAfterOpen{Provider: e.App.Bridge.Providers[hitl.LiveChat]}
+		e.App.Bridge.Providers[hitl.LiveChat] = &apptest.CrashAfterOpen{Provider: e.App.Bridge.Providers[hitl.LiveChat]}
 		_, u := e.Do(t, "POST", "/v1/users", map[string]any{"name": "Ada"})
 		// Go's client retries a request with an Idempotency-Key whose
 		// connection broke, so the crash is seen as 409 (still opening) or
@@ -80,7 +63,7 @@ func TestStartAfterACrashReusesTheLiveChatChat(t *testing.T) {
 
 func TestStartAfterACrashAtZohoOpensASecondConversation(t *testing.T) {
 	e := apptest.New(t, apptest.Bolt(t))
-	e.App.Bridge.Providers[hitl.Zoho] = &crashAfterOpen{Provider: e.App.Bridge.Providers[hitl.Zoho]}
+	e.App.Bridge.Providers[hitl.Zoho] = &apptest.CrashAfterOpen{Provider: e.App.Bridge.Providers[hitl.Zoho]}
 	_, u := e.Do(t, "POST", "/v1/users", map[string]any{"name": "Ada"})
 	startWithKey(t, e, u["userId"].(string), "zoho")
 	e.Clock.Advance(3 * time.Minute)

@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -186,12 +187,12 @@ func (r *report) print(w io.Writer, previous *report) {
 	}
 	m := r.Machine
 	fmt.Fprintf(w, "\nhitl-bridge performance, %s, %s %s, %d CPUs (%s), load %.2f → %.2f, commit %s, %s\n",
-		r.Taken.Format(time.RFC3339), m.Go, m.Platform, m.CPUs, m.CPU, m.LoadBefore, m.LoadAfter, or(m.Commit, "?"), r.Elapsed)
+		r.Taken.Format(time.RFC3339), m.Go, m.Platform, m.CPUs, m.CPU, m.LoadBefore, m.LoadAfter, cmp.Or(m.Commit, "?"), r.Elapsed)
 	if r.Quick {
 		fmt.Fprintln(w, "QUICK MODE (HITL_BENCH_QUICK=1): smaller runs, to check the harness; the figures are not comparable")
 	}
 	if previous != nil {
-		fmt.Fprintf(w, "previous run: %s (%s)\n", previous.Taken.Format(time.RFC3339), or(previous.Machine.Commit, "?"))
+		fmt.Fprintf(w, "previous run: %s (%s)\n", previous.Taken.Format(time.RFC3339), cmp.Or(previous.Machine.Commit, "?"))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	section := ""
@@ -236,7 +237,7 @@ func (r *report) print(w io.Writer, previous *report) {
 func (r *report) markdown(w io.Writer) {
 	m := r.Machine
 	fmt.Fprintf(w, "Measured %s on %s %s, %d CPUs (%s), load %.2f → %.2f, commit %s.\n\n",
-		r.Taken.Format("2006-01-02"), m.Go, m.Platform, m.CPUs, m.CPU, m.LoadBefore, m.LoadAfter, or(m.Commit, "?"))
+		r.Taken.Format("2006-01-02"), m.Go, m.Platform, m.CPUs, m.CPU, m.LoadBefore, m.LoadAfter, cmp.Or(m.Commit, "?"))
 	fmt.Fprintln(w, "| figure | value | target | status |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	section := ""
@@ -295,11 +296,4 @@ func (r *report) save(dir string) (*report, string, error) {
 		return nil, "", err
 	}
 	return previous, stamped, os.WriteFile(latest, b, 0o644)
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

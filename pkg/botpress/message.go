@@ -3,9 +3,7 @@ package botpress
 import (
 	"encoding/json"
 	"net/mail"
-	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
@@ -78,7 +76,7 @@ func isBloc(items json.RawMessage) bool {
 // keeping what is usable: a handoff must not fail over an avatar link.
 func RemoteUser(p map[string]json.RawMessage) hitl.UserDetails {
 	u := hitl.UserDetails{
-		Name:       clip(strings.TrimSpace(stringField(p, "name")), 512),
+		Name:       hitl.Clip(strings.TrimSpace(stringField(p, "name")), 512, ""),
 		Email:      strings.TrimSpace(stringField(p, "email")),
 		Phone:      strings.TrimSpace(stringField(p, "phone")),
 		PictureURL: stringField(p, "pictureUrl"),
@@ -92,7 +90,7 @@ func RemoteUser(p map[string]json.RawMessage) hitl.UserDetails {
 	if len(u.Phone) > 512 {
 		u.Phone = ""
 	}
-	if !httpURL(u.PictureURL) {
+	if len(u.PictureURL) > 512 || !hitl.HTTPURL(u.PictureURL) {
 		u.PictureURL = ""
 	}
 	return u
@@ -113,23 +111,6 @@ func stringField(p map[string]json.RawMessage, name string) string {
 func realEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && len(s) <= 512 && !strings.HasSuffix(strings.ToLower(s), ".invalid")
-}
-
-func httpURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && len(s) <= 512 && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
-}
-
-// clip cuts s to at most n bytes on a rune boundary.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // HistoryMessage is an entry of createRemoteConversation's optional

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -134,8 +135,8 @@ func Env(getenv func(string) string) (Config, error) {
 		TableName:             getenv("TABLE_NAME"),
 		ConfigSecretARN:       getenv("CONFIG_SECRET_ARN"),
 		IngressSecretARN:      getenv("INGRESS_SECRET_ARN"),
-		Listen:                or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
-		StorePath:             or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
+		Listen:                cmp.Or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
+		StorePath:             cmp.Or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
 	}
 	c.BotpressIdleTimeout = hitl.DefaultIdleTimeout
 	if v := getenv("BOTPRESS_INACTIVITY_TIMEOUT"); v != "" {
@@ -160,11 +161,11 @@ func Env(getenv func(string) string) (Config, error) {
 			OrganizationID: org,
 			ClientID:       getenv("LIVECHAT_CLIENT_ID"),
 			RedirectURI:    getenv("LIVECHAT_REDIRECT_URI"),
-			APIURL:         or(getenv("LIVECHAT_API_URL"), "https://api.livechatinc.com/v3.6"),
-			AccountsURL:    or(getenv("LIVECHAT_ACCOUNTS_URL"), "https://accounts.livechat.com"),
+			APIURL:         cmp.Or(getenv("LIVECHAT_API_URL"), "https://api.livechatinc.com/v3.6"),
+			AccountsURL:    cmp.Or(getenv("LIVECHAT_ACCOUNTS_URL"), "https://accounts.livechat.com"),
 			BotID:          getenv("LIVECHAT_BOT_ID"),
 		}
-		group, err := strconv.Atoi(or(getenv("LIVECHAT_GROUP_ID"), "0"))
+		group, err := strconv.Atoi(cmp.Or(getenv("LIVECHAT_GROUP_ID"), "0"))
 		if err != nil || group < 0 {
 			errs = append(errs, fmt.Errorf("LIVECHAT_GROUP_ID must be a LiveChat group number"))
 		}
@@ -319,7 +320,7 @@ func (s Secret) Document() ([]byte, error) {
 // BotpressWebhookURL is the Botpress integration's webhook: the config
 // secret's botpressWebhookUrl, else the deprecated BOTPRESS_WEBHOOK_URL.
 func (c Config) BotpressWebhookURL() string {
-	return or(c.Secret.BotpressWebhookURL, c.EnvBotpressWebhookURL)
+	return cmp.Or(c.Secret.BotpressWebhookURL, c.EnvBotpressWebhookURL)
 }
 
 // Warnings lists settings that work but should change. They name
@@ -372,13 +373,6 @@ func loopback(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // MarshalJSON never reveals secret values, in case a Secret is logged or

@@ -291,15 +291,3 @@ func (b *Bridge) ExpireIdle(ctx context.Context) (int, error) {
 	}
 	return n, errors.Join(errs...)
 }
-
-// clip cuts s to MaxTextBytes on a rune boundary.
-func clip(s string) string {
-	if len(s) <= MaxTextBytes {
-		return s
-	}
-	s = s[:MaxTextBytes]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
-}

@@ -366,7 +366,7 @@ func (b *Bridge) send(ctx context.Context, s Session, m Message, asBot bool) (st
 		sent, err = bs.SendAsBot(ctx, s, m)
 	} else {
 		if asBot {
-			m = Message{Type: TypeText, Text: clip(BotPrefix + m.Readable())}
+			m = Message{Type: TypeText, Text: Clip(BotPrefix+m.Readable(), MaxTextBytes, "")}
 		}
 		sent, err = provider.Send(ctx, s, m)
 	}

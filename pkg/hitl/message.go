@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -215,8 +214,7 @@ func checkURL(raw string) error {
 	if raw == "" {
 		return fmt.Errorf("a URL is required")
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !HTTPURL(raw) {
 		return fmt.Errorf("URL must be an absolute http(s) URL")
 	}
 	return nil

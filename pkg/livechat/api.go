@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,24 +16,22 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
-	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // APIError is an error answer from LiveChat: {"error":{"type","message",
 // "data"}} and its HTTP status. Its text is for logs; callers see a
 // hitl.Error.
 type APIError struct {
-	Action  string
-	Status  int
-	Type    string
-	Message string
+	outbound.Refused
+	Type string
 	// Region is data.region of a misdirected_request: the data centre the
 	// request must be sent to.
 	Region string
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("livechat %s: HTTP %d %s: %s", e.Action, e.Status, e.Type, e.Message)
+	return fmt.Sprintf("livechat %s: HTTP %d %s: %s", e.Op, e.Status, e.Type, e.Message)
 }
 
 func (e *APIError) rateLimited() bool {
@@ -56,7 +53,7 @@ var (
 // {"error":"...","error_description":"..."} or {"identity_exception":"..."}
 // instead of the API's object.
 func parseAPIError(action string, status int, body []byte) *APIError {
-	e := &APIError{Action: action, Status: status}
+	e := &APIError{Refused: outbound.Refused{Op: action, Status: status}}
 	var api struct {
 		Error json.RawMessage `json:"error"`
 	}
@@ -90,146 +87,62 @@ func parseAPIError(action string, status int, body []byte) *APIError {
 	if !errorType.MatchString(e.Type) {
 		e.Type = "unknown"
 	}
-	if len(e.Message) > 200 {
-		e.Message = e.Message[:200]
-	}
+	e.Message = hitl.Clip(e.Message, 200, "")
 	return e
 }
 
-// publicError turns a failure of op into the error the Bridge sees: the
-// hitl sentinels for an ended chat and for rate limiting, a provider error
-// otherwise. Public messages name the LiveChat error type only.
-func publicError(op string, err error) error {
-	var he *hitl.Error
-	if errors.As(err, &he) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	var api *APIError
-	if !errors.As(err, &api) {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%s: %w", op, err)
-		}
-		return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, err), "LiveChat could not be reached")
-	}
-	switch {
-	case api.Type == "chat_inactive":
-		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrConversationEnded, api)
-	case api.rateLimited():
-		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrRateLimited, api)
-	}
-	return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, api),
-		fmt.Sprintf("LiveChat refused %s (%s)", api.Action, api.Type))
+// Retry tells pkg/outbound what the refusal means: LiveChat did not
+// process a rate-limited call, a refused token is renewed once where the
+// call has a way to, and a 5xx may have been applied.
+func (e *APIError) Retry() outbound.Kind {
+	return outbound.KindOf(e.Status, e.rateLimited(), e.unauthenticated())
 }
 
-const maxAttempts = 3
+// Brief is the refusal's short form for logs.
+func (e *APIError) Brief() string { return strconv.Itoa(e.Status) + " " + e.Type }
 
-// request is one LiveChat call. build makes a fresh *http.Request for each
-// attempt.
-type request struct {
-	action string
-	// applyOnce marks calls that must not be repeated when LiveChat may
-	// have applied them (send_event, start_chat, creating a customer): they
-	// are retried only when LiveChat said it did not process them (429,
-	// too_many_requests) or the request never left. Others are also retried
-	// on 5xx and lost answers.
-	applyOnce bool
-	// regional marks Agent and Customer Chat API calls, which go to the
-	// organization's data centre and follow misdirected_request.
-	regional bool
-	build    func(ctx context.Context) (*http.Request, error)
+// Public is what the Bridge is told: an ended chat as such, otherwise a
+// message naming the LiveChat error type only.
+func (e *APIError) Public() (string, error) {
+	if e.Type == "chat_inactive" {
+		return "", hitl.ErrConversationEnded
+	}
+	return fmt.Sprintf("LiveChat refused %s (%s)", e.Op, e.Type), nil
 }
 
-// do runs r with a timeout per attempt and bounded retries with capped
-// exponential backoff and jitter. It returns the 2xx answer, an *APIError,
-// or a transport error.
-//
-// A misdirected_request naming a region is followed once, at once and
-// outside the attempt count: LiveChat did not process the request, and the
-// region is remembered for every later call. The Agent and Customer Chat
-// API reference pages list the error with data.region as "where the client
-// should be connected"
+// policy is how pkg/outbound reads LiveChat's answers: any status other
+// than 2xx is an error body.
+var policy = outbound.Policy{Name: "livechat", Title: "LiveChat", Read: func(op string, status int, body []byte) outbound.Refusal {
+	if status < 200 || status > 299 {
+		return parseAPIError(op, status, body)
+	}
+	return nil
+}}
+
+// publicError turns a failure of op into the error the Bridge sees.
+var publicError = policy.PublicError
+
+// followRegion is the outbound.Request.Moved of the Agent and Customer
+// Chat API calls, which go to the organization's data centre: a
+// misdirected_request naming a region is followed once, at once and
+// outside the attempt count, since LiveChat did not process the request,
+// and the region is remembered for every later call. The Agent and
+// Customer Chat API reference pages list the error with data.region as
+// "where the client should be connected"
 // (https://platform.text.com/docs/messaging/agent-chat-api#errors,
 // https://platform.text.com/docs/messaging/customer-chat-api#errors); the
 // former "Data centers" section of those pages (livechat-public-docs
 // before commit c91d789) said to send that region as X-Region on the same
 // host.
-func (c *Client) do(ctx context.Context, r request) (*http.Response, []byte, error) {
-	redirected := false
-	for attempt := 1; ; attempt++ {
-		resp, body, err := c.attempt(ctx, r)
-		var again bool
-		var after string
-		var api *APIError
-		switch {
-		case err == nil:
-			return resp, body, nil
-		case ctx.Err() != nil:
-			return nil, nil, ctx.Err()
-		case r.regional && !redirected && errors.As(err, &api) && api.Type == "misdirected_request" && api.Region != "":
-			redirected = true
-			c.region.Store(&api.Region)
-			c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call sent to another region",
-				slog.String("action", r.action), slog.String("region", api.Region))
-			attempt--
-			continue
-		case errors.As(err, &api):
-			again = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
-			after = resp.Header.Get("Retry-After")
-		default:
-			again = !r.applyOnce || notSent(err)
-		}
-		c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call failed",
-			slog.String("action", r.action), slog.Int("attempt", attempt),
-			slog.Bool("retry", again && attempt < maxAttempts), slog.String("error", errorKind(err)))
-		if !again || attempt == maxAttempts {
-			return nil, nil, err
-		}
-		if err := retry.Sleep(ctx, retry.Backoff(attempt, c.retryDelay, after)); err != nil {
-			return nil, nil, err
-		}
-	}
-}
-
-func (c *Client) attempt(ctx context.Context, r request) (*http.Response, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := r.build(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("build %s request: %w", r.action, err)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err // its text quotes the URL
-		}
-		return nil, nil, fmt.Errorf("livechat %s: %w", r.action, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("livechat %s: read answer: %w", r.action, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, nil, parseAPIError(r.action, resp.StatusCode, body)
-	}
-	return resp, body, nil
-}
-
-// notSent reports whether a transport error happened before the request
-// could reach LiveChat.
-func notSent(err error) bool {
-	var op *net.OpError
-	var dns *net.DNSError
-	return errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial")
-}
-
-func errorKind(err error) string {
+func (c *Client) followRegion(ctx context.Context, err error) bool {
 	var api *APIError
-	if errors.As(err, &api) {
-		return strconv.Itoa(api.Status) + " " + api.Type
+	if !errors.As(err, &api) || api.Type != "misdirected_request" || api.Region == "" {
+		return false
 	}
-	return err.Error()
+	c.region.Store(&api.Region)
+	c.log.LogAttrs(ctx, slog.LevelWarn, "livechat call sent to another region",
+		slog.String("action", api.Op), slog.String("region", api.Region))
+	return true
 }
 
 // agentCall posts a JSON action to the Agent Chat API as the integration's
@@ -244,10 +157,17 @@ func (c *Client) agentCallAs(ctx context.Context, authorization, action string, 
 	return c.call(ctx, c.apiURL+"/agent/action/"+action, authorization, action, applyOnce, in, out)
 }
 
-// customerCall posts an action to the Customer Chat API as the visitor,
+// asCustomer posts an action to the Customer Chat API as the visitor v,
 // JSON in, or multipart when in is an upload's form (streamed from the
-// spooled file, read again by each attempt).
-func (c *Client) customerCall(ctx context.Context, token, action string, applyOnce bool, in, out any) error {
+// spooled file, read again by each attempt). A token about to expire is
+// renewed first, and one LiveChat refuses is renewed and the call
+// repeated; either happens once per operation.
+func (c *Client) asCustomer(ctx context.Context, v *visitor, action string, applyOnce bool, in, out any) error {
+	if !v.refreshed && !v.TokenExpiresAt.IsZero() && c.now().Add(refreshMargin).After(v.TokenExpiresAt) {
+		if err := c.refresh(ctx, v); err != nil {
+			return err
+		}
+	}
 	form, upload := in.(*media.Form)
 	var payload []byte
 	contentType := "application/json"
@@ -260,7 +180,7 @@ func (c *Client) customerCall(ctx context.Context, token, action string, applyOn
 		}
 	}
 	target := c.apiURL + "/customer/action/" + action + "?organization_id=" + url.QueryEscape(c.organizationID)
-	_, body, err := c.do(ctx, request{action: action, applyOnce: applyOnce, build: func(ctx context.Context) (*http.Request, error) {
+	r := outbound.Request{Op: action, ApplyOnce: applyOnce, Moved: c.followRegion, Build: func(ctx context.Context) (*http.Request, error) {
 		var body io.Reader = bytes.NewReader(payload)
 		size := int64(len(payload))
 		if upload {
@@ -272,10 +192,14 @@ func (c *Client) customerCall(ctx context.Context, token, action string, applyOn
 		}
 		req.ContentLength = size
 		req.Header.Set("Content-Type", contentType)
-		req.Header.Set("Authorization", "Bearer "+token)
-		c.setRegion(req, region(token))
+		req.Header.Set("Authorization", "Bearer "+v.Token)
+		c.setRegion(req, region(v.Token))
 		return req, nil
-	}, regional: true})
+	}}
+	if !v.refreshed {
+		r.Refresh = func(ctx context.Context) error { return c.refresh(ctx, v) }
+	}
+	_, body, err := c.api.Do(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -1,26 +1,25 @@
 package livechat
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // Config configures a Client.
@@ -65,11 +64,10 @@ type Client struct {
 	clientID, redirectURI   string
 	groupID                 int
 	agentToken, agentRegion string
-	http                    *http.Client
+	api                     *outbound.Client
 	media                   *media.Fetcher
 	now                     func() time.Time
 	log                     *slog.Logger
-	timeout, retryDelay     time.Duration
 
 	// region is the data centre a misdirected_request named; it overrides
 	// the tokens' prefixes for every later call.
@@ -108,8 +106,8 @@ const (
 // NewClient validates cfg and returns a Client.
 func NewClient(cfg Config) (*Client, error) {
 	c := &Client{
-		apiURL:         strings.TrimRight(orDefault(cfg.APIURL, "https://api.livechatinc.com/v3.6"), "/"),
-		accountsURL:    strings.TrimRight(orDefault(cfg.AccountsURL, "https://accounts.livechat.com"), "/"),
+		apiURL:         strings.TrimRight(cmp.Or(cfg.APIURL, "https://api.livechatinc.com/v3.6"), "/"),
+		accountsURL:    strings.TrimRight(cmp.Or(cfg.AccountsURL, "https://accounts.livechat.com"), "/"),
 		organizationID: cfg.OrganizationID,
 		clientID:       cfg.ClientID,
 		redirectURI:    cfg.RedirectURI,
@@ -118,16 +116,13 @@ func NewClient(cfg Config) (*Client, error) {
 		botID:          cfg.BotID,
 		botSecret:      cfg.BotSecret,
 		botChats:       expirable.NewLRU[string, struct{}](1000, nil, 12*time.Hour),
-		http:           cfg.HTTPClient,
 		media:          cfg.Media,
 		now:            cfg.Now,
-		log:            cfg.Logger,
-		timeout:        cfg.Timeout,
-		retryDelay:     cfg.RetryDelay,
+		log:            cmp.Or(cfg.Logger, slog.Default()),
 	}
 	var problems []string
 	for _, u := range []struct{ name, value string }{{"API URL", c.apiURL}, {"accounts URL", c.accountsURL}} {
-		if p, err := url.Parse(u.value); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		if !hitl.HTTPURL(u.value) {
 			problems = append(problems, u.name+" must be an absolute http(s) URL")
 		}
 	}
@@ -152,29 +147,11 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("livechat config: %s", strings.Join(problems, "; "))
 	}
 	c.agentRegion = region(pat)
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.api = outbound.New(policy, cfg.HTTPClient, c.log, cfg.Timeout, cfg.RetryDelay)
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if c.timeout <= 0 {
-		c.timeout = 10 * time.Second
-	}
-	if c.retryDelay <= 0 {
-		c.retryDelay = 250 * time.Millisecond
-	}
 	return c, nil
-}
-
-func orDefault(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
 }
 
 // event is a LiveChat event this package posts.
@@ -370,7 +347,7 @@ func (c *Client) IntegrationAgentID(ctx context.Context) (string, error) {
 	if c.self != "" {
 		return c.self, nil
 	}
-	_, body, err := c.do(ctx, request{action: "get_account", build: func(ctx context.Context) (*http.Request, error) {
+	_, body, err := c.api.Do(ctx, outbound.Request{Op: "get_account", Build: func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.accountsURL+"/v2/accounts/me", nil)
 		if err != nil {
 			return nil, err
@@ -417,12 +394,12 @@ func (c *Client) updateCustomer(ctx context.Context, v *visitor, req hitl.OpenRe
 // abandon deactivates a chat that could not be handed to the group, so no
 // half-open chat is left behind.
 func (c *Client) abandon(ctx context.Context, sessionID, chatID string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.api.Timeout())
 	defer cancel()
 	err := c.agentCall(ctx, "deactivate_chat", false, map[string]any{"id": chatID, "ignore_requester_presence": true}, nil)
 	outcome := "deactivated"
 	if err != nil {
-		outcome = errorKind(err)
+		outcome = outbound.Brief(err)
 	}
 	c.log.LogAttrs(ctx, slog.LevelWarn, "livechat abandoned half-open chat",
 		slog.String("session_id", sessionID), slog.String("chat_id", chatID), slog.String("outcome", outcome))
@@ -437,19 +414,7 @@ func transcript(req hitl.OpenRequest) []event {
 	entries = entries[omitted:]
 
 	var b strings.Builder
-	b.WriteString("Handoff from the bot")
-	if req.Title != "" {
-		b.WriteString(": " + req.Title)
-	}
-	if req.Description != "" {
-		b.WriteString("\n\n" + req.Description)
-	}
-	if len(req.Context) > 0 {
-		b.WriteString("\n\nContext:")
-		for _, k := range slices.Sorted(maps.Keys(req.Context)) {
-			b.WriteString("\n" + k + ": " + req.Context[k])
-		}
-	}
+	b.WriteString(req.Heading())
 	switch {
 	case omitted > 0:
 		fmt.Fprintf(&b, "\n\nConversation so far (last %d of %d messages):", len(entries), len(req.Transcript))
@@ -459,26 +424,13 @@ func transcript(req hitl.OpenRequest) []event {
 	customID := customIDPrefix + req.SessionID
 	events := []event{{Type: "message", Text: truncate(b.String()), CustomID: customID}}
 	for _, e := range entries {
-		from := "bot"
-		if e.From == "user" {
-			from = "user"
-		}
-		events = append(events, event{Type: "message", Text: truncate("[" + from + "] " + e.Message.Readable()), CustomID: customID})
+		events = append(events, event{Type: "message", Text: truncate(e.Line()), CustomID: customID})
 	}
 	return events
 }
 
 // truncate cuts s to LiveChat's text limit on a rune boundary.
-func truncate(s string) string {
-	if len(s) <= hitl.MaxTextBytes {
-		return s
-	}
-	s = s[:hitl.MaxTextBytes-len("…")]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
-}
+func truncate(s string) string { return hitl.Clip(s, hitl.MaxTextBytes, "…") }
 
 // Send posts m as the visitor: text as a message; image, audio, video and
 // file re-uploaded as a file event when they can be fetched (https, at most
@@ -535,19 +487,11 @@ func (c *Client) upload(ctx context.Context, v *visitor, s hitl.Session, m hitl.
 	switch {
 	case ctx.Err() != nil:
 		return "", ctx.Err()
-	case errors.Is(err, media.ErrTooLarge):
-		return asLink("too_large")
-	case errors.Is(err, media.ErrNotAllowed):
-		return asLink("not_allowed")
 	case err != nil:
-		return asLink("unavailable")
+		return asLink(media.Reason(err))
 	}
 	defer f.Close()
-	name := ""
-	if m.Type == hitl.TypeFile {
-		name = m.Title
-	}
-	form, err := f.Form("file", name)
+	form, err := f.Form("file", m.UploadName())
 	if err != nil {
 		return "", fmt.Errorf("encode livechat upload: %w", err)
 	}
@@ -616,26 +560,6 @@ func (c *Client) renew(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error
 type visitor struct {
 	hitl.Visitor
 	refreshed bool
-}
-
-// asCustomer makes a Customer Chat API call as v, renewing a token that is
-// about to expire or that LiveChat refused, once, and repeating the call
-// after a refusal.
-func (c *Client) asCustomer(ctx context.Context, v *visitor, action string, applyOnce bool, in, out any) error {
-	if !v.refreshed && !v.TokenExpiresAt.IsZero() && c.now().Add(refreshMargin).After(v.TokenExpiresAt) {
-		if err := c.refresh(ctx, v); err != nil {
-			return err
-		}
-	}
-	err := c.customerCall(ctx, v.Token, action, applyOnce, in, out)
-	var api *APIError
-	if errors.As(err, &api) && api.unauthenticated() && !v.refreshed {
-		if err := c.refresh(ctx, v); err != nil {
-			return err
-		}
-		err = c.customerCall(ctx, v.Token, action, applyOnce, in, out)
-	}
-	return err
 }
 
 func (c *Client) refresh(ctx context.Context, v *visitor) error {

@@ -1,11 +1,9 @@
 package livechat_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -16,17 +14,17 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media/mediatest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 const groupID = 7
 
-var png = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{1}, 1000)...)
-
 type fixture struct {
 	sim    *livechattest.Server
 	client *livechat.Client
-	media  *httptest.Server // serves /photo.png, /report.pdf and an 11 MB /huge.bin
-	logs   *bytes.Buffer
+	media  *httptest.Server // mediatest's
+	logs   *simcore.Logs
 	now    time.Time
 	cfg    livechat.Config
 }
@@ -37,23 +35,9 @@ func withMedia(f *media.Fetcher) option { return func(c *livechat.Config) { c.Me
 
 func newFixture(t *testing.T, opts ...option) *fixture {
 	t.Helper()
-	f := &fixture{sim: livechattest.New(livechattest.Options{}), logs: &bytes.Buffer{}, now: time.Now()}
+	f := &fixture{sim: livechattest.New(livechattest.Options{}), logs: &simcore.Logs{}, now: time.Now()}
 	t.Cleanup(f.sim.Close)
-	huge := bytes.Repeat([]byte("x"), 11<<20)
-	f.media = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/photo.png":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write(png)
-		case "/report.pdf":
-			w.Header().Set("Content-Type", "application/pdf")
-			w.Write([]byte("%PDF-1.4 report"))
-		case "/huge.bin":
-			w.Write(huge)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	f.media = mediatest.NewServer()
 	t.Cleanup(f.media.Close)
 	o := f.sim.Options()
 	cfg := livechat.Config{
@@ -66,7 +50,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 		AgentToken:     f.sim.AgentToken(),
 		Media:          media.NewFetcher(media.Config{AllowPrivate: true}),
 		Now:            func() time.Time { return f.now },
-		Logger:         slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:         f.logs.Logger(),
 		RetryDelay:     time.Millisecond,
 	}
 	for _, o := range opts {
@@ -269,11 +253,11 @@ func TestOpenFollowsMisdirectedRequest(t *testing.T) {
 	sim := livechattest.New(livechattest.Options{Region: "fra"})
 	defer sim.Close()
 	o := sim.Options()
-	logs := &bytes.Buffer{}
+	logs := &simcore.Logs{}
 	c, err := livechat.NewClient(livechat.Config{
 		APIURL: sim.APIURL(), AccountsURL: sim.AccountsURL(), OrganizationID: o.OrganizationID, ClientID: o.ClientID,
 		GroupID: groupID, AgentToken: sim.AgentToken(), RetryDelay: time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger: logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +271,7 @@ func TestOpenFollowsMisdirectedRequest(t *testing.T) {
 		t.Errorf("calls %q", sim.CallLog())
 	}
 	if !strings.Contains(logs.String(), `"region":"fra"`) {
-		t.Errorf("redirect not logged: %s", logs)
+		t.Errorf("redirect not logged: %s", logs.String())
 	}
 }
 
@@ -391,6 +375,12 @@ func TestSend(t *testing.T) {
 		},
 		{
 			name:     "video over 10 MB sent as link",
+			private:  true,
+			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeVideo, URL: u + "/stream.bin"} },
+			wantType: "message", wantText: func(u string) string { return "[video] " + u + "/stream.bin" },
+		},
+		{
+			name:     "video declared over 10 MB sent as link",
 			private:  true,
 			msg:      func(u string) hitl.Message { return hitl.Message{Type: hitl.TypeVideo, URL: u + "/huge.bin"} },
 			wantType: "message", wantText: func(u string) string { return "[video] " + u + "/huge.bin" },

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // The conformance corpus, testdata/conformance/*.json: one documented
@@ -64,63 +64,6 @@ func loadCorpus(t *testing.T, prefix string) map[string]corpusFile {
 		out[strings.TrimSuffix(filepath.Base(p), ".json")] = f
 	}
 	return out
-}
-
-// withUnknownFields returns body once per object in it (the root, nested
-// objects, objects in arrays), each time with an unknown field added to
-// that object, and once with one added to every object.
-func withUnknownFields(t *testing.T, body []byte) map[string][]byte {
-	t.Helper()
-	var doc any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	var walk func(v any, path string)
-	walk = func(v any, path string) {
-		switch v := v.(type) {
-		case map[string]any:
-			paths = append(paths, path)
-			for k, x := range v {
-				walk(x, path+"/"+k)
-			}
-		case []any:
-			for i, x := range v {
-				walk(x, fmt.Sprintf("%s/%d", path, i))
-			}
-		}
-	}
-	walk(doc, "")
-	sort.Strings(paths)
-	unknown := map[string]any{"nested": []any{1, "two", nil, map[string]any{"deeper": true}}}
-	add := func(only string) []byte {
-		var d any
-		_ = json.Unmarshal(body, &d)
-		var visit func(v any, path string)
-		visit = func(v any, path string) {
-			switch v := v.(type) {
-			case map[string]any:
-				for k, x := range v {
-					visit(x, path+"/"+k)
-				}
-				if only == "*" || only == path {
-					v["x_unknown_field"] = unknown
-				}
-			case []any:
-				for i, x := range v {
-					visit(x, fmt.Sprintf("%s/%d", path, i))
-				}
-			}
-		}
-		visit(d, "")
-		out, _ := json.Marshal(d)
-		return out
-	}
-	variants := map[string][]byte{"as documented": body, "unknown field everywhere": add("*")}
-	for _, p := range paths {
-		variants["unknown field at "+p+"/"] = add(p)
-	}
-	return variants
 }
 
 // eventView is what the corpus expects of a ProviderEvent.
@@ -173,7 +116,7 @@ func TestConformanceWebhooks(t *testing.T) {
 		if err := json.Unmarshal(f.Expect, &want); err != nil {
 			t.Fatalf("%s: expect: %v", name, err)
 		}
-		for variant, body := range withUnknownFields(t, f.Body) {
+		for variant, body := range simcore.WithUnknownFields(t, f.Body) {
 			t.Run(name+"/"+variant, func(t *testing.T) {
 				// A parser per delivery: the agents one delivery describes
 				// must not show in another's expectation.
@@ -285,7 +228,7 @@ func TestConformanceAPIAnswers(t *testing.T) {
 		TokenExpiresAt: time.Now().Add(time.Hour), Cookies: []string{"__lc_cid=6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", "__lc_cst=x"}}
 	accountsMe := corpus["api_accounts_me"]
 	for name, f := range corpus {
-		for variant, body := range withUnknownFields(t, f.Body) {
+		for variant, body := range simcore.WithUnknownFields(t, f.Body) {
 			f := f
 			f.Body = body
 			t.Run(name+"/"+variant, func(t *testing.T) {

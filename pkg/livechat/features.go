@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 var (
@@ -122,7 +122,7 @@ func (c *Client) setSessionFields(ctx context.Context, v *visitor, req hitl.Open
 	err := c.asCustomer(ctx, v, "set_customer_session_fields", false, map[string]any{"session_fields": fields}, nil)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "livechat context kept in the transcript only",
-			slog.String("session_id", req.SessionID), slog.String("error", errorKind(err)))
+			slog.String("session_id", req.SessionID), slog.String("error", outbound.Brief(err)))
 	}
 }
 
@@ -150,8 +150,7 @@ func avatarURL(s string) string {
 	} else if s != "" && !strings.Contains(s, "://") {
 		s = "https://" + s
 	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !hitl.HTTPURL(s) {
 		return ""
 	}
 	return s
@@ -282,7 +281,7 @@ func (c *Client) call(ctx context.Context, target, authorization, action string,
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", action, err)
 	}
-	_, body, err := c.do(ctx, request{action: action, applyOnce: applyOnce, regional: true, build: func(ctx context.Context) (*http.Request, error) {
+	_, body, err := c.api.Do(ctx, outbound.Request{Op: action, ApplyOnce: applyOnce, Moved: c.followRegion, Build: func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(payload))
 		if err != nil {
 			return nil, err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // The bridge registers its own license webhooks through the Configuration
@@ -392,7 +393,7 @@ var configScopes = map[string]string{
 func (c *Client) credentialsCheck(err error) health.Check {
 	var api *APIError
 	if !errors.As(err, &api) {
-		return health.Failed("credentials", "LiveChat could not be reached: "+errorKind(err),
+		return health.Failed("credentials", "LiveChat could not be reached: "+outbound.Brief(err),
 			"check the network path to LiveChat (LIVECHAT_API_URL) and try again")
 	}
 	switch {
@@ -400,16 +401,16 @@ func (c *Client) credentialsCheck(err error) health.Check {
 		return health.Failed("credentials", "LiveChat refused livechat.agentToken (authentication)",
 			`create a personal access token (Developer Console → Settings → Authorization → Personal Access Tokens) and put base64("<account id>:<token>") in the config secret's livechat.agentToken`)
 	case api.Status == http.StatusForbidden || api.Type == "authorization":
-		scope := configScopes[api.Action]
-		return health.Failed("credentials", fmt.Sprintf("the personal access token lacks the %s scope (LiveChat refused %s)", scope, api.Action),
+		scope := configScopes[api.Op]
+		return health.Failed("credentials", fmt.Sprintf("the personal access token lacks the %s scope (LiveChat refused %s)", scope, api.Op),
 			"create a personal access token with the scopes chats--all:rw, chats.conversation--all:rw, customers:rw, webhooks.configuration:rw, webhooks.state:rw (and groups--all:ro) and put it in livechat.agentToken")
-	case api.Type == "validation" && strings.Contains(api.Action, "webhook"):
-		return health.Failed("credentials", fmt.Sprintf("LiveChat refused %s for client id %s: %s", api.Action, c.clientID, api.Message),
+	case api.Type == "validation" && strings.Contains(api.Op, "webhook"):
+		return health.Failed("credentials", fmt.Sprintf("LiveChat refused %s for client id %s: %s", api.Op, c.clientID, api.Message),
 			"set LIVECHAT_CLIENT_ID (LiveChatClientId) to the client id of an app of your organization (Developer Console → Apps → your app → Authorization)")
 	case api.rateLimited():
 		return health.Warning("credentials", "LiveChat answered too_many_requests", "nothing to do: the next run tries again")
 	}
-	return health.Failed("credentials", fmt.Sprintf("LiveChat refused %s (%s)", api.Action, strconv.Itoa(api.Status)+" "+api.Type),
+	return health.Failed("credentials", fmt.Sprintf("LiveChat refused %s (%s)", api.Op, strconv.Itoa(api.Status)+" "+api.Type),
 		"see the function's log for the call, and the LiveChat status page")
 }
 

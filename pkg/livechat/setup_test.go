@@ -16,6 +16,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 const (
@@ -26,7 +27,7 @@ const (
 type setupFixture struct {
 	sim    *livechattest.Server
 	client *livechat.Client
-	logs   *bytes.Buffer
+	logs   *simcore.Logs
 	cfg    livechat.SetupConfig
 }
 
@@ -37,11 +38,11 @@ func newSetup(t *testing.T, token string) *setupFixture {
 	if token == "" {
 		token = sim.AgentToken()
 	}
-	f := &setupFixture{sim: sim, logs: &bytes.Buffer{}, cfg: livechat.SetupConfig{URL: hookURL, Secret: hookSecret}}
+	f := &setupFixture{sim: sim, logs: &simcore.Logs{}, cfg: livechat.SetupConfig{URL: hookURL, Secret: hookSecret}}
 	c, err := livechat.NewClient(livechat.Config{
 		APIURL: sim.APIURL(), AccountsURL: sim.AccountsURL(), OrganizationID: sim.Options().OrganizationID,
 		ClientID: sim.Options().ClientID, GroupID: 0, AgentToken: token, RetryDelay: time.Millisecond,
-		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)),
+		Logger: f.logs.Logger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func newSetup(t *testing.T, token string) *setupFixture {
 	t.Cleanup(func() {
 		for _, s := range []string{sim.Options().PAT, sim.AgentToken(), hookSecret} {
 			if strings.Contains(f.logs.String(), s) {
-				t.Errorf("logs contain a secret: %s", f.logs)
+				t.Errorf("logs contain a secret: %s", f.logs.String())
 			}
 		}
 	})

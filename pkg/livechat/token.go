@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // The cookies that carry a customer identity at the accounts server.
@@ -33,12 +34,12 @@ func (c *Client) grant(ctx context.Context, cookies []string) (hitl.Visitor, err
 		return hitl.Visitor{}, fmt.Errorf("encode customer token request: %w", err)
 	}
 	cookieHeader := strings.Join(cookies, "; ")
-	resp, body, err := c.do(ctx, request{
-		action: "customer_token",
+	resp, body, err := c.api.Do(ctx, outbound.Request{
+		Op: "customer_token",
 		// A lost answer to a first grant would leave an orphan customer if
 		// repeated; a refresh is harmless to repeat.
-		applyOnce: len(cookies) == 0,
-		build: func(ctx context.Context) (*http.Request, error) {
+		ApplyOnce: len(cookies) == 0,
+		Build: func(ctx context.Context) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.accountsURL+"/v2/customer/token", bytes.NewReader(payload))
 			if err != nil {
 				return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // Webhooks verifies and parses LiveChat webhook deliveries
@@ -562,7 +563,7 @@ func (w *Webhooks) agent(id string) *hitl.Agent {
 	if err != nil || (a.Name == "" && a.AvatarURL == "") {
 		outcome := "no name"
 		if err != nil {
-			outcome = errorKind(err)
+			outcome = outbound.Brief(err)
 		}
 		w.log.Warn("livechat agent look-up failed; agent reported by id", "agent_id", id, "error", outcome)
 		w.misses.Add(id, struct{}{})

@@ -47,6 +47,18 @@ var (
 	ErrUnavailable = errors.New("media file unavailable")
 )
 
+// Reason names why a fetch failed, for logs: "too_large", "not_allowed" or
+// "unavailable".
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, ErrNotAllowed):
+		return "not_allowed"
+	}
+	return "unavailable"
+}
+
 // File is a fetched file, spooled to a temporary file: its size is known
 // before it is sent, and it can be read any number of times (one per
 // attempt of an upload) without being held in memory. Close removes it.

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -261,4 +262,17 @@ func TestFetchContextCanceled(t *testing.T) {
 
 func trustTestCert(f *Fetcher, srv *httptest.Server) {
 	f.client.Transport.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+}
+
+func TestReason(t *testing.T) {
+	for err, want := range map[error]string{
+		fmt.Errorf("fetch: %w", ErrTooLarge):    "too_large",
+		fmt.Errorf("fetch: %w", ErrNotAllowed):  "not_allowed",
+		fmt.Errorf("fetch: %w", ErrUnavailable): "unavailable",
+		errors.New("anything else"):             "unavailable",
+	} {
+		if got := Reason(err); got != want {
+			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
+		}
+	}
 }

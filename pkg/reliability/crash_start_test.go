@@ -2,31 +2,14 @@ package reliability
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
-
-// diesAfterOpen opens the provider conversation, then dies before the
-// bridge records it, as a function killed at that moment would.
-type diesAfterOpen struct {
-	hitl.Provider
-	died atomic.Bool
-}
-
-func (d *diesAfterOpen) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, error) {
-	opened, err := d.Provider.Open(ctx, req)
-	if err == nil && d.died.CompareAndSwap(false, true) {
-		panic(http.ErrAbortHandler)
-	}
-	return opened, err
-}
 
 // TestStartAfterACrashOpensOneChat kills startHitl between the LiveChat
 // call and the session write; the bot's retry with the same
@@ -36,7 +19,7 @@ func (d *diesAfterOpen) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Op
 func TestStartAfterACrashOpensOneChat(t *testing.T) {
 	forEachStore(t, func(t *testing.T, storeName string, st *countedStore) {
 		e := apptest.New(t, st)
-		e.App.Bridge.Providers[hitl.LiveChat] = &diesAfterOpen{Provider: e.App.Bridge.Providers[hitl.LiveChat]}
+		e.App.Bridge.Providers[hitl.LiveChat] = &apptest.CrashAfterOpen{Provider: e.App.Bridge.Providers[hitl.LiveChat]}
 		_, u := e.Do(t, "POST", "/v1/users", map[string]any{"name": "Ada"})
 		start := func() int {
 			body, _ := json.Marshal(map[string]any{"userId": u["userId"], "provider": "livechat"})

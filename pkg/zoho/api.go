@@ -4,20 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
-	"github.com/hitl-bridge/hitl-bridge/pkg/retry"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // SalesIQ error codes this package acts on.
@@ -31,10 +27,8 @@ const (
 // with HTTP 200 as often as not, or a non-2xx status. Its text is for
 // logs; callers see a hitl.Error.
 type APIError struct {
-	Op      string
-	Status  int
-	Code    int
-	Message string
+	outbound.Refused
+	Code int
 }
 
 func (e *APIError) Error() string {
@@ -82,9 +76,9 @@ func apiError(op string, status int, body []byte) *APIError {
 		if status >= 200 && status <= 299 {
 			return nil
 		}
-		return &APIError{Op: op, Status: status, Message: http.StatusText(status)}
+		return &APIError{Refused: outbound.Refused{Op: op, Status: status, Message: http.StatusText(status)}}
 	}
-	e := &APIError{Op: op, Status: status}
+	e := &APIError{Refused: outbound.Refused{Op: op, Status: status}}
 	var detail struct {
 		Code    flexString `json:"code"`
 		Message string     `json:"message"`
@@ -97,36 +91,40 @@ func apiError(op string, status int, body []byte) *APIError {
 	case json.Unmarshal(envelope.Error, &text) == nil:
 		e.Message = text
 	}
-	e.Message = truncate(e.Message, 200)
+	e.Message = hitl.Clip(e.Message, 200, "")
 	return e
 }
 
-// publicError turns a failure of op into the error the Bridge sees: the
-// hitl sentinels for rate limiting, a provider error otherwise. Public
-// messages name the SalesIQ error code only.
-func publicError(op string, err error) error {
-	var he *hitl.Error
-	if errors.As(err, &he) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	var api *APIError
-	if !errors.As(err, &api) {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("%s: %w", op, err)
-		}
-		return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, err), "Zoho SalesIQ could not be reached")
-	}
-	switch {
-	case api.rateLimited():
-		return fmt.Errorf("%s: %w (%w)", op, hitl.ErrRateLimited, api)
-	case api.invalidToken():
-		return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, api), "Zoho SalesIQ refused the access token")
-	}
-	return hitl.Wrap(hitl.CodeProvider, fmt.Errorf("%s: %w", op, api),
-		fmt.Sprintf("Zoho SalesIQ refused %s (code %d)", api.Op, api.Code))
+// Retry tells pkg/outbound what the refusal means: SalesIQ did not
+// process a rate-limited call, a refused token is renewed once, and a 5xx
+// may have been applied.
+func (e *APIError) Retry() outbound.Kind {
+	return outbound.KindOf(e.Status, e.rateLimited(), e.invalidToken())
 }
 
-const maxAttempts = 3
+// Brief is the refusal's short form for logs.
+func (e *APIError) Brief() string { return fmt.Sprintf("HTTP %d code %d", e.Status, e.Code) }
+
+// Public is what the Bridge is told: a message naming the SalesIQ error
+// code only.
+func (e *APIError) Public() (string, error) {
+	if e.invalidToken() {
+		return "Zoho SalesIQ refused the access token", nil
+	}
+	return fmt.Sprintf("Zoho SalesIQ refused %s (code %d)", e.Op, e.Code), nil
+}
+
+// policy is how pkg/outbound reads SalesIQ's answers: an error body is a
+// refusal whatever the status, HTTP 200 included.
+var policy = outbound.Policy{Name: "zoho", Title: "Zoho SalesIQ", Read: func(op string, status int, body []byte) outbound.Refusal {
+	if e := apiError(op, status, body); e != nil {
+		return e
+	}
+	return nil
+}}
+
+// publicError turns a failure of op into the error the Bridge sees.
+var publicError = policy.PublicError
 
 // request is one SalesIQ call.
 type request struct {
@@ -138,33 +136,31 @@ type request struct {
 	// form, when set, is the body instead: a file streamed from its
 	// spooled copy, read again from the start by each attempt.
 	form *media.Form
-	// applyOnce marks calls that must not be repeated when SalesIQ may
-	// have applied them (opening a conversation, posting a message): they
-	// are retried only when SalesIQ said it did not process them (429,
-	// 1023) or the request never left. Others (close, get) are also
-	// retried on 5xx and lost answers. This is pkg/livechat's policy.
+	// applyOnce is outbound.Request.ApplyOnce: opening a conversation and
+	// posting a message are not repeated when SalesIQ may have applied
+	// them; close and get are.
 	applyOnce bool
 	// timeout overrides the Client's per-attempt timeout.
 	timeout time.Duration
 }
 
-// call runs r with the current access token. When SalesIQ refuses the
-// token (HTTP 401 or code 1008) it asks Tokens for a new one and repeats
-// r once; a second refusal is final.
+// call runs r with the current access token and decodes the answer into
+// out when given. When SalesIQ refuses the token (HTTP 401 or code 1008)
+// pkg/outbound asks Tokens for a new one and repeats r once; a second
+// refusal is final.
 func (c *Client) call(ctx context.Context, r request, out any) error {
 	tok, err := c.tokens.AccessToken(ctx)
 	if err != nil {
 		return err
 	}
-	body, err := c.do(ctx, r, tok)
-	var api *APIError
-	if errors.As(err, &api) && api.invalidToken() {
-		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho access token refused", slog.String("op", r.op))
-		if tok, err = c.tokens.Invalidate(ctx, tok); err != nil {
+	_, body, err := c.api.Do(ctx, outbound.Request{
+		Op: r.op, ApplyOnce: r.applyOnce, Timeout: r.timeout,
+		Build: func(ctx context.Context) (*http.Request, error) { return c.build(ctx, r, tok) },
+		Refresh: func(ctx context.Context) (err error) {
+			tok, err = c.tokens.Invalidate(ctx, tok)
 			return err
-		}
-		body, err = c.do(ctx, r, tok)
-	}
+		},
+	})
 	if err != nil {
 		return err
 	}
@@ -177,48 +173,8 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 	return nil
 }
 
-// do runs r with a timeout per attempt and bounded retries with capped
-// exponential backoff and jitter. It returns the answer's body, an
-// *APIError, or a transport error. A refused token is returned at once.
-func (c *Client) do(ctx context.Context, r request, token string) ([]byte, error) {
-	for attempt := 1; ; attempt++ {
-		resp, body, err := c.attempt(ctx, r, token)
-		var again bool
-		var after string
-		var api *APIError
-		switch {
-		case err == nil:
-			return body, nil
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		case errors.As(err, &api):
-			if api.invalidToken() {
-				return nil, err
-			}
-			again = api.rateLimited() || (!r.applyOnce && api.Status >= 500)
-			after = resp.Header.Get("Retry-After")
-		default:
-			again = !r.applyOnce || notSent(err)
-		}
-		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho call failed",
-			slog.String("op", r.op), slog.Int("attempt", attempt),
-			slog.Bool("retry", again && attempt < maxAttempts), slog.String("error", errorKind(err)))
-		if !again || attempt == maxAttempts {
-			return nil, err
-		}
-		if err := retry.Sleep(ctx, retry.Backoff(attempt, c.retryDelay, after)); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (c *Client) attempt(ctx context.Context, r request, token string) (*http.Response, []byte, error) {
-	timeout := c.timeout
-	if r.timeout > 0 {
-		timeout = r.timeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// build makes r's HTTP request with token.
+func (c *Client) build(ctx context.Context, r request, token string) (*http.Request, error) {
 	var payload io.Reader
 	var size int64
 	if len(r.body) > 0 {
@@ -234,7 +190,7 @@ func (c *Client) attempt(ctx context.Context, r request, token string) (*http.Re
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, c.baseURL+r.path, payload)
 	if err != nil {
-		return nil, nil, fmt.Errorf("build zoho %s request: %w", r.op, err)
+		return nil, err
 	}
 	req.ContentLength = size
 	if r.contentType != "" {
@@ -242,37 +198,5 @@ func (c *Client) attempt(ctx context.Context, r request, token string) (*http.Re
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", "Zoho-oauthtoken "+token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
-			err = urlErr.Err // its text quotes the URL
-		}
-		return nil, nil, fmt.Errorf("zoho %s: %w", r.op, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, nil, fmt.Errorf("zoho %s: read answer: %w", r.op, err)
-	}
-	if e := apiError(r.op, resp.StatusCode, body); e != nil {
-		return resp, nil, e
-	}
-	return resp, body, nil
-}
-
-// notSent reports whether a transport error happened before the request
-// could reach SalesIQ.
-func notSent(err error) bool {
-	var op *net.OpError
-	var dns *net.DNSError
-	return errors.As(err, &dns) || (errors.As(err, &op) && op.Op == "dial")
-}
-
-func errorKind(err error) string {
-	var api *APIError
-	if errors.As(err, &api) {
-		return fmt.Sprintf("HTTP %d code %d", api.Status, api.Code)
-	}
-	return err.Error()
+	return req, nil
 }

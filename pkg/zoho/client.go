@@ -1,22 +1,22 @@
 package zoho
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // TokenSource hands out the integration's access token; *Tokens is one.
@@ -54,10 +54,9 @@ type Client struct {
 	screen              string
 	appID, departmentID string
 	tokens              TokenSource
-	http                *http.Client
+	api                 *outbound.Client
 	media               *media.Fetcher
 	log                 *slog.Logger
-	timeout, retryDelay time.Duration
 	// closeWithPost is set once SalesIQ refused PUT on the close endpoint
 	// and took POST: see Close.
 	closeWithPost atomic.Bool
@@ -86,7 +85,7 @@ func NewClient(cfg Config) (*Client, error) {
 	base := strings.TrimRight(cfg.SalesIQURL, "/")
 	if base == "" {
 		base = region.SalesIQURL
-	} else if !absoluteURL(base) {
+	} else if !hitl.HTTPURL(base) {
 		problems = append(problems, "SalesIQ URL must be an absolute http(s) URL")
 	}
 	for _, f := range []struct{ name, value string }{
@@ -108,24 +107,10 @@ func NewClient(cfg Config) (*Client, error) {
 		appID:        cfg.AppID,
 		departmentID: cfg.DepartmentID,
 		tokens:       cfg.Tokens,
-		http:         cfg.HTTPClient,
 		media:        cfg.Media,
-		log:          cfg.Logger,
-		timeout:      cfg.Timeout,
-		retryDelay:   cfg.RetryDelay,
+		log:          cmp.Or(cfg.Logger, slog.Default()),
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if c.timeout <= 0 {
-		c.timeout = 10 * time.Second
-	}
-	if c.retryDelay <= 0 {
-		c.retryDelay = 250 * time.Millisecond
-	}
+	c.api = outbound.New(policy, cfg.HTTPClient, c.log, cfg.Timeout, cfg.RetryDelay)
 	return c, nil
 }
 
@@ -222,31 +207,14 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 // the transcript, one line per entry marked with who wrote it. The newest
 // entries are kept when it is too long.
 func question(req hitl.OpenRequest) string {
-	var head strings.Builder
-	head.WriteString("Handoff from the bot")
-	if req.Title != "" {
-		head.WriteString(": " + req.Title)
-	}
-	if req.Description != "" {
-		head.WriteString("\n\n" + req.Description)
-	}
-	if len(req.Context) > 0 {
-		head.WriteString("\n\nContext:")
-		for _, k := range slices.Sorted(maps.Keys(req.Context)) {
-			head.WriteString("\n" + k + ": " + req.Context[k])
-		}
-	}
+	head := req.Heading()
 	entries := req.Transcript[max(len(req.Transcript)-maxTranscriptLines, 0):]
 	lines := make([]string, len(entries))
 	for i, e := range entries {
-		from := "bot"
-		if e.From == "user" {
-			from = "user"
-		}
-		lines[i] = "[" + from + "] " + e.Message.Readable()
+		lines[i] = e.Line()
 	}
 	for {
-		q := head.String()
+		q := head
 		switch omitted := len(req.Transcript) - len(lines); {
 		case omitted > 0:
 			q += fmt.Sprintf("\n\nConversation so far (last %d of %d messages):\n", len(lines), len(req.Transcript))
@@ -255,22 +223,10 @@ func question(req hitl.OpenRequest) string {
 		}
 		q += strings.Join(lines, "\n")
 		if len(q) <= maxQuestionBytes || len(lines) == 0 {
-			return truncateText(q, maxQuestionBytes)
+			return hitl.Clip(q, maxQuestionBytes, "…")
 		}
 		lines = lines[1:]
 	}
-}
-
-// truncateText cuts s to n bytes on a rune boundary, marking the cut.
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n-len("…")]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
 }
 
 // Send posts m as the visitor: text as a message; image, audio, video and
@@ -293,7 +249,7 @@ func (c *Client) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl
 			return sent, nil
 		}
 	}
-	payload, err := json.Marshal(map[string]string{"text": truncateText(m.Readable(), hitl.MaxTextBytes)})
+	payload, err := json.Marshal(map[string]string{"text": hitl.Clip(m.Readable(), hitl.MaxTextBytes, "…")})
 	if err != nil {
 		return hitl.Sent{}, fmt.Errorf("%s: encode: %w", op, err)
 	}
@@ -336,30 +292,22 @@ func (c *Client) upload(ctx context.Context, s hitl.Session, m hitl.Message) (se
 	switch {
 	case ctx.Err() != nil:
 		return hitl.Sent{}, false, ctx.Err()
-	case errors.Is(err, media.ErrTooLarge):
-		return asLink("too_large")
-	case errors.Is(err, media.ErrNotAllowed):
-		return asLink("not_allowed")
 	case err != nil:
-		return asLink("unavailable")
+		return asLink(media.Reason(err))
 	}
 	defer f.Close()
-	name := ""
-	if m.Type == hitl.TypeFile {
-		name = m.Title
-	}
 	var comment []string
 	if m.Title != "" {
 		comment = []string{"comment", m.Title}
 	}
-	form, err := f.Form("file", name, comment...)
+	form, err := f.Form("file", m.UploadName(), comment...)
 	if err != nil {
 		return hitl.Sent{}, false, fmt.Errorf("encode zoho upload: %w", err)
 	}
 	var out idAnswer
 	err = c.call(ctx, request{
 		op: "upload", method: http.MethodPost, path: c.messagesPath(s.ProviderConversationID),
-		contentType: form.ContentType, form: form, applyOnce: true, timeout: 6 * c.timeout,
+		contentType: form.ContentType, form: form, applyOnce: true, timeout: 6 * c.api.Timeout(),
 	}, &out)
 	if refused(err) {
 		if c.ended(ctx, s.ProviderConversationID) {
@@ -405,7 +353,7 @@ func (c *Client) ended(ctx context.Context, id string) bool {
 	err := c.call(ctx, request{op: "get", method: http.MethodGet, path: c.conversationPath(id)}, &out)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "zoho conversation state unknown",
-			slog.String("conversation_id", id), slog.String("error", errorKind(err)))
+			slog.String("conversation_id", id), slog.String("error", outbound.Brief(err)))
 		return false
 	}
 	return conversationEnded(out.Data)

@@ -1,7 +1,6 @@
 package zoho_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 )
 
@@ -29,8 +29,8 @@ const (
 
 var corpusEventAt = time.UnixMilli(1772366400000)
 
-// corpusBody reads a corpus file's body, numbers kept as json.Number.
-func corpusBody(t *testing.T, name string) any {
+// corpusBody reads a corpus file's body.
+func corpusBody(t *testing.T, name string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "conformance", name))
 	if err != nil {
@@ -43,85 +43,13 @@ func corpusBody(t *testing.T, name string) any {
 	if err := json.Unmarshal(raw, &file); err != nil || !strings.HasPrefix(file.Doc, "https://") {
 		t.Fatalf("%s: %v (doc %q)", name, err, file.Doc)
 	}
-	return decodeNumbers(t, file.Body)
-}
-
-func decodeNumbers(t *testing.T, raw []byte) any {
-	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// variants returns body as it is, then a copy per object in it and per
-// JSON kind, with an unknown field of that kind added to that object.
-func variants(t *testing.T, body any) map[string][]byte {
-	t.Helper()
-	encode := func(v any) []byte {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	out := map[string][]byte{"as documented": encode(body)}
-	kinds := map[string]any{
-		"object": map[string]any{"nested": []any{json.Number("1")}}, "array": []any{"a", nil},
-		"string": "unforeseen", "null": nil, "number": json.Number("90071992547409930"), "boolean": true,
-	}
-	var paths []string
-	var walk func(v any, path string)
-	walk = func(v any, path string) {
-		switch v := v.(type) {
-		case map[string]any:
-			paths = append(paths, path)
-			for k, child := range v {
-				walk(child, path+"."+k)
-			}
-		case []any:
-			for _, child := range v {
-				walk(child, path+"[]")
-			}
-		}
-	}
-	walk(body, "$")
-	if len(paths) == 0 {
-		t.Fatalf("only %d objects in the body", len(paths))
-	}
-	for _, path := range paths {
-		for kind, value := range kinds {
-			copied := decodeNumbers(t, encode(body))
-			var add func(v any, at string)
-			add = func(v any, at string) {
-				switch v := v.(type) {
-				case map[string]any:
-					if at == path {
-						v["x_unforeseen_field"] = value
-					}
-					for k, child := range v {
-						add(child, at+"."+k)
-					}
-				case []any:
-					for _, child := range v {
-						add(child, at+"[]")
-					}
-				}
-			}
-			add(copied, "$")
-			out[path+" + "+kind] = encode(copied)
-		}
-	}
-	return out
+	return file.Body
 }
 
 func TestConformanceWebhooks(t *testing.T) {
 	f := newFixture(t)
 	w := mustWebhooks(t, zoho.WebhookConfig{PublicKeys: []string{f.sim.PublicKeyPEM()}, AppID: corpusApp, OrgID: corpusOrg,
-		Now: func() time.Time { return corpusEventAt }, Logger: f.logs.logger()})
+		Now: func() time.Time { return corpusEventAt }, Logger: f.logs.Logger()})
 	tests := []struct {
 		file   string
 		want   hitl.EventType // "" for no event
@@ -140,7 +68,7 @@ func TestConformanceWebhooks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			for name, body := range variants(t, corpusBody(t, tt.file)) {
+			for name, body := range simcore.WithUnknownFields(t, corpusBody(t, tt.file)) {
 				evs, err := w.Parse(http.Header{zoho.SignatureHeader: {f.sim.Sign(body)}}, body)
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
@@ -200,7 +128,7 @@ func corpusClient(t *testing.T, routes map[string]func() []byte) *zoho.Client {
 }
 
 func TestConformanceOpenAnswer(t *testing.T) {
-	for name, body := range variants(t, corpusBody(t, "open-answer.json")) {
+	for name, body := range simcore.WithUnknownFields(t, corpusBody(t, "open-answer.json")) {
 		c := corpusClient(t, map[string]func() []byte{
 			"POST /api/visitor/v1/" + corpusScreen + "/conversations": func() []byte { return body },
 		})
@@ -219,7 +147,7 @@ func TestConformanceCloseAndGet(t *testing.T) {
 	const path = "/api/v2/" + corpusScreen + "/conversations/71230000004512031"
 	session := hitl.Session{ID: "ses_1", ProviderConversationID: "71230000004512031"}
 	refused := func() []byte { return []byte(`{"error":{"code":1302,"message":"Conversation has already ended"}}`) }
-	for name, body := range variants(t, corpusBody(t, "close-answer.json")) {
+	for name, body := range simcore.WithUnknownFields(t, corpusBody(t, "close-answer.json")) {
 		c := corpusClient(t, map[string]func() []byte{"PUT " + path + "/close": func() []byte { return body }})
 		if err := c.Close(context.Background(), session); err != nil {
 			t.Errorf("close answer, %s: %v", name, err)
@@ -229,7 +157,7 @@ func TestConformanceCloseAndGet(t *testing.T) {
 			t.Errorf("refused, then ended, %s: %v", name, err)
 		}
 	}
-	for name, body := range variants(t, corpusBody(t, "get-answer.json")) {
+	for name, body := range simcore.WithUnknownFields(t, corpusBody(t, "get-answer.json")) {
 		c := corpusClient(t, map[string]func() []byte{"PUT " + path + "/close": refused, "GET " + path: func() []byte { return body }})
 		if err := c.Close(context.Background(), session); hitl.ErrorCode(err) != hitl.CodeProvider {
 			t.Errorf("refused while connected, %s: %v", name, err)
@@ -240,7 +168,7 @@ func TestConformanceCloseAndGet(t *testing.T) {
 // TestConformanceOperatorList: of the documented operator list, only the
 // available operator of the configured department counts.
 func TestConformanceOperatorList(t *testing.T) {
-	for name, body := range variants(t, corpusBody(t, "operators-list-answer.json")) {
+	for name, body := range simcore.WithUnknownFields(t, corpusBody(t, "operators-list-answer.json")) {
 		c := corpusClient(t, map[string]func() []byte{
 			"GET /api/v2/" + corpusScreen + "/operators": func() []byte { return body },
 		})
@@ -262,7 +190,7 @@ func TestConformanceTokenAnswers(t *testing.T) {
 		{"token-access-denied.json", false, true, "Access Denied"},
 	}
 	for _, tt := range tests {
-		for name, body := range variants(t, corpusBody(t, tt.file)) {
+		for name, body := range simcore.WithUnknownFields(t, corpusBody(t, tt.file)) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				w.Write(body) // HTTP 200, as Zoho answers refusals too

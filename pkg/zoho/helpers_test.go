@@ -1,10 +1,7 @@
 package zoho_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -12,53 +9,19 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
+	"github.com/hitl-bridge/hitl-bridge/pkg/media/mediatest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
 const redirectURL = "https://bridge.example.com/oauth/zoho/callback"
 
-// clock is a settable clock shared by the simulator and the code under
+// newClock is a settable clock shared by the simulator and the code under
 // test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// logBuffer collects logs written from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+func newClock() *simcore.Clock {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	return simcore.NewClock(func() time.Time { return start })
 }
 
 // memStore is a TokenStore in memory, shared by "containers" in tests.
@@ -124,14 +87,14 @@ func (l *leases) Acquire(_ context.Context, name, _ string, now, until time.Time
 // bridge wires them.
 type fixture struct {
 	sim    *zohotest.Server
-	clock  *clock
+	clock  *simcore.Clock
 	store  *memStore
 	lease  *leases
 	oauth  *zoho.OAuth
 	tokens *zoho.Tokens
 	client *zoho.Client
-	media  *httptest.Server // serves /photo.png, /report.pdf, /gone.png (404) and /huge.bin (51 MB declared)
-	logs   *logBuffer
+	media  *httptest.Server // mediatest's
+	logs   *simcore.Logs
 }
 
 type option func(*fixtureConfig)
@@ -145,36 +108,20 @@ func withSim(o zohotest.Options) option { return func(c *fixtureConfig) { c.sim 
 
 func withFetcher(f *media.Fetcher) option { return func(c *fixtureConfig) { c.fetcher = f } }
 
-var png = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 2000)...)
-
 func newFixture(t *testing.T, opts ...option) *fixture {
 	t.Helper()
 	cfg := fixtureConfig{fetcher: media.NewFetcher(media.Config{AllowPrivate: true, MaxBytes: 64 << 20})}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f := &fixture{clock: newClock(), store: &memStore{}, lease: &leases{}, logs: &logBuffer{}}
+	f := &fixture{clock: newClock(), store: &memStore{}, lease: &leases{}, logs: &simcore.Logs{}}
 	cfg.sim.Now = f.clock.Now
 	if cfg.sim.RetrySpacing == 0 {
 		cfg.sim.RetrySpacing = time.Millisecond
 	}
 	f.sim = zohotest.New(cfg.sim)
 	t.Cleanup(f.sim.Close)
-	f.media = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/photo.png":
-			w.Header().Set("Content-Type", "image/png")
-			w.Write(png)
-		case "/report.pdf":
-			w.Header().Set("Content-Type", "application/pdf")
-			w.Write([]byte("%PDF-1.4 report"))
-		case "/huge.bin":
-			// Declared larger than SalesIQ's 50 MB: refused before reading.
-			w.Header().Set("Content-Length", "53477376")
-		default:
-			http.NotFound(w, r)
-		}
-	}))
+	f.media = mediatest.NewServer()
 	t.Cleanup(f.media.Close)
 	f.oauth = f.newOAuth(t)
 	f.tokens = f.newTokens(t, f.store)
@@ -187,7 +134,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 		DepartmentID: o.DepartmentID,
 		Tokens:       f.tokens,
 		Media:        cfg.fetcher,
-		Logger:       f.logs.logger(),
+		Logger:       f.logs.Logger(),
 		RetryDelay:   time.Millisecond,
 	})
 	if err != nil {
@@ -223,7 +170,7 @@ func (f *fixture) newTokens(t *testing.T, store zoho.TokenStore) *zoho.Tokens {
 		Lease:        f.lease.Acquire,
 		RefreshToken: f.sim.Options().RefreshToken,
 		Now:          f.clock.Now,
-		Logger:       f.logs.logger(),
+		Logger:       f.logs.Logger(),
 		LeaseWait:    100 * time.Millisecond,
 	})
 	if err != nil {

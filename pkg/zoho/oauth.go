@@ -9,9 +9,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/oauth2"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
 // Scopes is what the org client asks for: conversations (open as a
@@ -112,13 +113,13 @@ func NewOAuth(cfg OAuthConfig) (*OAuth, error) {
 	accounts := strings.TrimRight(cfg.AccountsURL, "/")
 	if accounts == "" {
 		accounts = region.AccountsURL
-	} else if !absoluteURL(accounts) {
+	} else if !hitl.HTTPURL(accounts) {
 		problems = append(problems, "accounts URL must be an absolute http(s) URL")
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		problems = append(problems, "client id and client secret are required")
 	}
-	if cfg.RedirectURL != "" && !absoluteURL(cfg.RedirectURL) {
+	if cfg.RedirectURL != "" && !hitl.HTTPURL(cfg.RedirectURL) {
 		problems = append(problems, "redirect URL must be an absolute http(s) URL")
 	}
 	if len(problems) > 0 {
@@ -152,11 +153,6 @@ func NewOAuth(cfg OAuthConfig) (*OAuth, error) {
 		o.timeout = 10 * time.Second
 	}
 	return o, nil
-}
-
-func absoluteURL(raw string) bool {
-	u, err := url.Parse(raw)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // AuthCodeURL is where an admin authorizes the org client. state must be
@@ -226,7 +222,7 @@ func (o *OAuth) retrieve(ctx context.Context, grant string, get func(context.Con
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			oe := &OAuthError{Grant: grant, Code: truncate(re.ErrorCode, 60), Description: truncate(re.ErrorDescription, 200)}
+			oe := &OAuthError{Grant: grant, Code: hitl.Clip(re.ErrorCode, 60, ""), Description: hitl.Clip(re.ErrorDescription, 200, "")}
 			if re.Response != nil {
 				oe.Status = re.Response.StatusCode
 			}
@@ -251,16 +247,4 @@ func (o *OAuth) retrieve(ctx context.Context, grant string, get func(context.Con
 		out.APIDomain = d
 	}
 	return out, nil
-}
-
-// truncate cuts s to n bytes on a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[:n]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
@@ -196,8 +197,8 @@ func TestNewOAuthValidates(t *testing.T) {
 
 func TestTokenHidesSecrets(t *testing.T) {
 	tok := zoho.Token{AccessToken: "1000.access", RefreshToken: "1000.refresh", ExpiresAt: time.Unix(0, 0)}
-	var logs logBuffer
-	logs.logger().Info("token", "token", tok)
+	var logs simcore.Logs
+	logs.Logger().Info("token", "token", tok)
 	for _, s := range []string{tok.String(), logs.String()} {
 		if strings.Contains(s, "1000.") {
 			t.Errorf("secret shown: %s", s)

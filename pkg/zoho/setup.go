@@ -14,6 +14,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/outbound"
 )
 
 // The bridge creates its own SalesIQ webhook and the webhook's signing key
@@ -380,7 +381,7 @@ func (c *Client) apiCheck(name string, err error) health.Check {
 		}
 		return health.Failed(name, fmt.Sprintf("SalesIQ refused %s (code %d)", api.Op, api.Code), "see the function's log")
 	}
-	return health.Failed(name, "Zoho SalesIQ could not be reached: "+errorKind(err), "check ZOHO_REGION and the network path to Zoho, then try again")
+	return health.Failed(name, "Zoho SalesIQ could not be reached: "+outbound.Brief(err), "check ZOHO_REGION and the network path to Zoho, then try again")
 }
 
 // Verify checks, without changing anything, that the token works for what

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
@@ -53,12 +54,12 @@ type hookFixture struct {
 	headOK   bool
 	verifier *zoho.Verifier
 	cfg      zoho.SetupConfig
-	logs     *logBuffer
+	logs     *simcore.Logs
 }
 
 func newHookFixture(t *testing.T) *hookFixture {
 	t.Helper()
-	f := &hookFixture{sim: zohotest.New(zohotest.Options{}), store: &hookStore{}, headOK: true, logs: &logBuffer{}}
+	f := &hookFixture{sim: zohotest.New(zohotest.Options{}), store: &hookStore{}, headOK: true, logs: &simcore.Logs{}}
 	t.Cleanup(f.sim.Close)
 	f.receiver = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead && f.headOK {
@@ -78,7 +79,7 @@ func newHookFixture(t *testing.T) *hookFixture {
 	}
 	f.client = f.clientWith(t, zoho.StaticToken(tok.AccessToken), o.DepartmentID)
 	f.cfg = zoho.SetupConfig{URL: f.receiver.URL + "/webhooks/zoho", Store: f.store}
-	f.verifier = zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.logger(), ReloadRefused: time.Nanosecond})
+	f.verifier = zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.Logger(), ReloadRefused: time.Nanosecond})
 	t.Cleanup(func() {
 		if strings.Contains(f.logs.String(), tok.AccessToken) {
 			t.Error("logs contain the access token")
@@ -91,7 +92,7 @@ func (f *hookFixture) clientWith(t *testing.T, tokens zoho.TokenSource, departme
 	t.Helper()
 	o := f.sim.Options()
 	c, err := zoho.NewClient(zoho.Config{Region: "us", SalesIQURL: f.sim.SalesIQURL(), ScreenName: o.ScreenName, AppID: o.AppID,
-		DepartmentID: department, Tokens: tokens, Logger: f.logs.logger(), RetryDelay: time.Millisecond})
+		DepartmentID: department, Tokens: tokens, Logger: f.logs.Logger(), RetryDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

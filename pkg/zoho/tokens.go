@@ -1,6 +1,7 @@
 package zoho
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -331,7 +332,7 @@ func (t *Tokens) renew(ctx context.Context, f *flight, r renewal) (Token, error)
 	t.mu.Lock()
 	t.failures, t.retryAt = 0, time.Time{}
 	t.mu.Unlock()
-	tok.APIDomain = firstNonEmpty(tok.APIDomain, stored.APIDomain)
+	tok.APIDomain = cmp.Or(tok.APIDomain, stored.APIDomain)
 	if err := t.store.Save(ctx, tok); err != nil {
 		// The token works: use it here, and let the caller of Refresh know.
 		f.saveErr = fmt.Errorf("save zoho token: %w", err)
@@ -412,11 +413,4 @@ func (t *Tokens) awaitOther(ctx context.Context, r renewal) (Token, error) {
 			}
 		}
 	}
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

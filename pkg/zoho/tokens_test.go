@@ -274,7 +274,7 @@ func TestRefreshRefusedByZoho(t *testing.T) {
 	}
 
 	f2 := newFixture(t)
-	tokens, err := zoho.NewTokens(zoho.TokensConfig{OAuth: f2.oauth, Store: &memStore{}, RefreshToken: "1000.revoked", Now: f2.clock.Now, Logger: f2.logs.logger()})
+	tokens, err := zoho.NewTokens(zoho.TokensConfig{OAuth: f2.oauth, Store: &memStore{}, RefreshToken: "1000.revoked", Now: f2.clock.Now, Logger: f2.logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

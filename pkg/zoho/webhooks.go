@@ -2,6 +2,7 @@ package zoho
 
 import (
 	"bytes"
+	"cmp"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -468,7 +469,7 @@ func (f *fields) agent(o map[string]any, path string) *hitl.Agent {
 		return nil
 	}
 	a := &hitl.Agent{ID: id, Name: f.str(o, path, "name")}
-	if u := f.str(o, path, "image_url"); absoluteURL(u) {
+	if u := f.str(o, path, "image_url"); hitl.HTTPURL(u) {
 		a.AvatarURL = u
 	}
 	return a
@@ -483,17 +484,17 @@ func (f *fields) files(m map[string]any) []file {
 	add := func(name string, v any) {
 		switch v := v.(type) {
 		case string:
-			if absoluteURL(v) {
+			if hitl.HTTPURL(v) {
 				out = append(out, file{url: v})
 				return
 			}
 		case map[string]any:
 			for _, k := range []string{"url", "download_url", "file_url", "link"} {
-				if u, _ := v[k].(string); absoluteURL(u) {
+				if u, _ := v[k].(string); hitl.HTTPURL(u) {
 					out = append(out, file{
 						url:         u,
-						name:        firstNonEmpty(f.str(v, name+".", "name"), f.str(v, name+".", "file_name")),
-						contentType: firstNonEmpty(f.str(v, name+".", "content_type"), f.str(v, name+".", "mime_type")),
+						name:        cmp.Or(f.str(v, name+".", "name"), f.str(v, name+".", "file_name")),
+						contentType: cmp.Or(f.str(v, name+".", "content_type"), f.str(v, name+".", "mime_type")),
 					})
 					return
 				}

@@ -69,7 +69,7 @@ func (f *fixture) webhooks(t *testing.T, keys ...string) *zoho.Webhooks {
 		keys = []string{f.sim.PublicKeyPEM()}
 	}
 	o := f.sim.Options()
-	w, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: keys, AppID: o.AppID, OrgID: o.OrgID, Now: f.clock.Now, Logger: f.logs.logger()})
+	w, err := zoho.NewWebhooks(zoho.WebhookConfig{PublicKeys: keys, AppID: o.AppID, OrgID: o.OrgID, Now: f.clock.Now, Logger: f.logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func bodyParser(t *testing.T, f *fixture, at time.Time) *zoho.Webhooks {
 	t.Helper()
 	o := f.sim.Options()
 	return mustWebhooks(t, zoho.WebhookConfig{PublicKeys: []string{f.sim.PublicKeyPEM()}, AppID: o.AppID, OrgID: o.OrgID,
-		Now: func() time.Time { return at }, Logger: f.logs.logger()})
+		Now: func() time.Time { return at }, Logger: f.logs.Logger()})
 }
 
 func envelopeOf(o zohotest.Options, event, entity string) string {

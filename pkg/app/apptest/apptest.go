@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,6 +32,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
@@ -169,7 +169,7 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 		m(&c)
 	}
 	e.Config = c
-	log := slog.New(slog.NewJSONHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := e.Logs.Logger()
 	e.ZohoTokens = &MemoryTokens{}
 	e.App, err = app.New(c, app.Options{
 		Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, ZohoTokens: e.ZohoTokens,
@@ -281,45 +281,12 @@ func (m *MemoryTokens) Save(_ context.Context, t zoho.Token) error {
 	return nil
 }
 
-// Clock is a settable clock shared by the bridge and the simulator; zero
-// offset is the wall clock.
-type Clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-// Now is the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
+// Clock is a settable clock shared by the bridge and the simulators; the
+// zero Clock is the wall clock.
+type Clock = simcore.Clock
 
 // Logs collects log output, for checks that no secret is ever logged.
-type Logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *Logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything logged so far.
-func (l *Logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type Logs = simcore.Logs
 
 // Bot is a bot's callback endpoint: it verifies signatures and records the
 // events it accepts. While Down, it answers 503 and records nothing; while

@@ -58,7 +58,7 @@ func (s *Server) userAdded(c *Chat, a Agent, reason, requester string) map[strin
 	return map[string]any{
 		"chat_id":      c.ID,
 		"thread_id":    c.ThreadID,
-		"user":         agentUser(a, s.now()),
+		"user":         agentUser(a, s.Now()),
 		"user_type":    "agent",
 		"reason":       reason,
 		"requester_id": requester,
@@ -81,7 +81,7 @@ func (s *Server) AgentNote(chatID, text string) (int, error) {
 // incoming_event with the file event.
 func (s *Server) AgentSendsFile(chatID, name, contentType string, body []byte) (int, error) {
 	return s.act(chatID, func(c *Chat) (string, any, error) {
-		url := s.storeFile(name, contentType, body)
+		url := s.StoreFile(name, contentType, body)
 		e := Event{Type: "file", Name: name, URL: url, ContentType: contentType, Size: len(body), Visibility: "all"}
 		return s.postAsAgent(c, e)
 	})
@@ -215,9 +215,7 @@ const webhookRetries = 3
 // webhookRetries times spaced by Options.WebhookRetryDelay, as LiveChat
 // does. It returns the last status, or the last error when no answer came.
 func (s *Server) deliver(body []byte) (int, error) {
-	s.mu.Lock()
-	url, times := s.webhookURL, s.deliveries
-	s.mu.Unlock()
+	url, times := s.Webhook()
 	if url == "" {
 		return 0, errors.New("livechattest: no webhook URL set")
 	}

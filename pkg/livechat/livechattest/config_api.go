@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // The Configuration API's webhook actions and the app's installation
@@ -225,7 +227,7 @@ func (s *Server) registerWebhook(action, secret, url, description, typ, owner st
 		return nil, errorf(http.StatusBadRequest, "limit_reached", "Limit of webhooks for action %s reached", action)
 	}
 	s.cfg.seq++
-	id := "wh" + strconv.Itoa(s.cfg.seq) + randomHex(8)
+	id := "wh" + strconv.Itoa(s.cfg.seq) + simcore.RandomHex(8)
 	s.cfg.webhooks = append(s.cfg.webhooks, Registration{
 		ID: id, Action: action, URL: url, SecretKey: secret, Description: description,
 		Type: typ, OwnerClientID: owner, Filters: filters,

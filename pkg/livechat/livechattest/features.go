@@ -1,12 +1,15 @@
 package livechattest
 
 import (
+	"cmp"
 	"errors"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // Routing statuses as list_routing_statuses spells them
@@ -36,17 +39,10 @@ const botTokenTTL = 24 * time.Hour
 func (s *Server) know(agents ...Agent) {
 	for _, a := range agents {
 		if known, ok := s.directory[a.ID]; ok {
-			a.Name, a.AvatarURL = or(a.Name, known.Name), or(a.AvatarURL, known.AvatarURL)
+			a.Name, a.AvatarURL = cmp.Or(a.Name, known.Name), cmp.Or(a.AvatarURL, known.AvatarURL)
 		}
 		s.directory[a.ID] = a
 	}
-}
-
-func or(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
 }
 
 // SetQueueWaitPerChat changes Options.QueueWaitPerChat.
@@ -82,7 +78,7 @@ func (s *Server) CreateBot(name, avatar string, groups ...int) (id, secret strin
 // https://platform.text.com/docs/management/configuration-api#create-bot).
 // Callers hold s.mu.
 func (s *Server) newBot(name, avatar, owner string, groups []int) *bot {
-	b := &bot{id: randomHex(16), secret: randomHex(16), name: name, avatar: avatar, ownerClientID: owner, groups: groups}
+	b := &bot{id: simcore.RandomHex(16), secret: simcore.RandomHex(16), name: name, avatar: avatar, ownerClientID: owner, groups: groups}
 	s.bots[b.id] = b
 	s.statuses[b.id] = routingStatus{status: NotAcceptingChats, groups: groups}
 	return b
@@ -97,7 +93,7 @@ func (s *Server) requester(r *http.Request) (requester, botID string) {
 		return s.opts.IntegrationAgentID, ""
 	}
 	if bearer, ok := strings.CutPrefix(auth, "Bearer "); ok {
-		if t, known := s.botTokens[bearer]; known && s.now().Before(t.expires) {
+		if t, known := s.botTokens[bearer]; known && s.Now().Before(t.expires) {
 			return t.subject, t.subject
 		}
 	}
@@ -129,7 +125,7 @@ func (s *Server) queue(c *Chat) map[string]any {
 	return map[string]any{
 		"position":  position,
 		"wait_time": int(time.Duration(position) * s.opts.QueueWaitPerChat / time.Second),
-		"queued_at": s.now().UTC().Format(timeFormat),
+		"queued_at": s.Now().UTC().Format(timeFormat),
 	}
 }
 
@@ -154,7 +150,7 @@ func (s *Server) agentSendEvent(r *http.Request, requester string) (any, [][]byt
 	if i < 0 {
 		return nil, nil, errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
 	}
-	visibility := or(in.Event.Visibility, "all")
+	visibility := cmp.Or(in.Event.Visibility, "all")
 	switch {
 	case in.Event.Type != "message" || strings.TrimSpace(in.Event.Text) == "" || len(in.Event.Text) > maxText:
 		return nil, nil, errorf(http.StatusBadRequest, "validation", "Invalid event")
@@ -354,7 +350,7 @@ func (s *Server) getAgent(r *http.Request) (any, *apiError) {
 	if !ok {
 		return nil, errorf(http.StatusNotFound, "not_found", "Agent not found")
 	}
-	out := map[string]any{"id": a.ID, "name": a.Name, "role": "normal", "login_status": strings.ReplaceAll(or(s.statuses[a.ID].status, Offline), "_", " ")}
+	out := map[string]any{"id": a.ID, "name": a.Name, "role": "normal", "login_status": strings.ReplaceAll(cmp.Or(s.statuses[a.ID].status, Offline), "_", " ")}
 	if a.AvatarURL != "" {
 		out["avatar"] = a.AvatarURL
 	}
@@ -413,8 +409,8 @@ func (s *Server) issueBotToken(r *http.Request) (any, *apiError) {
 	case in.ClientID != b.ownerClientID || in.BotSecret != b.secret || in.OrganizationID != s.opts.OrganizationID:
 		return nil, errorf(http.StatusUnauthorized, "authentication", "Invalid bot credentials")
 	}
-	tok := s.opts.Region + ":" + randomHex(16)
-	s.botTokens[tok] = token{subject: b.id, expires: s.now().Add(botTokenTTL)}
+	tok := s.opts.Region + ":" + simcore.RandomHex(16)
+	s.botTokens[tok] = token{subject: b.id, expires: s.Now().Add(botTokenTTL)}
 	return map[string]string{"token": tok}, nil
 }
 
@@ -423,7 +419,7 @@ func (s *Server) ExpireBotTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, t := range s.botTokens {
-		t.expires = s.now()
+		t.expires = s.Now()
 		s.botTokens[k] = t
 	}
 }

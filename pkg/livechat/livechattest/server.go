@@ -24,19 +24,21 @@
 package livechattest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // Options configures a Server; zero fields take the defaults shown.
@@ -148,23 +150,24 @@ type Customer struct {
 }
 
 // Server is the simulator. Its methods are safe for concurrent use.
+//
+// From simcore.Core it has the clock (Now, Advance), the webhook target
+// (SetWebhookURL, SetDeliveries: every webhook delivered n times, as
+// LiveChat's retries can), the uploaded files (File) and the call record:
+// FailNext, Calls and CallLog name calls by their API action
+// ("send_event", "start_chat", …) whichever API serves them, and "token"
+// and "get_account" for the accounts server; CallLog lists them as
+// "agent/start_chat", "customer/send_event", "accounts/token".
 type Server struct {
+	simcore.Core[Fault]
 	opts Options
-	srv  *httptest.Server
 
-	mu         sync.Mutex
-	offset     time.Duration
-	webhookURL string
-	deliveries int
-	customers  map[string]*customer
-	tokens     map[string]token
-	chats      map[string]*Chat
-	files      map[string]file
-	calls      map[string]int
-	log        []string
-	faults     map[string][]Fault
-	routing    Routing
-	agents     []Agent
+	mu        sync.Mutex
+	customers map[string]*customer
+	tokens    map[string]token
+	chats     map[string]*Chat
+	routing   Routing
+	agents    []Agent
 	// directory has every agent the simulator knows, for get_agent.
 	directory map[string]Agent
 	// statuses are the agents' routing statuses.
@@ -184,25 +187,15 @@ type token struct {
 	expires time.Time
 }
 
-type file struct {
-	contentType string
-	body        []byte
-}
-
 // New starts a simulator; Close stops it.
 func New(opts Options) *Server {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	def(&opts.OrganizationID, "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex")
-	def(&opts.ClientID, "test-client")
-	def(&opts.AccountID, "test-account")
-	def(&opts.PAT, "dal:test-pat")
-	def(&opts.IntegrationAgentID, "integration@example.com")
-	def(&opts.WebhookSecret, "test-webhook-secret")
-	def(&opts.Region, "dal")
+	opts.OrganizationID = cmp.Or(opts.OrganizationID, "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex")
+	opts.ClientID = cmp.Or(opts.ClientID, "test-client")
+	opts.AccountID = cmp.Or(opts.AccountID, "test-account")
+	opts.PAT = cmp.Or(opts.PAT, "dal:test-pat")
+	opts.IntegrationAgentID = cmp.Or(opts.IntegrationAgentID, "integration@example.com")
+	opts.WebhookSecret = cmp.Or(opts.WebhookSecret, "test-webhook-secret")
+	opts.Region = cmp.Or(opts.Region, "dal")
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 8 * time.Hour
 	}
@@ -210,21 +203,16 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		opts:       opts,
-		webhookURL: opts.WebhookURL,
-		deliveries: 1,
-		customers:  map[string]*customer{},
-		tokens:     map[string]token{},
-		chats:      map[string]*Chat{},
-		files:      map[string]file{},
-		calls:      map[string]int{},
-		faults:     map[string][]Fault{},
-		routing:    opts.Routing,
-		agents:     opts.Agents,
-		directory:  map[string]Agent{},
-		statuses:   map[string]routingStatus{},
-		bots:       map[string]*bot{},
-		botTokens:  map[string]token{},
+		opts:      opts,
+		customers: map[string]*customer{},
+		tokens:    map[string]token{},
+		chats:     map[string]*Chat{},
+		routing:   opts.Routing,
+		agents:    opts.Agents,
+		directory: map[string]Agent{},
+		statuses:  map[string]routingStatus{},
+		bots:      map[string]*bot{},
+		botTokens: map[string]token{},
 	}
 	s.know(opts.Agents...)
 	mux := http.NewServeMux()
@@ -233,44 +221,22 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /v3.6/agent/action/{action}", s.handleAgent)
 	mux.HandleFunc("POST /v3.6/customer/action/{action}", s.handleCustomer)
 	mux.HandleFunc("POST /v3.6/configuration/action/{action}", s.handleConfiguration)
-	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
-	s.srv = httptest.NewServer(mux)
+	s.Start(mux, opts.Now, opts.WebhookURL)
 	return s
 }
-
-// Close stops the server.
-func (s *Server) Close() { s.srv.Close() }
 
 // Options returns the options in effect, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
-// URL is the server's base URL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // APIURL is the versioned API base, for livechat.Config.APIURL.
-func (s *Server) APIURL() string { return s.srv.URL + "/v3.6" }
+func (s *Server) APIURL() string { return s.URL() + "/v3.6" }
 
 // AccountsURL is the accounts server, for livechat.Config.AccountsURL.
-func (s *Server) AccountsURL() string { return s.srv.URL }
+func (s *Server) AccountsURL() string { return s.URL() }
 
 // AgentToken is base64("account:PAT"), for livechat.Config.AgentToken.
 func (s *Server) AgentToken() string {
 	return base64.StdEncoding.EncodeToString([]byte(s.opts.AccountID + ":" + s.opts.PAT))
-}
-
-// SetWebhookURL sets where webhooks go.
-func (s *Server) SetWebhookURL(u string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.webhookURL = u
-}
-
-// SetDeliveries makes every webhook be delivered n times, as LiveChat's
-// retries can.
-func (s *Server) SetDeliveries(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deliveries = max(n, 1)
 }
 
 // SetRouting changes what transfer_chat does; agents are the ones
@@ -282,47 +248,14 @@ func (s *Server) SetRouting(r Routing, agents ...Agent) {
 	s.know(agents...)
 }
 
-// Advance moves the simulator's clock forward.
-func (s *Server) Advance(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.offset += d
-}
-
 // ExpireTokens makes every customer token issued so far expire now.
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, t := range s.tokens {
-		t.expires = s.now()
+		t.expires = s.Now()
 		s.tokens[k] = t
 	}
-}
-
-// FailNext makes the next n calls of action answer f. Actions are the API
-// action names ("send_event", "start_chat", …) whichever API serves them,
-// and "token" for the customer token grant.
-func (s *Server) FailNext(action string, n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults[action] = append(s.faults[action], f)
-	}
-}
-
-// Calls reports how many times action was called, faults included.
-func (s *Server) Calls(action string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[action]
-}
-
-// CallLog lists the calls in order, as "agent/start_chat",
-// "customer/send_event", "accounts/token".
-func (s *Server) CallLog() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
 }
 
 // Chat returns a copy of a chat.
@@ -373,28 +306,10 @@ func (s *Server) Customer(id string) (Customer, bool) {
 	return cp, true
 }
 
-// File returns an uploaded file by its URL.
-func (s *Server) File(url string) (body []byte, contentType string, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, ok := s.files[url]
-	return f.body, f.contentType, ok
-}
-
-func (s *Server) now() time.Time { return s.opts.Now().Add(s.offset) }
-
-// record counts a call and returns the fault to answer, if any. Callers
-// hold s.mu.
-func (s *Server) record(api, action string) (Fault, bool) {
-	s.calls[action]++
-	s.log = append(s.log, api+"/"+action)
-	q := s.faults[action]
-	if len(q) == 0 {
-		return Fault{}, false
-	}
-	s.faults[action] = q[1:]
-	return q[0], true
-}
+// record counts a call of action made through api ("agent",
+// "customer", "accounts", "configuration") and returns the fault to
+// answer, if any.
+func (s *Server) record(api, action string) (Fault, bool) { return s.Record(api+"/"+action, action) }
 
 // apiError is an error answer of the Agent and Customer APIs.
 type apiError struct {
@@ -446,14 +361,8 @@ func decodeBody(r *http.Request, v any) *apiError {
 	return nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 func newUUID() string {
-	h := randomHex(16)
+	h := simcore.RandomHex(16)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
@@ -498,11 +407,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if c == nil { // unknown or no cookies: a new identity, as LiveChat does
-		c = &customer{Customer: Customer{ID: newUUID()}, cst: randomHex(32)}
+		c = &customer{Customer: Customer{ID: newUUID()}, cst: simcore.RandomHex(32)}
 		s.customers[c.ID] = c
 	}
-	tok := s.opts.Region + ":" + randomHex(16)
-	s.tokens[tok] = token{subject: c.ID, expires: s.now().Add(s.opts.TokenTTL)}
+	tok := s.opts.Region + ":" + simcore.RandomHex(16)
+	s.tokens[tok] = token{subject: c.ID, expires: s.Now().Add(s.opts.TokenTTL)}
 	for name, value := range map[string]string{"__lc_cid": c.ID, "__lc_cst": c.cst} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/v2/customer", MaxAge: 63072000,
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
@@ -581,9 +490,8 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 			err = errorf(http.StatusNotFound, "not_found", "Unknown action %s", action)
 		}
 	}
-	url := s.webhookURL
 	s.mu.Unlock()
-	if url != "" {
+	if target, _ := s.Webhook(); target != "" {
 		for _, body := range webhooks {
 			_, _ = s.deliver(body)
 		}
@@ -613,7 +521,7 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	}
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	tok, known := s.tokens[bearer]
-	if !ok || !known || !s.now().Before(tok.expires) {
+	if !ok || !known || !s.Now().Before(tok.expires) {
 		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
 		return
 	}
@@ -645,18 +553,6 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	f, ok := s.files[s.srv.URL+r.URL.Path]
-	s.mu.Unlock()
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", f.contentType)
-	w.Write(f.body)
 }
 
 type eventIn struct {
@@ -691,7 +587,7 @@ func (s *Server) startChat(r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	c := &Chat{ID: newChatID(), ThreadID: newChatID(), CreatedAt: s.now().UTC(), Active: true, Continuous: in.Continuous,
+	c := &Chat{ID: newChatID(), ThreadID: newChatID(), CreatedAt: s.Now().UTC(), Active: true, Continuous: in.Continuous,
 		Users: []User{{ID: s.opts.IntegrationAgentID, Type: "agent", Visibility: "all"}}}
 	if len(in.Chat.Access.GroupIDs) > 0 {
 		c.GroupID = in.Chat.Access.GroupIDs[0]
@@ -929,13 +825,7 @@ func (s *Server) uploadFile(r *http.Request) (any, *apiError) {
 	if err != nil || len(body) > maxUpload {
 		return nil, errorf(http.StatusRequestEntityTooLarge, "entity_too_large", "Upload too large")
 	}
-	return map[string]string{"url": s.storeFile(h.Filename, h.Header.Get("Content-Type"), body)}, nil
-}
-
-func (s *Server) storeFile(name, contentType string, body []byte) string {
-	url := s.srv.URL + "/files/" + randomHex(8) + "/" + strings.ReplaceAll(name, "/", "_")
-	s.files[url] = file{contentType: contentType, body: body}
-	return url
+	return map[string]string{"url": s.StoreFile(h.Filename, h.Header.Get("Content-Type"), body)}, nil
 }
 
 // listChats is the customer's list_chats: summaries of the chats they take
@@ -1025,12 +915,12 @@ func (s *Server) sendEvent(r *http.Request, c *customer) (any, *apiError) {
 		}
 		ev.Text = in.Event.Text
 	case "file":
-		f, ok := s.files[in.Event.URL]
+		body, contentType, ok := s.File(in.Event.URL)
 		if !ok {
 			return nil, errorf(http.StatusBadRequest, "validation", "File URL must come from upload_file")
 		}
-		ev.URL, ev.ContentType, ev.Size = in.Event.URL, f.contentType, len(f.body)
-		ev.Name = in.Event.URL[strings.LastIndex(in.Event.URL, "/")+1:]
+		ev.URL, ev.ContentType, ev.Size = in.Event.URL, contentType, len(body)
+		ev.Name, _ = url.PathUnescape(in.Event.URL[strings.LastIndex(in.Event.URL, "/")+1:])
 	default:
 		return nil, errorf(http.StatusBadRequest, "validation", "Unsupported event type")
 	}
@@ -1040,7 +930,7 @@ func (s *Server) sendEvent(r *http.Request, c *customer) (any, *apiError) {
 
 func (s *Server) appendEvent(c *Chat, e Event) Event {
 	e.ID = fmt.Sprintf("%s_%d", c.ThreadID, len(c.Events)+1)
-	e.CreatedAt = s.now().UTC()
+	e.CreatedAt = s.Now().UTC()
 	c.Events = append(c.Events, e)
 	return e
 }

@@ -70,9 +70,7 @@ func (s *Server) Sign(body []byte) string {
 // x-siqsignature when it is not empty: the way to send forged, unsigned
 // or tampered deliveries.
 func (s *Server) Post(body []byte, signature string) (int, error) {
-	s.mu.Lock()
-	u := s.webhookURL
-	s.mu.Unlock()
+	u, _ := s.Webhook()
 	if u == "" {
 		return 0, errors.New("zohotest: no webhook URL set")
 	}
@@ -102,7 +100,7 @@ func (s *Server) Envelope(event, conversationID string, attempt int) ([]byte, er
 	if !ok {
 		return nil, fmt.Errorf("zohotest: no conversation %s", conversationID)
 	}
-	return json.Marshal(s.envelope(event, c.ID, s.conversationJSON(c), s.now(), attempt))
+	return json.Marshal(s.envelope(event, c.ID, s.conversationJSON(c), s.Now(), attempt))
 }
 
 // envelope wraps an entity in SalesIQ's webhook envelope. Callers hold
@@ -130,7 +128,7 @@ func (s *Server) OperatorAccepts(conversationID string, op Operator) (int, error
 		if c.Status != StatusWaiting {
 			return "", nil, fmt.Errorf("conversation is %s", c.Status)
 		}
-		c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.now()
+		c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.Now()
 		return "conversation.attender.updated", s.conversationJSON(c), nil
 	})
 }
@@ -165,7 +163,7 @@ func (s *Server) reply(conversationID string, m Message) (int, error) {
 func (s *Server) replyEntity(c *Conversation, m Message) (string, map[string]any) {
 	m.Sender, m.SenderID = "operator", c.Attender.ID
 	if m.File != nil {
-		m.FileURL = s.storeFile(m.FileName, m.ContentType, m.File)
+		m.FileURL = s.StoreFile(m.FileName, m.ContentType, m.File)
 	}
 	m = s.appendMessage(c, m)
 	message := map[string]any{
@@ -193,7 +191,7 @@ func (s *Server) TransferAccepted(conversationID string, to Operator) (int, erro
 			return "", nil, fmt.Errorf("conversation is %s", c.Status)
 		}
 		from := c.Attender
-		c.Attender, c.Status, c.AttendedAt = &to, StatusAttended, s.now()
+		c.Attender, c.Status, c.AttendedAt = &to, StatusAttended, s.Now()
 		entity := s.conversationJSON(c)
 		transfer := map[string]any{"to": operatorJSON(to)}
 		if from != nil {
@@ -211,7 +209,7 @@ func (s *Server) Completes(conversationID string) (int, error) {
 		if c.ended() {
 			return "", nil, fmt.Errorf("conversation is %s", c.Status)
 		}
-		c.Status, c.EndedBy, c.EndedAt = StatusClosed, "agent", s.now()
+		c.Status, c.EndedBy, c.EndedAt = StatusClosed, "agent", s.Now()
 		entity := s.conversationJSON(c)
 		entity["ended_by"] = "agent"
 		return "conversation.completed", entity, nil
@@ -225,7 +223,7 @@ func (s *Server) Missed(conversationID string) (int, error) {
 		if c.Status != StatusWaiting {
 			return "", nil, fmt.Errorf("conversation is %s", c.Status)
 		}
-		c.Status, c.EndedAt = StatusMissed, s.now()
+		c.Status, c.EndedAt = StatusMissed, s.Now()
 		return "conversation.missed", s.conversationJSON(c), nil
 	})
 }
@@ -275,8 +273,9 @@ func (s *Server) act(conversationID string, change func(*Conversation) (event st
 		s.mu.Unlock()
 		return 0, fmt.Errorf("zohotest: conversation %s: %w", conversationID, err)
 	}
-	env, times := s.envelope(event, c.ID, entity, s.now(), 1), s.deliveries
+	env := s.envelope(event, c.ID, entity, s.Now(), 1)
 	s.mu.Unlock()
+	_, times := s.Webhook()
 	return s.deliver(env, times)
 }
 

@@ -31,22 +31,22 @@
 package zohotest
 
 import (
-	"crypto/rand"
+	"cmp"
 	"crypto/rsa"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // Options configures a Server; zero fields take the defaults shown.
@@ -154,25 +154,25 @@ type Conversation struct {
 }
 
 // Server is the simulator. Its methods are safe for concurrent use.
+//
+// From simcore.Core it has the clock (Now, Advance), the webhook target
+// (SetWebhookURL, SetDeliveries: every webhook delivered n times, with
+// attempt 1 to n, as SalesIQ's retries do), the uploaded files (File) and
+// the call record: FailNext, Calls and CallLog name calls by op, "token",
+// "authorize", "open", "message", "upload", "close", "get", "operators"
+// and the webhook API's (webhooks_api.go).
 type Server struct {
+	simcore.Core[Fault]
 	opts Options
-	srv  *httptest.Server
 
-	mu         sync.Mutex
-	key        *rsa.PrivateKey
-	webhookID  string
-	offset     time.Duration
-	webhookURL string
-	deliveries int
-	codes      map[string]string // authorization code → redirect URI
-	grants     map[string]*grant // refresh token → what it issued
-	access     map[string]accessToken
-	convs      map[string]*Conversation
-	files      map[string]file
-	calls      map[string]int
-	log        []string
-	faults     map[string][]Fault
-	seq        int
+	mu        sync.Mutex
+	key       *rsa.PrivateKey
+	webhookID string
+	codes     map[string]string // authorization code → redirect URI
+	grants    map[string]*grant // refresh token → what it issued
+	access    map[string]accessToken
+	convs     map[string]*Conversation
+	seq       int
 	// early are the webhooks an API call produced, delivered before its
 	// answer is written (see api).
 	early []map[string]any
@@ -194,27 +194,17 @@ type accessToken struct {
 	revoked bool
 }
 
-type file struct {
-	contentType string
-	body        []byte
-}
-
 // New starts a simulator with a fresh RSA signing key; Close stops it.
 func New(opts Options) *Server {
-	def := func(v *string, d string) {
-		if *v == "" {
-			*v = d
-		}
-	}
-	def(&opts.ClientID, "test-client-id")
-	def(&opts.ClientSecret, "test-client-secret")
-	def(&opts.RefreshToken, "test-refresh-token")
-	def(&opts.ScreenName, "zylker")
-	def(&opts.AppID, "40526000000002043")
-	def(&opts.DepartmentID, "40526000000002013")
-	def(&opts.OrgID, "55778119")
-	def(&opts.Location, "us")
-	def(&opts.CloseMethod, http.MethodPut)
+	opts.ClientID = cmp.Or(opts.ClientID, "test-client-id")
+	opts.ClientSecret = cmp.Or(opts.ClientSecret, "test-client-secret")
+	opts.RefreshToken = cmp.Or(opts.RefreshToken, "test-refresh-token")
+	opts.ScreenName = cmp.Or(opts.ScreenName, "zylker")
+	opts.AppID = cmp.Or(opts.AppID, "40526000000002043")
+	opts.DepartmentID = cmp.Or(opts.DepartmentID, "40526000000002013")
+	opts.OrgID = cmp.Or(opts.OrgID, "55778119")
+	opts.Location = cmp.Or(opts.Location, "us")
+	opts.CloseMethod = cmp.Or(opts.CloseMethod, http.MethodPut)
 	if opts.RetrySpacing <= 0 {
 		opts.RetrySpacing = time.Minute
 	}
@@ -225,19 +215,14 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		opts:       opts,
-		key:        newKey(),
-		webhookID:  "40526000000912001",
-		webhookURL: opts.WebhookURL,
-		deliveries: 1,
-		codes:      map[string]string{},
-		grants:     map[string]*grant{opts.RefreshToken: {}},
-		access:     map[string]accessToken{},
-		convs:      map[string]*Conversation{},
-		files:      map[string]file{},
-		calls:      map[string]int{},
-		faults:     map[string][]Fault{},
-		stop:       make(chan struct{}),
+		opts:      opts,
+		key:       newKey(),
+		webhookID: "40526000000912001",
+		codes:     map[string]string{},
+		grants:    map[string]*grant{opts.RefreshToken: {}},
+		access:    map[string]accessToken{},
+		convs:     map[string]*Conversation{},
+		stop:      make(chan struct{}),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /oauth/v2/org/auth", s.handleAuthorize)
@@ -247,94 +232,43 @@ func New(opts Options) *Server {
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}/close", s.api("close", opts.CloseMethod, s.close))
 	mux.HandleFunc("/api/v2/{screen}/conversations/{id}", s.api("get", http.MethodGet, s.get))
 	mux.HandleFunc("/api/v2/{screen}/operators", s.api("operators", http.MethodGet, s.operators))
-	mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	s.webhookRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusOK, 1006, "Invalid URL")
 	})
-	s.srv = httptest.NewServer(mux)
+	s.Start(mux, opts.Now, opts.WebhookURL)
 	return s
 }
 
 // Close stops the server and its background retries.
 func (s *Server) Close() {
 	close(s.stop)
-	s.srv.Close()
+	s.Core.Close()
 	s.retrying.Wait()
 }
 
 // Options returns the options in effect, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
-// URL is the server's base URL.
-func (s *Server) URL() string { return s.srv.URL }
-
 // AccountsURL is the accounts server, for the OAuth config's AccountsURL.
-func (s *Server) AccountsURL() string { return s.srv.URL }
+func (s *Server) AccountsURL() string { return s.URL() }
 
 // SalesIQURL is the SalesIQ server, for the client config's SalesIQURL.
-func (s *Server) SalesIQURL() string { return s.srv.URL }
-
-// SetWebhookURL sets where webhooks go.
-func (s *Server) SetWebhookURL(u string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.webhookURL = u
-}
-
-// SetDeliveries makes every webhook be delivered n times, with attempt 1
-// to n, as SalesIQ's retries do.
-func (s *Server) SetDeliveries(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.deliveries = max(n, 1)
-}
-
-// Advance moves the simulator's clock forward.
-func (s *Server) Advance(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.offset += d
-}
+func (s *Server) SalesIQURL() string { return s.URL() }
 
 // ExpireTokens makes every access token issued so far expire now.
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, t := range s.access {
-		t.expires = s.now()
+		t.expires = s.Now()
 		s.access[k] = t
 	}
-}
-
-// FailNext makes the next n calls of op answer f. Ops are "token",
-// "authorize", "open", "message", "upload", "close", "get" and
-// "operators".
-func (s *Server) FailNext(op string, n int, f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range n {
-		s.faults[op] = append(s.faults[op], f)
-	}
-}
-
-// Calls reports how many times op was called, faults included.
-func (s *Server) Calls(op string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[op]
 }
 
 // TokenCalls reports how many times the token endpoint was called, every
 // grant and fault included.
 func (s *Server) TokenCalls() int { return s.Calls("token") }
-
-// CallLog lists the calls in order by op.
-func (s *Server) CallLog() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
 
 // Conversation returns a copy of a conversation.
 func (s *Server) Conversation(id string) (Conversation, bool) {
@@ -378,20 +312,8 @@ func (c *Conversation) copy() Conversation {
 
 func (c *Conversation) ended() bool { return c.Status == StatusClosed || c.Status == StatusMissed }
 
-func (s *Server) now() time.Time { return s.opts.Now().Add(s.offset) }
-
-// record counts a call and returns the fault to answer, if any. Callers
-// hold s.mu.
-func (s *Server) record(op string) (Fault, bool) {
-	s.calls[op]++
-	s.log = append(s.log, op)
-	q := s.faults[op]
-	if len(q) == 0 {
-		return Fault{}, false
-	}
-	s.faults[op] = q[1:]
-	return q[0], true
-}
+// record counts a call of op and returns the fault to answer, if any.
+func (s *Server) record(op string) (Fault, bool) { return s.Record(op, op) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -401,12 +323,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeAPIError(w http.ResponseWriter, status, code int, message string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": message}})
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // handleAuthorize is the org client's consent page, consented at once: it
@@ -432,13 +348,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid redirect_uri", http.StatusBadRequest)
 		return
 	}
-	code := "1000." + randomHex(16)
+	code := "1000." + simcore.RandomHex(16)
 	s.codes[code] = q.Get("redirect_uri")
 	back := redirect.Query()
 	back.Set("code", code)
 	back.Set("state", q.Get("state"))
 	back.Set("location", s.opts.Location)
-	back.Set("accounts-server", s.srv.URL)
+	back.Set("accounts-server", s.URL())
 	redirect.RawQuery = back.Encode()
 	http.Redirect(w, r, redirect.String(), http.StatusFound)
 }
@@ -448,7 +364,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 func (s *Server) AuthorizationCode(redirectURI string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	code := "1000." + randomHex(16)
+	code := "1000." + simcore.RandomHex(16)
 	s.codes[code] = redirectURI
 	return code
 }
@@ -494,7 +410,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		delete(s.codes, code)
-		refresh = "1000." + randomHex(24)
+		refresh = "1000." + simcore.RandomHex(24)
 		s.grants[refresh] = &grant{}
 		out["refresh_token"] = refresh
 	case "refresh_token":
@@ -507,14 +423,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		refuse("unsupported_grant_type", "")
 		return
 	}
-	g, now := s.grants[refresh], s.now()
+	g, now := s.grants[refresh], s.Now()
 	g.issued = slices.DeleteFunc(g.issued, func(t time.Time) bool { return !t.After(now.Add(-tokenWindow)) })
 	if len(g.issued) >= tokensPerSpan {
 		refuse("Access Denied", "You have made too many requests continuously. Please try again after some time.")
 		return
 	}
 	g.issued = append(g.issued, now)
-	tok := "1000." + randomHex(16)
+	tok := "1000." + simcore.RandomHex(16)
 	s.access[tok] = accessToken{expires: now.Add(s.opts.TokenTTL)}
 	g.live = append(g.live, tok)
 	if len(g.live) > liveTokens {
@@ -591,7 +507,7 @@ func (s *Server) authorize(r *http.Request, method string) *apiError {
 	if !ok || tok == "" {
 		return &apiError{1002, "Invalid authorization header."}
 	}
-	if t, known := s.access[tok]; !known || t.revoked || !s.now().Before(t.expires) {
+	if t, known := s.access[tok]; !known || t.revoked || !s.Now().Before(t.expires) {
 		return &apiError{1008, "Invalid OAuth token."}
 	}
 	if r.PathValue("screen") != s.opts.ScreenName {
@@ -640,7 +556,7 @@ func (s *Server) open(r *http.Request) (any, *apiError) {
 		ID:                    strconv.FormatUint(firstConversationID+uint64(s.seq), 10),
 		Reference:             strconv.Itoa(s.seq),
 		VisitorID:             strconv.FormatUint(firstVisitorID+uint64(s.seq), 10),
-		VisitorConversationID: randomHex(24),
+		VisitorConversationID: simcore.RandomHex(24),
 		UserID:                in.Visitor.UserID,
 		VisitorName:           in.Visitor.Name,
 		VisitorEmail:          in.Visitor.Email,
@@ -650,7 +566,7 @@ func (s *Server) open(r *http.Request) (any, *apiError) {
 		Question:              in.Question,
 		CustomerInfo:          in.CustomerInfo,
 		Status:                StatusWaiting,
-		OpenedAt:              s.now(),
+		OpenedAt:              s.Now(),
 	}
 	s.convs[c.ID] = c
 	if op := s.opts.AvailableOperator; op != nil {
@@ -678,14 +594,14 @@ const (
 // conversation.operator.replied for delivery before the open answer.
 // Callers hold s.mu.
 func (s *Server) assignOnOpen(c *Conversation, op Operator) {
-	c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.now()
-	s.early = append(s.early, s.envelope("conversation.attender.updated", c.ID, s.conversationJSON(c), s.now(), 1))
+	c.Attender, c.Status, c.AttendedAt = &op, StatusAttended, s.Now()
+	s.early = append(s.early, s.envelope("conversation.attender.updated", c.ID, s.conversationJSON(c), s.Now(), 1))
 	greeting := s.opts.Greeting
 	if greeting == "" {
 		greeting = "Hello, I'm " + op.Name + ". How can I help?"
 	}
 	event, entity := s.replyEntity(c, Message{Text: greeting})
-	s.early = append(s.early, s.envelope(event, c.ID, entity, s.now(), 1))
+	s.early = append(s.early, s.envelope(event, c.ID, entity, s.Now(), 1))
 }
 
 // openConversation finds a conversation that must not have ended.
@@ -723,7 +639,7 @@ func (s *Server) message(r *http.Request) (any, *apiError) {
 			return nil, &apiError{1303, "File size exceeds the limit of 50 MB"}
 		}
 		m.FileName, m.ContentType, m.File = h.Filename, h.Header.Get("Content-Type"), body
-		m.FileURL = s.storeFile(h.Filename, m.ContentType, body)
+		m.FileURL = s.StoreFile(h.Filename, m.ContentType, body)
 		m.Text = r.FormValue("comment")
 	} else {
 		var in struct {
@@ -752,7 +668,7 @@ func (s *Server) close(r *http.Request) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
-	c.Status, c.EndedBy, c.EndedAt = StatusClosed, "api", s.now()
+	c.Status, c.EndedBy, c.EndedAt = StatusClosed, "api", s.Now()
 	return s.conversationJSON(c), nil
 }
 
@@ -821,27 +737,9 @@ func (s *Server) SetAvailableOperator(op *Operator) {
 	s.opts.AvailableOperator = op
 }
 
-func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	f, ok := s.files[s.srv.URL+r.URL.Path]
-	s.mu.Unlock()
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", f.contentType)
-	w.Write(f.body)
-}
-
-func (s *Server) storeFile(name, contentType string, body []byte) string {
-	u := s.srv.URL + "/files/" + randomHex(8) + "/" + url.PathEscape(strings.ReplaceAll(name, "/", "_"))
-	s.files[u] = file{contentType: contentType, body: body}
-	return u
-}
-
 func (s *Server) appendMessage(c *Conversation, m Message) Message {
 	m.ID = fmt.Sprintf("%s_%d", c.ID, len(c.Messages)+1)
-	m.Time = s.now().UTC()
+	m.Time = s.Now().UTC()
 	c.Messages = append(c.Messages, m)
 	return m
 }

@@ -274,7 +274,7 @@ func (s *Server) createKey(r *http.Request, _ []byte) (string, any, *apiError) {
 	case len(w.Keys) >= 2:
 		return "", nil, &apiError{codeKeyLimit, "A webhook has at most two public keys"}
 	}
-	now := s.now()
+	now := s.Now()
 	id := strconv.FormatInt(now.UnixMilli(), 10)
 	for slices.ContainsFunc(w.Keys, func(k WebhookKey) bool { return k.ID == id }) {
 		now = now.Add(time.Millisecond)
