@@ -341,7 +341,7 @@ func testRecord(t *testing.T, st hitl.Store) {
 	}
 	wantEvents(t, "Pending", r.Pending, []hitl.Event{c.Event})
 	want := s
-	want.Status, want.Agent, want.UpdatedAt = hitl.StatusAssigned, c.Agent, c.At
+	want.Status, want.Agent, want.UpdatedAt, want.AssignedAt = hitl.StatusAssigned, c.Agent, c.At, c.At
 	wantSession(t, getSession(t, st, s.ID), want)
 
 	// A change without a status keeps the status.
