@@ -77,10 +77,12 @@ func (s *Store) knownSpills(sessionID, digest string, now time.Time) (spills int
 // spills, or every spill of d may be forgotten and nothing else need be
 // known.
 func (s *Store) recordedWith(sessionID string, known int64, d *deliveryItem) {
-	if d.Spills == known {
-		return
+	s.mu.Lock()
+	c := s.spilled[sessionID]
+	s.mu.Unlock()
+	if c == nil || d.Spills != known {
+		s.setSpills(sessionID, &spillCache{spills: d.Spills, ids: map[string]time.Time{}})
 	}
-	s.setSpills(sessionID, &spillCache{spills: d.Spills, ids: map[string]time.Time{}})
 }
 
 func (s *Store) setSpills(sessionID string, c *spillCache) {

@@ -488,7 +488,9 @@ func (s *Store) dueOutboxes(ctx context.Context, now time.Time, limit int) ([]st
 			due = append(due, items...)
 		}
 	}
-	slices.SortFunc(due, func(a, b deliveryItem) int { return cmp.Or(strings.Compare(a.due(), b.due()), strings.Compare(a.SK, b.SK)) })
+	slices.SortFunc(due, func(a, b deliveryItem) int {
+		return cmp.Or(strings.Compare(a.due(), b.due()), strings.Compare(a.SK, b.SK))
+	})
 	ids := make([]string, 0, min(len(due), limit))
 	for _, d := range due[:min(len(due), limit)] {
 		ids = append(ids, d.SK)

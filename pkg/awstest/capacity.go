@@ -1,6 +1,4 @@
-//go:build bench
-
-package bench
+package awstest
 
 import (
 	"context"
@@ -13,11 +11,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 )
 
-// capacityMeter is a dynamo.API that estimates the capacity units DynamoDB
+// DynamoAPI is the part of the DynamoDB client a Meter wraps: the calls of
+// the DynamoDB store (pkg/store/dynamo.API).
+type DynamoAPI interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Meter is a DynamoAPI that estimates the capacity units DynamoDB
 // on-demand would bill for the store's calls, from the sizes of the items
 // involved (moto_server's ConsumedCapacity is a constant, so it cannot
 // tell). The rules, from the DynamoDB developer guide ("Item sizes and
@@ -32,19 +40,21 @@ import (
 //     change of key is a delete and a put); an update that changes no index
 //     key writes no index;
 //   - a strongly consistent read costs 1 RRU per started 4 KB, 1 for a
-//     missing item; an eventually consistent one half that.
+//     missing item; an eventually consistent one half that; a Query, on the
+//     total size of the items it reads; a BatchGetItem, per item.
 //
 // Writes are measured by reading the item before and after through peek,
-// a client that is not counted. Operations the meter does not handle pass
-// through and are listed in unmetered.
-type capacityMeter struct {
-	dynamo.API
+// a client that is not counted. Operations the meter does not handle
+// (transactions, and a Query whose filter left items out) pass through and
+// are listed in unmetered.
+type Meter struct {
+	DynamoAPI
 	peek    *dynamodb.Client
 	table   string
 	indexes []index
 
 	mu        sync.Mutex
-	units     capacity
+	units     Capacity
 	unmetered map[string]int
 }
 
@@ -55,26 +65,28 @@ type index struct {
 	keysOnly bool
 }
 
-// capacity is what the meter estimated.
-type capacity struct {
+// Capacity is what the meter estimated.
+type Capacity struct {
 	WRU      float64 // table writes
 	IndexWRU float64 // index entries written
 	RRU      float64
 	MaxItem  int // the largest item written, in bytes
 }
 
-// minus returns the units since old; MaxItem is the largest item since
+// Minus returns the units since old; MaxItem is the largest item since
 // the last resetMax.
-func (c capacity) minus(old capacity) capacity {
-	return capacity{WRU: c.WRU - old.WRU, IndexWRU: c.IndexWRU - old.IndexWRU, RRU: c.RRU - old.RRU, MaxItem: c.MaxItem}
+func (c Capacity) Minus(old Capacity) Capacity {
+	return Capacity{WRU: c.WRU - old.WRU, IndexWRU: c.IndexWRU - old.IndexWRU, RRU: c.RRU - old.RRU, MaxItem: c.MaxItem}
 }
 
-func newCapacityMeter(ctx context.Context, api dynamo.API, peek *dynamodb.Client, table string) (*capacityMeter, error) {
+// NewMeter meters api's calls on table; peek reads items without being
+// metered.
+func NewMeter(ctx context.Context, api DynamoAPI, peek *dynamodb.Client, table string) (*Meter, error) {
 	out, err := peek.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		return nil, fmt.Errorf("describe table %s: %w", table, err)
 	}
-	m := &capacityMeter{API: api, peek: peek, table: table, unmetered: map[string]int{}}
+	m := &Meter{DynamoAPI: api, peek: peek, table: table, unmetered: map[string]int{}}
 	for _, g := range out.Table.GlobalSecondaryIndexes {
 		ix := index{name: aws.ToString(g.IndexName), keysOnly: g.Projection != nil && g.Projection.ProjectionType == types.ProjectionTypeKeysOnly}
 		for _, k := range g.KeySchema {
@@ -85,46 +97,46 @@ func newCapacityMeter(ctx context.Context, api dynamo.API, peek *dynamodb.Client
 	return m, nil
 }
 
-// snapshot returns the estimate so far and the calls not metered.
-func (m *capacityMeter) snapshot() (capacity, map[string]int) {
+// Snapshot returns the estimate so far and the calls not metered.
+func (m *Meter) Snapshot() (Capacity, map[string]int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.units, maps.Clone(m.unmetered)
 }
 
-// resetMax starts a new window for capacity.MaxItem.
-func (m *capacityMeter) resetMax() {
+// ResetMax starts a new window for Capacity.MaxItem.
+func (m *Meter) ResetMax() {
 	m.mu.Lock()
 	m.units.MaxItem = 0
 	m.mu.Unlock()
 }
 
-func (m *capacityMeter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	out, err := m.API.GetItem(ctx, in, optFns...)
+func (m *Meter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := m.DynamoAPI.GetItem(ctx, in, optFns...)
 	if err == nil {
-		m.add(capacity{RRU: readUnits(itemSize(out.Item), aws.ToBool(in.ConsistentRead))})
+		m.add(Capacity{RRU: readUnits(itemSize(out.Item), aws.ToBool(in.ConsistentRead))})
 	}
 	return out, err
 }
 
-func (m *capacityMeter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	before, err := m.item(ctx, m.keyOf(in.Item))
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.API.PutItem(ctx, in, optFns...)
+	out, err := m.DynamoAPI.PutItem(ctx, in, optFns...)
 	if err == nil {
 		m.wrote(before, in.Item)
 	}
 	return out, err
 }
 
-func (m *capacityMeter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	before, err := m.item(ctx, in.Key)
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.API.UpdateItem(ctx, in, optFns...)
+	out, err := m.DynamoAPI.UpdateItem(ctx, in, optFns...)
 	if err != nil {
 		// A failed condition still costs the write of the item as it is.
 		if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
@@ -140,33 +152,63 @@ func (m *capacityMeter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemI
 	return out, nil
 }
 
-func (m *capacityMeter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	m.skip("DeleteItem")
-	return m.API.DeleteItem(ctx, in, optFns...)
+func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	before, err := m.item(ctx, in.Key)
+	if err != nil {
+		return nil, err
+	}
+	out, err := m.DynamoAPI.DeleteItem(ctx, in, optFns...)
+	if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
+		m.wrote(before, before)
+	} else if err == nil {
+		m.wrote(before, nil)
+	}
+	return out, err
 }
 
-func (m *capacityMeter) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	m.skip("Query")
-	return m.API.Query(ctx, in, optFns...)
+// Query is billed on the items it reads, its filter notwithstanding:
+// their total size, in started 4 KB.
+func (m *Meter) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := m.DynamoAPI.Query(ctx, in, optFns...)
+	if err == nil {
+		size := 0
+		for _, it := range out.Items {
+			size += itemSize(it)
+		}
+		if int(out.ScannedCount) > len(out.Items) {
+			m.skip("Query with a filter") // the items filtered out are not returned: their size is unknown
+		}
+		m.add(Capacity{RRU: readUnits(size, aws.ToBool(in.ConsistentRead))})
+	}
+	return out, err
 }
 
-func (m *capacityMeter) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	m.skip("BatchGetItem")
-	return m.API.BatchGetItem(ctx, in, optFns...)
+// BatchGetItem is billed as one read per item.
+func (m *Meter) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out, err := m.DynamoAPI.BatchGetItem(ctx, in, optFns...)
+	if err == nil {
+		for table, items := range out.Responses {
+			consistent := aws.ToBool(in.RequestItems[table].ConsistentRead)
+			for _, it := range items {
+				m.add(Capacity{RRU: readUnits(itemSize(it), consistent)})
+			}
+		}
+	}
+	return out, err
 }
 
-func (m *capacityMeter) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+func (m *Meter) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
 	m.skip("TransactWriteItems")
-	return m.API.TransactWriteItems(ctx, in, optFns...)
+	return m.DynamoAPI.TransactWriteItems(ctx, in, optFns...)
 }
 
-func (m *capacityMeter) skip(op string) {
+func (m *Meter) skip(op string) {
 	m.mu.Lock()
 	m.unmetered[op]++
 	m.mu.Unlock()
 }
 
-func (m *capacityMeter) add(c capacity) {
+func (m *Meter) add(c Capacity) {
 	m.mu.Lock()
 	m.units.WRU += c.WRU
 	m.units.IndexWRU += c.IndexWRU
@@ -176,9 +218,9 @@ func (m *capacityMeter) add(c capacity) {
 }
 
 // wrote accounts for a write that turned before into after (nil: absent).
-func (m *capacityMeter) wrote(before, after map[string]types.AttributeValue) {
+func (m *Meter) wrote(before, after map[string]types.AttributeValue) {
 	size := max(itemSize(before), itemSize(after))
-	c := capacity{WRU: writeUnits(size), MaxItem: size}
+	c := Capacity{WRU: writeUnits(size), MaxItem: size}
 	for _, ix := range m.indexes {
 		c.IndexWRU += float64(indexWrites(ix, before, after))
 	}
@@ -227,12 +269,12 @@ func scalar(v types.AttributeValue) string {
 	return fmt.Sprintf("%T", v)
 }
 
-func (m *capacityMeter) keyOf(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+func (m *Meter) keyOf(item map[string]types.AttributeValue) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"pk": item["pk"], "sk": item["sk"]}
 }
 
 // item reads an item through the uncounted client.
-func (m *capacityMeter) item(ctx context.Context, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+func (m *Meter) item(ctx context.Context, key map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
 	out, err := m.peek.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(m.table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("capacity meter: read item: %w", err)
