@@ -44,9 +44,9 @@ type DynamoAPI interface {
 //     total size of the items it reads; a BatchGetItem, per item.
 //
 // Writes are measured by reading the item before and after through peek,
-// a client that is not counted. Operations the meter does not handle
-// (transactions, and a Query whose filter left items out) pass through and
-// are listed in unmetered.
+// a client that is not counted; a transaction, as twice the table writes
+// of its items. Operations the meter does not handle (a Query whose filter left
+// items out) pass through and are listed in unmetered.
 type Meter struct {
 	DynamoAPI
 	peek    *dynamodb.Client
@@ -197,9 +197,44 @@ func (m *Meter) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput
 	return out, err
 }
 
+// TransactWriteItems costs each item's table write twice (its index
+// writes once); a cancelled transaction, as if every item were written
+// unchanged.
 func (m *Meter) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	m.skip("TransactWriteItems")
-	return m.DynamoAPI.TransactWriteItems(ctx, in, optFns...)
+	keys := make([]map[string]types.AttributeValue, len(in.TransactItems))
+	before := make([]map[string]types.AttributeValue, len(in.TransactItems))
+	for i, a := range in.TransactItems {
+		switch {
+		case a.Put != nil:
+			keys[i] = m.keyOf(a.Put.Item)
+		case a.Update != nil:
+			keys[i] = a.Update.Key
+		case a.Delete != nil:
+			keys[i] = a.Delete.Key
+		case a.ConditionCheck != nil:
+			keys[i] = a.ConditionCheck.Key
+		}
+		var err error
+		if before[i], err = m.item(ctx, keys[i]); err != nil {
+			return nil, err
+		}
+	}
+	out, err := m.DynamoAPI.TransactWriteItems(ctx, in, optFns...)
+	if _, cancelled := errors.AsType[*types.TransactionCanceledException](err); err != nil && !cancelled {
+		return out, err
+	}
+	for i := range keys {
+		after := before[i]
+		if err == nil {
+			var readErr error
+			if after, readErr = m.item(ctx, keys[i]); readErr != nil {
+				return nil, readErr
+			}
+		}
+		m.wrote(before[i], after)
+		m.add(Capacity{WRU: writeUnits(max(itemSize(before[i]), itemSize(after)))}) // the transaction's second unit
+	}
+	return out, err
 }
 
 func (m *Meter) skip(op string) {

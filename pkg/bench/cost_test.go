@@ -144,7 +144,7 @@ func (b *bench) cost(p provider) error {
 	b.r.add(figure{Section: section, Name: "agent messages", Value: agentCost.total() * 1e6, Unit: "$", Text: fmt.Sprintf("$%.2f", agentCost.total()*1e6)}.
 		atMost(maxCostPerMillion, "$%.2f").note("%s", agentCost.breakdown()))
 	b.r.add(figure{Section: section, Name: "DynamoDB units per agent message", Value: conv100.WRU + conv100.IndexWRU, Text: fmt.Sprintf("%.2f WRU, %.2f RRU", conv100.WRU+conv100.IndexWRU, conv100.RRU)}.
-		note("mean over a 100-message conversation: %s; over a 20-message one: %s; each message after the 100th: %s. The session item, which every Record and Ack rewrites, is %s at the 1st message, %s at the 20th, %s at the 100th. Estimated from the sizes of the items written (moto reports no real capacity)",
+		note("mean over a 100-message conversation: %s; over a 20-message one: %s; each message after the 100th: %s. The largest item written (the delivery item, which every Record and Ack rewrites) is %s at the 1st message, %s at the 20th, %s at the 100th. Estimated from the sizes of the items written (moto reports no real capacity)",
 			wru(conv100), wru(conv20), wru(later), kb(0), kb(19), kb(99)))
 	b.r.add(figure{Section: section, Name: "billed duration of a warm webhooks invocation", Value: b.webhookBilled.Seconds(), Unit: "s", Text: fmt.Sprintf("%.1f ms", float64(b.webhookBilled.Microseconds())/1000)}.
 		note("measured wall time (moto and the bot on loopback) plus the CPU time × (1769/128 − 1): Lambda gives 128 MB a 128/1769 share of a vCPU"))

@@ -413,6 +413,33 @@ func TestWriteUnitsPerAgentMessage(t *testing.T) {
 		t.Errorf("%d spills, want %d", spills, n/dynamo.SpillAt)
 	}
 	t.Logf("%d messages: mean %.3f WRU; largest item written %d bytes", n, 2+float64(spills)/n, maxItem)
+
+	// Status changes, rare, write the session item too, in a transaction
+	// (twice the units); the close reads the delivery item first.
+	units := func(c hitl.Change) awstest.Capacity {
+		t.Helper()
+		before, _ := meter.Snapshot()
+		owner := hitl.NewID("own")
+		if r, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil || !r.Leased {
+			t.Fatalf("Record %s = %+v, %v", c.Event.Type, r, err)
+		}
+		if _, err := st.Ack(ctx, sess.ID, owner, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := meter.Snapshot()
+		return after.Minus(before)
+	}
+	at := t0.Add(time.Hour)
+	assign := message(sess, "assign", "")
+	assign.Status, assign.Agent, assign.At, assign.Event.Type, assign.Event.Message = hitl.StatusAssigned, &hitl.Agent{ID: "jane.agent@example.com"}, at, hitl.EventAssigned, nil
+	if got := units(assign); got.WRU != 7 || got.IndexWRU != 0 || got.RRU != 1 {
+		t.Errorf("an assignment: %.0f WRU, %.0f index WRU, %.1f RRU; want 7 (the 2 KB session item ×2, the delivery item ×2, the Ack), 0, 1 (the delivery item read back)", got.WRU, got.IndexWRU, got.RRU)
+	}
+	closing := message(sess, "close", "")
+	closing.Status, closing.CloseReason, closing.At, closing.Event.Type, closing.Event.Message = hitl.StatusClosed, hitl.ReasonAgentClosed, at, hitl.EventStopped, nil
+	if got := units(closing); got.WRU != 7 || got.IndexWRU != 1 || got.RRU != 2 {
+		t.Errorf("a close: %.0f WRU, %.0f index WRU, %.1f RRU; want 7 (as an assignment; the Ack deletes the delivery item), 1 (the visitor index entry goes), 2 (the delivery item read before and after)", got.WRU, got.IndexWRU, got.RRU)
+	}
 }
 
 func TestCallsOfPendingSessions(t *testing.T) {
