@@ -72,10 +72,10 @@ func (s *Store) knownSpills(sessionID, digest string, now time.Time) (spills int
 	return c.spills, ok && until.After(now)
 }
 
-// recordedWith notes that a Record's condition held on d, with this
-// Store's knowledge complete up to known spills: either d counts as many
-// spills, or every spill of d may be forgotten and nothing else need be
-// known.
+// recordedWith notes that a Record's condition held on d, the item its
+// write returned, with this Store's knowledge complete up to known spills:
+// either d counts as many spills, or every spill of d may be forgotten and
+// nothing else need be known.
 func (s *Store) recordedWith(sessionID string, known int64, d *deliveryItem) {
 	s.mu.Lock()
 	c := s.spilled[sessionID]

@@ -85,6 +85,7 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 			if err := attributevalue.UnmarshalMap(item, &d); err != nil {
 				return hitl.Recorded{}, fmt.Errorf("decode delivery item: %w", err)
 			}
+			s.recordedWith(c.SessionID, known, &d)
 		} else {
 			done, again, err := s.recordWithSession(ctx, c, digest, known, fold, up, cond)
 			if err != nil || (!done && !again) {
@@ -98,6 +99,8 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 			}
 			// A transaction returns no item: read what it wrote, and
 			// whatever was appended since (delivered under the lease too).
+			// It may count spills committed since, which this Store does
+			// not know: what the Store knows stays as it was.
 			found, err := s.getItem(ctx, deliveryKey(c.SessionID), &d)
 			if err != nil {
 				return hitl.Recorded{}, err
@@ -106,7 +109,6 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 				return hitl.Recorded{Applied: true, IdleUntil: parseTS(fold.IdleUntil)}, nil
 			}
 		}
-		s.recordedWith(c.SessionID, known, &d)
 		idleUntil := parseTS(d.IdleUntil)
 		if fold != nil {
 			idleUntil = parseTS(fold.IdleUntil)
