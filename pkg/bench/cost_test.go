@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 )
 
@@ -79,29 +80,29 @@ func (b *bench) cost(p provider) error {
 	if b.webhookBilled == 0 || b.botBilled == 0 {
 		return fmt.Errorf("needs the durations of the webhooks and actions long runs, which did not complete")
 	}
-	var meter *capacityMeter
+	var meter *awstest.Meter
 	e, err := b.newEnv(b.aws, p, func(l *lane, table string) (dynamo.API, error) {
 		var err error
-		meter, err = newCapacityMeter(b.ctx, l.db, l.direct, table)
+		meter, err = awstest.NewMeter(b.ctx, l.db, l.direct, table)
 		return meter, err
 	})
 	if err != nil {
 		return err
 	}
 	c := p.handoff(b.t, e.Env)
-	units := func(n int, next func(i int) request) ([]capacity, map[string]int, error) {
-		out := make([]capacity, n)
-		_, skipped := meter.snapshot()
+	units := func(n int, next func(i int) request) ([]awstest.Capacity, map[string]int, error) {
+		out := make([]awstest.Capacity, n)
+		_, skipped := meter.Snapshot()
 		for i := range n {
-			meter.resetMax()
-			before, _ := meter.snapshot()
+			meter.ResetMax()
+			before, _ := meter.Snapshot()
 			if err := send(b.ctx, loopbackClient(1), e.Server.URL, next(i)); err != nil {
 				return nil, nil, err
 			}
-			after, _ := meter.snapshot()
-			out[i] = after.minus(before)
+			after, _ := meter.Snapshot()
+			out[i] = after.Minus(before)
 		}
-		_, skippedAfter := meter.snapshot()
+		_, skippedAfter := meter.Snapshot()
 		for op, v := range skippedAfter {
 			if skippedAfter[op] = v - skipped[op]; skippedAfter[op] == 0 {
 				delete(skippedAfter, op)
@@ -120,8 +121,8 @@ func (b *bench) cost(p provider) error {
 	if len(skippedAgent)+len(skippedBot) > 0 {
 		return fmt.Errorf("the messages made DynamoDB calls the meter does not price: %v %v", skippedAgent, skippedBot)
 	}
-	mean := func(u []capacity) capacity {
-		var m capacity
+	mean := func(u []awstest.Capacity) awstest.Capacity {
+		var m awstest.Capacity
 		for _, c := range u {
 			m.WRU += c.WRU / float64(len(u))
 			m.IndexWRU += c.IndexWRU / float64(len(u))
@@ -134,7 +135,7 @@ func (b *bench) cost(p provider) error {
 	conv100, conv20, later, perBot := mean(agent[:100]), mean(agent[:20]), mean(agent[100:]), mean(bot)
 	agentCost := cost(costInputs{invocations: 1, billed: b.webhookBilled, wru: conv100.WRU + conv100.IndexWRU, rru: conv100.RRU, secretsManager: b.agentSecrets})
 	botCost := cost(costInputs{invocations: 1, billed: b.botBilled, wru: perBot.WRU + perBot.IndexWRU, rru: perBot.RRU, secretsManager: b.botSecrets})
-	wru := func(c capacity) string {
+	wru := func(c awstest.Capacity) string {
 		return fmt.Sprintf("%.2f WRU (item %.2f + index %.2f)", c.WRU+c.IndexWRU, c.WRU, c.IndexWRU)
 	}
 	kb := func(i int) string { return fmt.Sprintf("%.2f KB", float64(agent[i].MaxItem)/1024) }
@@ -143,7 +144,7 @@ func (b *bench) cost(p provider) error {
 	b.r.add(figure{Section: section, Name: "agent messages", Value: agentCost.total() * 1e6, Unit: "$", Text: fmt.Sprintf("$%.2f", agentCost.total()*1e6)}.
 		atMost(maxCostPerMillion, "$%.2f").note("%s", agentCost.breakdown()))
 	b.r.add(figure{Section: section, Name: "DynamoDB units per agent message", Value: conv100.WRU + conv100.IndexWRU, Text: fmt.Sprintf("%.2f WRU, %.2f RRU", conv100.WRU+conv100.IndexWRU, conv100.RRU)}.
-		note("mean over a 100-message conversation: %s; over a 20-message one: %s; each message after the 100th: %s. The session item, which every Record and Ack rewrites, is %s at the 1st message, %s at the 20th, %s at the 100th. Estimated from the sizes of the items written (moto reports no real capacity)",
+		note("mean over a 100-message conversation: %s; over a 20-message one: %s; each message after the 100th: %s. The largest item written (the delivery item, which every Record and Ack rewrites) is %s at the 1st message, %s at the 20th, %s at the 100th. Estimated from the sizes of the items written (moto reports no real capacity)",
 			wru(conv100), wru(conv20), wru(later), kb(0), kb(19), kb(99)))
 	b.r.add(figure{Section: section, Name: "billed duration of a warm webhooks invocation", Value: b.webhookBilled.Seconds(), Unit: "s", Text: fmt.Sprintf("%.1f ms", float64(b.webhookBilled.Microseconds())/1000)}.
 		note("measured wall time (moto and the bot on loopback) plus the CPU time × (1769/128 − 1): Lambda gives 128 MB a 128/1769 share of a vCPU"))

@@ -97,17 +97,20 @@ func median(d []time.Duration) time.Duration {
 }
 
 // throughput sends up to n requests from workers concurrent loops, for at
-// most limit, and returns the completed requests per second.
-func throughput(ctx context.Context, base string, workers, n int, limit time.Duration, next func(i int) request) (float64, int, error) {
+// most limit, and returns the completed requests per second and each
+// one's duration, sorted.
+func throughput(ctx context.Context, base string, workers, n int, limit time.Duration, next func(i int) request) (float64, []time.Duration, error) {
 	client := loopbackClient(workers)
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var (
-		issued, done atomic.Int64
-		wg           sync.WaitGroup
-		errOnce      sync.Once
-		firstErr     error
+		issued   atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		mu       sync.Mutex
+		took     []time.Duration
 	)
 	t0 := time.Now()
 	for range workers {
@@ -117,22 +120,27 @@ func throughput(ctx context.Context, base string, workers, n int, limit time.Dur
 				if i >= n {
 					return
 				}
-				if err := send(ctx, client, base, next(i)); err != nil {
+				r := next(i)
+				start := time.Now()
+				if err := send(ctx, client, base, r); err != nil {
 					if ctx.Err() == nil {
 						errOnce.Do(func() { firstErr = err; cancel() })
 					}
 					return
 				}
-				done.Add(1)
+				mu.Lock()
+				took = append(took, time.Since(start))
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(t0)
 	if firstErr != nil {
-		return 0, 0, firstErr
+		return 0, nil, firstErr
 	}
-	return float64(done.Load()) / elapsed.Seconds(), int(done.Load()), nil
+	slices.Sort(took)
+	return float64(len(took)) / elapsed.Seconds(), took, nil
 }
 
 // echo measures the echo server's throughput on sample's body.
@@ -217,14 +225,21 @@ func (b *bench) latency(p provider) error {
 				continue
 			}
 			offset := 1_000_000 // new event ids
-			rps, n, err := throughput(b.ctx, e.Server.URL, loadWorkers, b.size.loadRequests, 30*time.Second, func(i int) request { return path.next(offset + i) })
+			rps, took, err := throughput(b.ctx, e.Server.URL, loadWorkers, b.size.loadRequests, 30*time.Second, func(i int) request { return path.next(offset + i) })
 			if err != nil {
 				return fmt.Errorf("%s throughput: %w", path.name, err)
 			}
 			ratio := rps / echoRPS
 			b.r.add(figure{Section: section, Name: path.name + " throughput, " + s.name, Value: ratio, Unit: "ratio to echo",
 				Text: fmt.Sprintf("%.2f × echo (%.0f req/s)", ratio, rps)}.atLeast(minThroughputRatio, "%.1f").
-				note("%d requests, %d concurrent, over %d conversations", n, loadWorkers, len(convs)))
+				note("%d requests, %d concurrent, over %d conversations", len(took), loadWorkers, len(convs)))
+			loaded := figure{Section: section, Name: fmt.Sprintf("%s p50 / p99 at %d concurrent, %s", path.name, loadWorkers, s.name), Value: percentile(took, 99).Seconds(), Unit: "s",
+				Text: ms(percentile(took, 50)) + " / " + ms(percentile(took, 99)) + " ms"}.
+				note("during the throughput run: %d requests", len(took))
+			if path.name == "agent message" {
+				loaded = loaded.atMost(maxLoadedP99.Seconds(), "%.3f s")
+			}
+			b.r.add(loaded)
 		}
 	}
 	return nil

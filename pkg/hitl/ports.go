@@ -259,9 +259,10 @@ type SessionStore interface {
 	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]Session, error)
 
 	// Record applies c and appends c.Event to the session's outbox in one
-	// atomic step, unless the session is closed (and c not AfterClose), already recorded an event
-	// with the same id (its last 100 ids, and every id recorded within
-	// DedupeSpan, are remembered), or c.Unassign names an agent other than
+	// atomic step, unless the session is closed (and c not AfterClose),
+	// already recorded an event with the same id (every id recorded within
+	// DedupeSpan is remembered, whatever the number of events in between),
+	// or c.Unassign names an agent other than
 	// the session's. In the
 	// same step it takes the session's delivery lease for owner until
 	// leaseUntil if no one holds it; a held lease, even expired, is left to

@@ -1,11 +1,13 @@
 // Package bolt is the embedded hitl.Store, on bbolt: one file, pure Go, for
 // local runs and single-binary installs.
 //
-// Each session is one JSON record holding its outbox, the ids of its recent
-// events and its delivery lease (and, while pending, its transcript). Index
-// buckets keyed by a fixed-width UTC time make DueOutboxes,
-// VisitorsExpiring, IdleSessions and DeadLetters ordered range reads. bbolt
-// serializes write transactions, so every method is atomic.
+// Each session is one JSON record holding its outbox and its delivery lease
+// (and, while pending, its transcript). The ids of its events are keys of a
+// bucket of their own, remembered for hitl.DedupeSpan, so that a record does
+// not grow with the pace of its conversation. Index buckets keyed by a
+// fixed-width UTC time make DueOutboxes, VisitorsExpiring, IdleSessions and
+// DeadLetters ordered range reads. bbolt serializes write transactions, so
+// every method is atomic.
 package bolt
 
 import (
@@ -32,11 +34,14 @@ var (
 	heldBucket     = []byte("held")     // provider \x00 conversation id \x00 held time \x00 event key → heldEvent
 	heldExpBucket  = []byte("heldexp")  // expiry \x00 held key → nothing
 	settingsBucket = []byte("settings") // setting name → value
+	seenBucket     = []byte("seen")     // session id \x00 event id → when it was recorded
+	seenExpBucket  = []byte("seenexp")  // when it may be forgotten \x00 seen key → nothing
 )
 
 // Store is the embedded store. Its methods are safe for concurrent use.
 type Store struct {
-	db *bbolt.DB
+	db     *bbolt.DB
+	writes *committer // Record and Ack, the writes of every event
 }
 
 var _ hitl.Store = (*Store)(nil)
@@ -49,7 +54,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket, settingsBucket} {
+		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket, settingsBucket, seenBucket, seenExpBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -60,14 +65,14 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create buckets in %s: %w", path, err)
 	}
-	// Record and Ack group-commit through Batch; a lone call waits at most
-	// this long for company.
-	db.MaxBatchDelay = time.Millisecond
-	return &Store{db: db}, nil
+	return &Store{db: db, writes: newCommitter(db)}, nil
 }
 
-// Close closes the store file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the store file, once the writes under way are committed.
+func (s *Store) Close() error {
+	s.writes.close()
+	return s.db.Close()
+}
 
 // timeLayout formats times in keys: fixed width, so keys sort in time order
 // and the time is the first len(timeLayout) bytes.

@@ -1,8 +1,12 @@
 package bolt_test
 
 import (
+	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
@@ -22,4 +26,96 @@ func TestContract(t *testing.T) {
 		})
 		return st
 	})
+}
+
+func open(t *testing.T) *bolt.Store {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "hitl.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func session(t *testing.T, st hitl.Store, id string) {
+	t.Helper()
+	s := hitl.Session{ID: id, UserID: "usr_1", Provider: hitl.LiveChat, Channel: hitl.ChannelNative, Status: hitl.StatusWaiting, CreatedAt: t0, UpdatedAt: t0}
+	if _, err := st.CreateSession(context.Background(), s, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func change(id, event string, at time.Time) hitl.Change {
+	return hitl.Change{SessionID: id, At: at, Event: hitl.Event{
+		ID: event, Type: hitl.EventMessage, SessionID: id, Provider: hitl.LiveChat, OccurredAt: at,
+		Message: &hitl.Message{Type: hitl.TypeText, Text: "hi"},
+	}}
+}
+
+// TestRememberedIDsForgotten: the ids of events are forgotten once their
+// span has passed, so the store does not grow with the events recorded.
+func TestRememberedIDsForgotten(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	session(t, st, "s1")
+	for i := range 300 {
+		c := change("s1", fmt.Sprintf("e%d", i), t0.Add(time.Duration(i)*time.Second))
+		if _, err := st.Record(ctx, c, fmt.Sprintf("o%d", i), c.At.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Ack(ctx, "s1", fmt.Sprintf("o%d", i), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Long after, each event forgets a few of the old ids.
+	later := t0.Add(hitl.DedupeSpan + time.Hour)
+	for i := range 100 {
+		c := change("s1", fmt.Sprintf("f%d", i), later.Add(time.Duration(i)*time.Second))
+		if _, err := st.Record(ctx, c, fmt.Sprintf("p%d", i), c.At.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Ack(ctx, "s1", fmt.Sprintf("p%d", i), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.RememberedIDs(); err != nil || n != 100 {
+		t.Errorf("remembered ids = %d, %v; want the 100 recent ones", n, err)
+	}
+}
+
+// TestSharedCommitKeepsOthers: a write that fails (an Ack by someone who
+// does not hold the lease) fails alone; the writes committed with it
+// apply.
+func TestSharedCommitKeepsOthers(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	const sessions = 8
+	for i := range sessions {
+		session(t, st, fmt.Sprintf("s%d", i))
+	}
+	var wg sync.WaitGroup
+	for i := range sessions {
+		id := fmt.Sprintf("s%d", i)
+		wg.Go(func() {
+			for j := range 20 {
+				c := change(id, fmt.Sprintf("e%d", j), t0)
+				if r, err := st.Record(ctx, c, fmt.Sprintf("o%d", j), t0.Add(time.Minute)); err != nil || !r.Applied {
+					t.Errorf("Record %s %d = %+v, %v", id, j, r, err)
+				}
+				if _, err := st.Ack(ctx, id, "intruder", 1, nil); hitl.ErrorCode(err) != hitl.CodeConflict {
+					t.Errorf("Ack by a non-holder: err = %v, want %s", err, hitl.CodeConflict)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range sessions {
+		p, ok, err := st.Claim(ctx, fmt.Sprintf("s%d", i), "claimer", t0.Add(time.Hour), t0.Add(2*time.Hour))
+		if err != nil || !ok || len(p) != 20 {
+			t.Errorf("session s%d: %d events pending, %v, %v; want 20", i, len(p), ok, err)
+		}
+	}
 }

@@ -16,13 +16,16 @@ import (
 
 func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUntil time.Time) (hitl.Recorded, error) {
 	var out hitl.Recorded
-	// Batch: concurrent Records and Acks share one transaction and one
-	// sync to disk. It may run the function again, alone: start afresh.
-	err := s.db.Batch(func(tx *bbolt.Tx) error {
+	// Concurrent Records and Acks share one transaction and one sync to
+	// disk. The function may run again, alone: start afresh.
+	err := s.writes.update(func(tx *bbolt.Tx) error {
 		out = hitl.Recorded{}
 		return change(tx, c.SessionID, func(r *record) (bool, error) {
-			if (r.Session.Closed() && !c.AfterClose) || slices.Contains(r.Recent, c.Event.ID) {
+			if r.Session.Closed() && !c.AfterClose {
 				return true, nil
+			}
+			if seen, err := remembered(tx, c.SessionID, c.Event.ID, c.At); err != nil || seen {
+				return true, err
 			}
 			if c.Unassign != "" {
 				if r.Session.Agent == nil || r.Session.Agent.ID != c.Unassign {
@@ -55,7 +58,9 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 			}
 			r.Session.UpdatedAt = c.At
 			r.Outbox = append(slices.Clip(r.Outbox), c.Event)
-			r.remember(c.Event.ID, c.At)
+			if err := remember(tx, c.SessionID, c.Event.ID, c.At); err != nil {
+				return false, err
+			}
 			if r.LeaseOwner == "" {
 				r.LeaseOwner, r.LeaseUntil = owner, leaseUntil
 			}
@@ -95,7 +100,7 @@ func (s *Store) Claim(_ context.Context, sessionID, owner string, now, leaseUnti
 
 func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
 	var more bool
-	err := s.db.Batch(func(tx *bbolt.Tx) error { // see Record
+	err := s.writes.update(func(tx *bbolt.Tx) error { // see Record
 		more = false
 		return change(tx, sessionID, func(r *record) (bool, error) {
 			if r.LeaseOwner != owner {

@@ -19,8 +19,6 @@ type record struct {
 	// Outbox holds the undelivered events, oldest first. Their Channel and
 	// UserID are the session's and are restored on reading.
 	Outbox     []hitl.Event `json:"outbox,omitempty"`
-	Recent     []string     `json:"recent,omitempty"`   // ids of recent events, oldest first
-	RecentAt   []time.Time  `json:"recentAt,omitempty"` // when each of Recent was recorded
 	LeaseOwner string       `json:"leaseOwner,omitempty"`
 	LeaseUntil time.Time    `json:"leaseUntil,omitzero"`
 	Retry      retry        `json:"retry,omitzero"`
@@ -43,26 +41,6 @@ type retry struct {
 	At       time.Time `json:"at"`
 	Attempts int       `json:"attempts"`
 	Since    time.Time `json:"since"`
-}
-
-// recentIDs is how many event ids a session remembers to reject duplicates,
-// besides every id recorded within hitl.DedupeSpan.
-const recentIDs = 100
-
-// remember adds id, recorded at at, to the recent ids and forgets those
-// beyond the last recentIDs that are older than hitl.DedupeSpan.
-func (r *record) remember(id string, at time.Time) {
-	// Records written before RecentAt existed have fewer times than ids:
-	// their first ids count as old.
-	old := len(r.Recent) - len(r.RecentAt)
-	r.Recent = append(slices.Clip(r.Recent), id)
-	r.RecentAt = append(slices.Clip(r.RecentAt), at)
-	drop := 0
-	for drop < len(r.Recent)-recentIDs && (drop < old || at.Sub(r.RecentAt[drop-old]) > hitl.DedupeSpan) {
-		drop++
-	}
-	r.Recent = r.Recent[drop:]
-	r.RecentAt = r.RecentAt[max(drop-old, 0):]
 }
 
 func (r *record) session() hitl.Session {

@@ -1,17 +1,20 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -39,33 +42,27 @@ type Store struct {
 	maxOutboxBytes int // event JSON an outbox holds at most
 
 	mu sync.Mutex
-	// recentLens holds, per session and lease owner, the length of the
-	// session's recent-ids list when this Store took the lease for owner, so
-	// that the Ack releasing it can trim the list without reading it first.
-	recentLens map[string]recentTrim
-}
-
-// recentTrim is what an Ack may trim of the recent-ids list: its first Trim
-// ids and first TrimAt times, while the list still has at least Len ids.
-type recentTrim struct{ Len, Trim, TrimAt int }
-
-func (it *sessionItem) recentTrim(now time.Time) recentTrim {
-	n := it.trimmable(now)
-	return recentTrim{Len: len(it.Recent), Trim: n, TrimAt: max(n-(len(it.Recent)-len(it.RecentAt)), 0)}
+	// leases holds, per session and lease owner, the delivery item as this
+	// Store saw it when it took the lease, so that the Ack releasing it can
+	// spill the remembered event ids without reading the item first.
+	leases map[string]deliveryItem
+	// spilled holds, per session, the spilled event ids this Store knows
+	// (dedupe.go).
+	spilled map[string]*spillCache
 }
 
 var _ hitl.Store = (*Store)(nil)
 
 // New returns a store on table, which must have the schema CreateTable makes.
 func New(db API, table string) *Store {
-	return &Store{db: db, table: table, maxOutboxBytes: maxOutboxBytes, recentLens: map[string]recentTrim{}}
+	return &Store{db: db, table: table, maxOutboxBytes: maxOutboxBytes, leases: map[string]deliveryItem{}, spilled: map[string]*spillCache{}}
 }
 
 // Tuning.
 const (
-	recentIDs      = 100       // event ids remembered per session, at least
-	maxTrim        = 40        // recent ids removed by one write, to bound the expression
+	spillAt        = 24        // remembered event ids that make the lease holder spill them (dedupe.go)
 	maxOutboxBytes = 300 << 10 // event JSON per outbox, leaving room in the 400 KB item
+	deliveryShards = 4         // partitions of the delivery items, which the sweep reads
 	retention      = 30 * 24 * time.Hour
 	convRetention  = 365 * 24 * time.Hour
 	leaseRetention = 24 * time.Hour
@@ -74,18 +71,19 @@ const (
 
 // Key prefixes and index partitions.
 const (
-	userPrefix    = "USER#"
-	heldPrefix    = "HELD#"
-	settingPrefix = "SETTING#"
-	sessionPrefix = "SESSION#"
-	convPrefix    = "CONV#"
-	idemPrefix    = "IDEM#"
-	leasePrefix   = "LEASE#"
-	deadPrefix    = "DEAD#"
+	userPrefix     = "USER#"
+	heldPrefix     = "HELD#"
+	settingPrefix  = "SETTING#"
+	sessionPrefix  = "SESSION#"
+	deliveryPrefix = "OUTBOX#"
+	convPrefix     = "CONV#"
+	idemPrefix     = "IDEM#"
+	leasePrefix    = "LEASE#"
+	deadPrefix     = "DEAD#"
+	spillPrefix    = "SPILL#"
 
 	sessionSK = "SESSION"
 
-	dueOutbox   = "OUTBOX"  // gsi1pk of due outboxes
 	deadLetters = "DEAD"    // gsi1pk of dead letters
 	visitors    = "VISITOR" // gsi2pk of expiring visitor tokens
 	idle        = "IDLE"    // gsi3pk of sessions with an idle deadline
@@ -99,6 +97,16 @@ func key(pk, sk string) map[string]types.AttributeValue {
 }
 
 func sessionKey(id string) map[string]types.AttributeValue { return key(sessionPrefix+id, sessionSK) }
+
+// deliveryPK is the partition of a session's delivery item: one of
+// deliveryShards, by a hash of the session id.
+func deliveryPK(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return fmt.Sprintf("%s%d", deliveryPrefix, h.Sum32()%deliveryShards)
+}
+
+func deliveryKey(id string) map[string]types.AttributeValue { return key(deliveryPK(id), id) }
 
 // ts formats t so that string order is time order.
 func ts(t time.Time) string {
@@ -115,8 +123,8 @@ func parseTS(s string) time.Time {
 
 func ttl(t time.Time) int64 { return t.Unix() }
 
-// idDigest shortens an event id for the recent list: 72 bits of its hash,
-// which do not collide among a session's recent ids.
+// idDigest shortens an event id for the remembered ids: 72 bits of its
+// hash, which do not collide among a session's recent ids.
 func idDigest(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
@@ -129,14 +137,13 @@ var errNotHolder = hitl.Errorf(hitl.CodeConflict, "the delivery lease is not hel
 // errContention is returned when a write kept losing races.
 var errContention = errors.New("too many concurrent writes, try again")
 
-// sessionItem is the session item; delivery state lives beside the session.
+// sessionItem is the session item: what changes with the session's state,
+// not with each event (deliveryItem).
 type sessionItem struct {
 	PK     string `dynamodbav:"pk"`
 	SK     string `dynamodbav:"sk"`
 	GSI2PK string `dynamodbav:"gsi2pk,omitempty"`
 	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
-	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
-	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
 
 	ID                     string            `dynamodbav:"id"`
 	UserID                 string            `dynamodbav:"userId"`
@@ -150,7 +157,6 @@ type sessionItem struct {
 	Agent                  *agentItem        `dynamodbav:"agent,omitempty"`
 	Queue                  *hitl.Queue       `dynamodbav:"queue,omitempty"`
 	AssignedAt             string            `dynamodbav:"assignedAt,omitempty"`
-	FirstReplyAt           string            `dynamodbav:"firstReplyAt,omitempty"`
 	Context                map[string]string `dynamodbav:"context,omitempty"` // while opening
 	CloseReason            string            `dynamodbav:"closeReason,omitempty"`
 	CreatedAt              string            `dynamodbav:"createdAt"`
@@ -164,15 +170,40 @@ type sessionItem struct {
 	Description            string            `dynamodbav:"description,omitempty"`
 	Transcript             []string          `dynamodbav:"transcript,omitempty"`      // entry JSON, oldest first, while pending
 	TranscriptBytes        int               `dynamodbav:"transcriptBytes,omitempty"` // length of the transcript JSON
-	IdleUntil              string            `dynamodbav:"idleUntil,omitempty"`
 
-	Outbox      []string   `dynamodbav:"outbox,omitempty"`      // event JSON, oldest first; absent when empty
-	OutboxBytes int        `dynamodbav:"outboxBytes,omitempty"` // length of the outbox JSON
-	Recent      []string   `dynamodbav:"recent,omitempty"`      // idDigest of recent event ids, oldest first
-	RecentAt    []int64    `dynamodbav:"recentAt,omitempty"`    // when each of Recent was recorded (Unix seconds)
-	LeaseOwner  string     `dynamodbav:"leaseOwner,omitempty"`
-	LeaseUntil  string     `dynamodbav:"leaseUntil,omitempty"`
+	// Kept by the delivery item while the session is open; copied here when
+	// it closes.
+	FirstReplyAt string `dynamodbav:"firstReplyAt,omitempty"`
+	IdleUntil    string `dynamodbav:"idleUntil,omitempty"`
+}
+
+// deliveryItem is a session's delivery state and what every event changes:
+// a small item of its own, so that an event rewrites neither the session
+// item (visitor credentials, title, ...) nor an index. Its attribute names
+// are short because every event pays for them.
+type deliveryItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"` // the session id
+	GSI3PK string `dynamodbav:"gsi3pk,omitempty"`
+	GSI3SK string `dynamodbav:"gsi3sk,omitempty"`
+
+	Channel     string     `dynamodbav:"ch,omitempty"`  // the session's, for the events read back
+	UserID      string     `dynamodbav:"uid,omitempty"` // likewise
+	Outbox      []string   `dynamodbav:"q,omitempty"`   // event JSON, oldest first; absent when empty
+	OutboxBytes int        `dynamodbav:"qb,omitempty"`  // length of the outbox JSON
+	LeaseOwner  string     `dynamodbav:"lo,omitempty"`
+	LeaseUntil  string     `dynamodbav:"lu,omitempty"`
+	Due         string     `dynamodbav:"due,omitempty"` // when a pending outbox is due; LeaseUntil when absent
 	Retry       *retryItem `dynamodbav:"retry,omitempty"`
+	Recent      []string   `dynamodbav:"ids,stringset,omitempty"` // idDigest of the ids recorded since the last spill
+	Spills      int64      `dynamodbav:"sg,omitempty"`            // spills so far (dedupe.go)
+	SpillUntil  string     `dynamodbav:"su,omitempty"`            // when the ids of the last spill may be forgotten
+	Closed      bool       `dynamodbav:"closed,omitempty"`
+
+	// The session's fields that events change, while it is open.
+	At           string `dynamodbav:"at,omitempty"` // the last event's time: the session's UpdatedAt if later
+	FirstReplyAt string `dynamodbav:"fr,omitempty"`
+	IdleUntil    string `dynamodbav:"idle,omitempty"`
 }
 
 type agentItem struct {
@@ -189,19 +220,28 @@ type retryItem struct {
 
 // Attribute names used in expressions.
 const (
-	attrStatus      = "status"
-	attrOutbox      = "outbox"
-	attrOutboxBytes = "outboxBytes"
-	attrRecent      = "recent"
-	attrRecentAt    = "recentAt"
-	attrLeaseOwner  = "leaseOwner"
-	attrLeaseUntil  = "leaseUntil"
-	attrRetry       = "retry"
-	attrExpiresAt   = "expiresAt"
-	attrTranscript  = "transcript"
-	attrTransBytes  = "transcriptBytes"
-	attrIdleUntil   = "idleUntil"
-	attrUpdatedAt   = "updatedAt"
+	attrStatus       = "status"
+	attrOutbox       = "q"
+	attrOutboxBytes  = "qb"
+	attrLeaseOwner   = "lo"
+	attrLeaseUntil   = "lu"
+	attrDue          = "due"
+	attrRetry        = "retry"
+	attrRecent       = "ids"
+	attrSpills       = "sg"
+	attrSpillUntil   = "su"
+	attrClosed       = "closed"
+	attrAt           = "at"
+	attrFirstReply   = "fr"
+	attrIdle         = "idle"
+	attrChannel      = "ch"
+	attrUserID       = "uid"
+	attrExpiresAt    = "expiresAt"
+	attrTranscript   = "transcript"
+	attrTransBytes   = "transcriptBytes"
+	attrUpdatedAt    = "updatedAt"
+	attrSessionIdle  = "idleUntil"
+	attrSessionReply = "firstReplyAt"
 )
 
 func newSessionItem(s hitl.Session) (sessionItem, error) {
@@ -213,8 +253,8 @@ func newSessionItem(s hitl.Session) (sessionItem, error) {
 		CreatedAt: ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt), ClosedAt: ts(s.ClosedAt),
 		VisitorID: s.Visitor.ID, VisitorToken: s.Visitor.Token,
 		VisitorTokenExpiresAt: ts(s.Visitor.TokenExpiresAt), VisitorCookies: s.Visitor.Cookies,
-		Title: s.Title, Description: s.Description, IdleUntil: ts(s.IdleUntil),
-		Queue: s.Queue, AssignedAt: ts(s.AssignedAt), FirstReplyAt: ts(s.FirstReplyAt), Context: s.Context,
+		Title: s.Title, Description: s.Description,
+		Queue: s.Queue, AssignedAt: ts(s.AssignedAt), Context: s.Context,
 	}
 	for _, e := range s.Transcript {
 		raw, err := json.Marshal(e)
@@ -227,10 +267,22 @@ func newSessionItem(s hitl.Session) (sessionItem, error) {
 	if !s.Closed() && it.VisitorTokenExpiresAt != "" {
 		it.GSI2PK, it.GSI2SK = visitors, it.VisitorTokenExpiresAt
 	}
-	if !s.Closed() && it.IdleUntil != "" {
-		it.GSI3PK, it.GSI3SK = idle, it.IdleUntil
+	if s.Closed() {
+		it.FirstReplyAt, it.IdleUntil = ts(s.FirstReplyAt), ts(s.IdleUntil)
 	}
 	return it, nil
+}
+
+// newDeliveryItem is the delivery item of a new session.
+func newDeliveryItem(s hitl.Session) deliveryItem {
+	d := deliveryItem{PK: deliveryPK(s.ID), SK: s.ID, Channel: s.Channel, UserID: s.UserID, Closed: s.Closed()}
+	if !s.Closed() {
+		d.FirstReplyAt, d.IdleUntil = ts(s.FirstReplyAt), ts(s.IdleUntil)
+		if d.IdleUntil != "" {
+			d.GSI3PK, d.GSI3SK = idle, d.IdleUntil
+		}
+	}
+	return d
 }
 
 func newAgentItem(a *hitl.Agent) *agentItem {
@@ -240,7 +292,9 @@ func newAgentItem(a *hitl.Agent) *agentItem {
 	return &agentItem{ID: a.ID, Name: a.Name, AvatarURL: a.AvatarURL}
 }
 
-func (it *sessionItem) session() (hitl.Session, error) {
+// session is the session the items hold; d is nil when the session has no
+// delivery item (closed and delivered).
+func (it *sessionItem) session(d *deliveryItem) (hitl.Session, error) {
 	s := hitl.Session{
 		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
 		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
@@ -252,6 +306,12 @@ func (it *sessionItem) session() (hitl.Session, error) {
 		},
 		Title: it.Title, Description: it.Description, IdleUntil: parseTS(it.IdleUntil),
 		Queue: it.Queue, AssignedAt: parseTS(it.AssignedAt), FirstReplyAt: parseTS(it.FirstReplyAt), Context: it.Context,
+	}
+	if d != nil && !d.Closed {
+		s.FirstReplyAt, s.IdleUntil = parseTS(d.FirstReplyAt), parseTS(d.IdleUntil)
+	}
+	if d != nil && d.At > it.UpdatedAt {
+		s.UpdatedAt = parseTS(d.At)
 	}
 	if it.Agent != nil {
 		s.Agent = &hitl.Agent{ID: it.Agent.ID, Name: it.Agent.Name, AvatarURL: it.Agent.AvatarURL}
@@ -267,16 +327,19 @@ func (it *sessionItem) session() (hitl.Session, error) {
 }
 
 // pending decodes the outbox; the events take the session's routing fields.
-func (it *sessionItem) pending() ([]hitl.Event, error) {
-	return decodeEvents(it.Outbox, it.Channel, it.UserID)
+func (d *deliveryItem) pending() ([]hitl.Event, error) {
+	return decodeEvents(d.Outbox, d.Channel, d.UserID)
 }
 
-func (it *sessionItem) retry() hitl.Retry {
-	if it.Retry == nil {
+func (d *deliveryItem) retry() hitl.Retry {
+	if d.Retry == nil {
 		return hitl.Retry{}
 	}
-	return hitl.Retry{At: parseTS(it.Retry.At), Attempts: it.Retry.Attempts, Since: parseTS(it.Retry.Since)}
+	return hitl.Retry{At: parseTS(d.Retry.At), Attempts: d.Retry.Attempts, Since: parseTS(d.Retry.Since)}
 }
+
+// due is when a pending outbox is due for an attempt.
+func (d *deliveryItem) due() string { return cmp.Or(d.Due, d.LeaseUntil) }
 
 func decodeEvents(raw []string, channel, userID string) ([]hitl.Event, error) {
 	if len(raw) == 0 {
@@ -322,6 +385,49 @@ func (s *Store) mustGetSessionItem(ctx context.Context, id string) (sessionItem,
 	return it, err
 }
 
+// getDelivery reads a delivery item; found is false when there is none.
+func (s *Store) getDelivery(ctx context.Context, id string) (d deliveryItem, found bool, err error) {
+	found, err = s.getItem(ctx, deliveryKey(id), &d)
+	return d, found, err
+}
+
+// sessions reads the sessions of ids, both items of each in one
+// BatchGetItem, in the order of ids; missing sessions are left out.
+func (s *Store) sessions(ctx context.Context, ids []string) ([]hitl.Session, error) {
+	keys := make([]map[string]types.AttributeValue, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, sessionKey(id), deliveryKey(id))
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]hitl.Session, 0, len(ids))
+	for _, id := range ids {
+		raw, ok := items[itemID(sessionKey(id))]
+		if !ok {
+			continue
+		}
+		var it sessionItem
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return nil, fmt.Errorf("decode session item: %w", err)
+		}
+		var d *deliveryItem
+		if raw, ok := items[itemID(deliveryKey(id))]; ok {
+			d = &deliveryItem{}
+			if err := attributevalue.UnmarshalMap(raw, d); err != nil {
+				return nil, fmt.Errorf("decode delivery item: %w", err)
+			}
+		}
+		sess, err := it.session(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
 // update runs an UpdateItem on the item at k. ok is false when cond
 // failed; old is then the item as it was, nil if there was none.
 func (s *Store) update(ctx context.Context, k map[string]types.AttributeValue, up expression.UpdateBuilder, cond expression.ConditionBuilder, returnNew bool) (item, old map[string]types.AttributeValue, ok bool, err error) {
@@ -352,6 +458,23 @@ func (s *Store) update(ctx context.Context, k map[string]types.AttributeValue, u
 	return out.Attributes, nil, true, nil
 }
 
+// updateAction is an UpdateItem as a transaction action.
+func (s *Store) updateAction(k map[string]types.AttributeValue, up expression.UpdateBuilder, cond expression.ConditionBuilder) (types.TransactWriteItem, error) {
+	b := expression.NewBuilder().WithUpdate(up)
+	if cond.IsSet() {
+		b = b.WithCondition(cond)
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return types.TransactWriteItem{}, fmt.Errorf("build update expression: %w", err)
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: k, UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}, nil
+}
+
 // cancelReasons returns the reasons of a cancelled transaction, one per
 // action, or nil if err is not a cancellation.
 func cancelReasons(err error) []types.CancellationReason {
@@ -379,39 +502,26 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// trimmable returns how many of the item's first recent ids may go: those
-// beyond the last recentIDs that were recorded more than hitl.DedupeSpan
-// before now (ids from before recentAt existed count as old).
-func (it *sessionItem) trimmable(now time.Time) int {
-	old := len(it.Recent) - len(it.RecentAt)
-	n := 0
-	for n < len(it.Recent)-recentIDs && n < maxTrim &&
-		(n < old || now.Sub(time.Unix(it.RecentAt[n-old], 0)) > hitl.DedupeSpan) {
-		n++
-	}
-	return n
-}
-
-// leaseKey keys recentLens.
+// leaseKey keys Store.leases.
 func leaseKey(sessionID, owner string) string { return sessionID + "\x00" + owner }
 
-// rememberRecent notes, when owner took the lease, the recent list's length
-// and how many of its first ids the Ack may trim.
-func (s *Store) rememberRecent(sessionID, owner string, n recentTrim) {
+// rememberLease notes the delivery item as owner took its lease.
+func (s *Store) rememberLease(sessionID, owner string, d deliveryItem) {
+	d.Outbox = nil // not needed, and possibly large
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.recentLens) >= 10000 { // leases lost without an Ack; the notes are only hints
-		clear(s.recentLens)
+	if len(s.leases) >= 10000 { // leases lost without an Ack; the notes are only hints
+		clear(s.leases)
 	}
-	s.recentLens[leaseKey(sessionID, owner)] = n
+	s.leases[leaseKey(sessionID, owner)] = d
 }
 
-// recalledRecent returns and forgets what rememberRecent noted, zero if nothing.
-func (s *Store) recalledRecent(sessionID, owner string) recentTrim {
+// recallLease returns and forgets what rememberLease noted.
+func (s *Store) recallLease(sessionID, owner string) (deliveryItem, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := leaseKey(sessionID, owner)
-	n := s.recentLens[k]
-	delete(s.recentLens, k)
-	return n
+	d, ok := s.leases[k]
+	delete(s.leases, k)
+	return d, ok
 }

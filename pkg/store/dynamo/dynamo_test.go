@@ -3,6 +3,7 @@ package dynamo_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -119,7 +120,7 @@ func TestCallsPerOperation(t *testing.T) {
 	if _, err := st.GetSession(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}
-	check("GetSession", map[string]int{"GetItem": 1})
+	check("GetSession", map[string]int{"BatchGetItem": 1}) // the session item and the delivery item
 
 	for i := range 3 {
 		owner := fmt.Sprintf("o%d", i)
@@ -157,7 +158,59 @@ func TestCallsPerOperation(t *testing.T) {
 	if _, err := st.DueOutboxes(ctx, t0.Add(time.Hour), 10); err != nil {
 		t.Fatal(err)
 	}
-	check("DueOutboxes", map[string]int{"Query": 1})
+	check("DueOutboxes", map[string]int{"Query": 4}) // one per partition of delivery items
+	if _, err := st.Ack(ctx, s.ID, "o12", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls.Reset()
+
+	// One Ack in SpillAt finds SpillAt remembered ids, and spills them first.
+	spills := 0
+	for i := range dynamo.SpillAt {
+		owner := fmt.Sprintf("p%d", i)
+		if _, err := st.Record(ctx, message(s, fmt.Sprintf("f%d", i), "hi"), owner, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		check("Record", map[string]int{"UpdateItem": 1})
+		if _, err := st.Ack(ctx, s.ID, owner, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		if calls.Calls()["PutItem"] == 1 {
+			spills++
+			check("Ack that spills", map[string]int{"PutItem": 1, "UpdateItem": 1})
+		} else {
+			check("Ack", map[string]int{"UpdateItem": 1})
+		}
+	}
+	if spills != 1 {
+		t.Errorf("%d of %d Acks spilled, want 1", spills, dynamo.SpillAt)
+	}
+	// Status changes write the session item and the delivery item together;
+	// closing reads what the delivery item keeps of the session first.
+	assign := message(s, "assign", "")
+	assign.Status, assign.Agent, assign.Event.Type, assign.Event.Message = hitl.StatusAssigned, &hitl.Agent{ID: "ag1"}, hitl.EventAssigned, nil
+	if r, err := st.Record(ctx, assign, "a", t0.Add(time.Minute)); err != nil || !r.Leased {
+		t.Fatalf("Record = %+v, %v", r, err)
+	}
+	check("Record of an assignment", map[string]int{"GetItem": 1, "TransactWriteItems": 1})
+	if _, err := st.Ack(ctx, s.ID, "a", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls.Reset()
+	closing := message(s, "close", "")
+	closing.Status, closing.CloseReason, closing.Event.Type, closing.Event.Message = hitl.StatusClosed, hitl.ReasonAgentClosed, hitl.EventStopped, nil
+	if r, err := st.Record(ctx, closing, "c", t0.Add(time.Minute)); err != nil || !r.Leased {
+		t.Fatalf("Record = %+v, %v", r, err)
+	}
+	check("Record of the close", map[string]int{"GetItem": 2, "TransactWriteItems": 1})
+	if _, err := st.Ack(ctx, s.ID, "c", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("Ack of a closed session's last event", map[string]int{"DeleteItem": 1})
+	if r, err := st.Record(ctx, message(s, "late", "hi"), "l", t0.Add(time.Minute)); err != nil || r.Applied {
+		t.Fatalf("Record after the close = %+v, %v", r, err)
+	}
+	check("Record after the close", map[string]int{"GetItem": 1, "UpdateItem": 1})
 }
 
 func TestOutboxFull(t *testing.T) {
@@ -197,17 +250,17 @@ func TestOutboxFull(t *testing.T) {
 	}
 }
 
-func TestRecentIDsBounded(t *testing.T) {
+func TestRememberedIDsBounded(t *testing.T) {
 	ctx := context.Background()
 	db := awstest.DynamoDB(t)
 	st := newStore(t, db)
+	table := fmt.Sprintf("hitl-test-%d", tables.Load())
 	s := openSession(t, st, "s1")
-	for i := range 130 {
+	const n = 130
+	for i := range n {
 		owner := fmt.Sprintf("o%d", i)
-		// One event a minute: past the first hundred, each is older than
-		// the de-duplication span.
 		c := message(s, fmt.Sprintf("e%d", i), "hi")
-		c.At = t0.Add(time.Duration(i) * time.Minute)
+		c.At = t0.Add(time.Duration(i) * time.Second)
 		if _, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -215,25 +268,177 @@ func TestRecentIDsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(fmt.Sprintf("hitl-test-%d", tables.Load())),
-		Key: map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: "SESSION#s1"}, "sk": &types.AttributeValueMemberS{Value: "SESSION"},
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: dynamo.DeliveryKey(s.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spills := n / dynamo.SpillAt
+	if ids := out.Item["ids"].(*types.AttributeValueMemberSS).Value; len(ids) != n-spills*dynamo.SpillAt {
+		t.Errorf("the delivery item remembers %d event ids, want %d", len(ids), n-spills*dynamo.SpillAt)
+	}
+	if sg := out.Item["sg"].(*types.AttributeValueMemberN).Value; sg != fmt.Sprint(spills) {
+		t.Errorf("spill count = %s, want %d", sg, spills)
+	}
+	for _, attr := range []string{"q", "qb", "lo", "lu", "due", "retry"} {
+		if _, ok := out.Item[attr]; ok {
+			t.Errorf("a drained outbox left attribute %s", attr)
+		}
+	}
+	q, err := db.Query(ctx, &dynamodb.QueryInput{
+		TableName: aws.String(table), KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :spill)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: "SESSION#s1"}, ":spill": &types.AttributeValueMemberS{Value: "SPILL#"},
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recent := out.Item["recent"].(*types.AttributeValueMemberL).Value; len(recent) != 100 {
-		t.Errorf("the session remembers %d event ids, want 100", len(recent))
+	if len(q.Items) != spills {
+		t.Errorf("%d spill items, want %d", len(q.Items), spills)
 	}
-	if times := out.Item["recentAt"].(*types.AttributeValueMemberL).Value; len(times) != 100 {
-		t.Errorf("the session keeps %d recent times, want 100", len(times))
-	}
-	for _, attr := range []string{"outbox", "outboxBytes", "leaseOwner", "leaseUntil", "gsi1pk", "gsi1sk", "retry"} {
-		if _, ok := out.Item[attr]; ok {
-			t.Errorf("a drained outbox left attribute %s", attr)
+	for _, it := range q.Items {
+		if _, ok := it["expiresAt"]; !ok {
+			t.Error("a spill item does not expire")
 		}
+	}
+}
+
+// TestDedupeAcrossStores: a Store that did not spill an id still rejects
+// it, after 1,000 events, by reading the spills once.
+func TestDedupeAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	db := awstest.DynamoDB(t)
+	a := newStore(t, db)
+	table := fmt.Sprintf("hitl-test-%d", tables.Load())
+	s := openSession(t, a, "s1")
+	const n = 1000
+	for i := range n {
+		owner := fmt.Sprintf("o%d", i)
+		c := message(s, fmt.Sprintf("e%d", i), "hi")
+		c.At = t0.Add(time.Duration(i) * 500 * time.Millisecond) // 1,000 events in 8 minutes
+		if _, err := a.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Ack(ctx, s.ID, owner, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := &awstest.Counter{}
+	b := dynamo.New(awstest.DynamoDB(t, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, calls.AddTo) }), table)
+	at := t0.Add(14 * time.Minute) // within the span of the first event
+	for i, st := range []*dynamo.Store{b, b, a} {
+		for _, id := range []string{"e0", "e500", fmt.Sprintf("e%d", n-1)} {
+			c := message(s, id, "hi")
+			c.At = at
+			if r, err := st.Record(ctx, c, "dup", at.Add(time.Minute)); err != nil || r.Applied {
+				t.Errorf("store %d: Record of %s again = %+v, %v; want not applied", i, id, r, err)
+			}
+		}
+	}
+	// b learnt the spills on its first refusal: one failed write and one
+	// Query, then nothing but its own knowledge and failed conditions.
+	if got := calls.Calls(); got["Query"] != 1 {
+		t.Errorf("the second store's calls = %v, want one Query", got)
+	}
+	c := message(s, "new", "hi")
+	c.At = at
+	if r, err := b.Record(ctx, c, "o-new", at.Add(time.Minute)); err != nil || !r.Applied {
+		t.Errorf("Record of a new event = %+v, %v; want applied", r, err)
+	}
+	// After the span, the spilled ids are forgotten.
+	c = message(s, "e0", "hi")
+	c.At = t0.Add(n*500*time.Millisecond + hitl.DedupeSpan + time.Minute)
+	if r, err := b.Record(ctx, c, "o-late", c.At.Add(time.Minute)); err != nil || !r.Applied {
+		t.Errorf("Record of e0 after the span = %+v, %v; want applied", r, err)
+	}
+}
+
+// TestWriteUnitsPerAgentMessage: an agent message costs two writes of an
+// item under 1 KB (Record, Ack) and no index write, whatever the
+// conversation's length, plus one spill write every SpillAt messages.
+// Units are estimated from item sizes as DynamoDB bills them (awstest.Meter).
+func TestWriteUnitsPerAgentMessage(t *testing.T) {
+	ctx := context.Background()
+	db := awstest.DynamoDB(t)
+	table := fmt.Sprintf("hitl-test-%d", tables.Add(1))
+	if err := dynamo.CreateTable(ctx, db, table); err != nil {
+		t.Fatal(err)
+	}
+	meter, err := awstest.NewMeter(ctx, db, db, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := dynamo.New(meter, table)
+	// A LiveChat session as the bridge keeps it: a token, cookies, a title.
+	sess := hitl.Session{
+		ID: hitl.NewID("ses"), UserID: hitl.NewID("usr"), Provider: hitl.LiveChat, Channel: hitl.ChannelNative,
+		BotConversationID: "conv-" + strings.Repeat("b", 30), Status: hitl.StatusOpening, CreatedAt: t0, UpdatedAt: t0,
+		Title: "Order 12345 arrived damaged", Description: strings.Repeat("The customer asks for a refund. ", 10),
+	}
+	if _, err := st.CreateSession(ctx, sess, ""); err != nil {
+		t.Fatal(err)
+	}
+	v := hitl.Visitor{ID: strings.Repeat("v", 36), Token: strings.Repeat("t", 600), TokenExpiresAt: t0.Add(8 * time.Hour), Cookies: []string{strings.Repeat("c", 300)}}
+	if err := st.Opened(ctx, sess.ID, hitl.Opened{ConversationID: "S1ABCDEFGH", Visitor: v}, t0); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	var spills, maxItem int
+	for i := range n {
+		c := message(sess, hitl.EventID(hitl.LiveChat, "S1ABCDEFGH", fmt.Sprintf("thread_%d", i)),
+			"Thank you for waiting, I have checked your order and a replacement is on its way.")
+		c.Event.Agent, c.AgentReplied = &hitl.Agent{ID: "jane.agent@example.com", Name: "Jane Agent"}, true
+		c.At = t0.Add(time.Duration(i) * time.Second)
+		owner := hitl.NewID("own")
+		before, unmeteredBefore := meter.Snapshot()
+		meter.ResetMax()
+		if r, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil || !r.Leased {
+			t.Fatalf("Record %d = %+v, %v", i, r, err)
+		}
+		if _, err := st.Ack(ctx, sess.ID, owner, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		after, unmetered := meter.Snapshot()
+		got := after.Minus(before)
+		want := 2.0
+		if (i+1)%dynamo.SpillAt == 0 {
+			want, spills = 3, spills+1 // the Ack spills the remembered ids
+		}
+		if got.WRU != want || got.IndexWRU != 0 || got.RRU != 0 || !maps.Equal(unmetered, unmeteredBefore) {
+			t.Fatalf("message %d: %.0f WRU, %.0f index WRU, %.1f RRU, unmetered %v; want %.0f, 0, 0, none", i, got.WRU, got.IndexWRU, got.RRU, unmetered, want)
+		}
+		maxItem = max(maxItem, got.MaxItem)
+	}
+	if spills != n/dynamo.SpillAt {
+		t.Errorf("%d spills, want %d", spills, n/dynamo.SpillAt)
+	}
+	t.Logf("%d messages: mean %.3f WRU; largest item written %d bytes", n, 2+float64(spills)/n, maxItem)
+
+	// Status changes, rare, write the session item too, in a transaction
+	// (twice the units); the close reads the delivery item first.
+	units := func(c hitl.Change) awstest.Capacity {
+		t.Helper()
+		before, _ := meter.Snapshot()
+		owner := hitl.NewID("own")
+		if r, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil || !r.Leased {
+			t.Fatalf("Record %s = %+v, %v", c.Event.Type, r, err)
+		}
+		if _, err := st.Ack(ctx, sess.ID, owner, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := meter.Snapshot()
+		return after.Minus(before)
+	}
+	at := t0.Add(time.Hour)
+	assign := message(sess, "assign", "")
+	assign.Status, assign.Agent, assign.At, assign.Event.Type, assign.Event.Message = hitl.StatusAssigned, &hitl.Agent{ID: "jane.agent@example.com"}, at, hitl.EventAssigned, nil
+	if got := units(assign); got.WRU != 7 || got.IndexWRU != 0 || got.RRU != 1 {
+		t.Errorf("an assignment: %.0f WRU, %.0f index WRU, %.1f RRU; want 7 (the 2 KB session item ×2, the delivery item ×2, the Ack), 0, 1 (the delivery item read back)", got.WRU, got.IndexWRU, got.RRU)
+	}
+	closing := message(sess, "close", "")
+	closing.Status, closing.CloseReason, closing.At, closing.Event.Type, closing.Event.Message = hitl.StatusClosed, hitl.ReasonAgentClosed, at, hitl.EventStopped, nil
+	if got := units(closing); got.WRU != 7 || got.IndexWRU != 1 || got.RRU != 2 {
+		t.Errorf("a close: %.0f WRU, %.0f index WRU, %.1f RRU; want 7 (as an assignment; the Ack deletes the delivery item), 1 (the visitor index entry goes), 2 (the delivery item read before and after)", got.WRU, got.IndexWRU, got.RRU)
 	}
 }
 
@@ -268,7 +473,7 @@ func TestCallsOfPendingSessions(t *testing.T) {
 	if _, err := st.BindUser(ctx, s.ID, "usr_1", t0, t0); err != nil {
 		t.Fatal(err)
 	}
-	check("BindUser", map[string]int{"UpdateItem": 1})
+	check("BindUser", map[string]int{"GetItem": 1, "UpdateItem": 1}) // and reads the idle deadline
 	if err := st.UnbindUser(ctx, s.ID, t0); err != nil {
 		t.Fatal(err)
 	}

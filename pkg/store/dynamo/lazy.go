@@ -27,9 +27,16 @@ func (s *Store) BindUser(ctx context.Context, id, userID string, at, staleBefore
 	if err == nil {
 		err = attributevalue.UnmarshalMap(item, &it)
 	}
-	var bound hitl.Session
+	var d deliveryItem
+	var found bool
 	if err == nil {
-		bound, err = it.session()
+		d, found, err = s.getDelivery(ctx, id)
+	}
+	var bound hitl.Session
+	if err == nil && found {
+		bound, err = it.session(&d)
+	} else if err == nil {
+		bound, err = it.session(nil)
 	}
 	if err != nil {
 		return hitl.Session{}, fmt.Errorf("bind user %s to session %s: %w", userID, id, err)
@@ -88,13 +95,13 @@ func (s *Store) appendTranscript(ctx context.Context, id string, e hitl.Transcri
 }
 
 func (s *Store) ExtendIdle(ctx context.Context, id string, until time.Time) error {
-	up := expression.Set(name(attrIdleUntil), value(ts(until))).
+	up := expression.Set(name(attrIdle), value(ts(until))).
 		Set(name("gsi3pk"), value(idle)).
 		Set(name("gsi3sk"), value(ts(until)))
-	cond := name("pk").AttributeExists().And(name(attrStatus).NotEqual(value(hitl.StatusClosed)))
-	_, old, ok, err := s.update(ctx, sessionKey(id), up, cond, false)
+	cond := name("pk").AttributeExists().And(name(attrClosed).AttributeNotExists())
+	_, old, ok, err := s.update(ctx, deliveryKey(id), up, cond, false)
 	if err == nil && !ok && old == nil {
-		err = hitl.ErrNotFound
+		_, err = s.mustGetSessionItem(ctx, id) // missing, or closed and delivered
 	}
 	// A closed session (ok false, old set) keeps its deadline.
 	if err != nil {
@@ -105,7 +112,7 @@ func (s *Store) ExtendIdle(ctx context.Context, id string, until time.Time) erro
 
 func (s *Store) IdleSessions(ctx context.Context, now time.Time, limit int) ([]hitl.Session, error) {
 	kc := expression.Key("gsi3pk").Equal(value(idle)).And(expression.Key("gsi3sk").LessThanEqual(value(ts(now))))
-	out, err := s.indexedSessions(ctx, "gsi3", kc, limit, func(sess hitl.Session) bool {
+	out, err := s.indexedSessions(ctx, "gsi3", kc, limit, sessionOfDelivery, func(sess hitl.Session) bool {
 		return !sess.Closed() && !sess.IdleUntil.IsZero() && !sess.IdleUntil.After(now)
 	})
 	if err != nil {

@@ -1,9 +1,11 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +28,12 @@ func (s *Store) Record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	return r, nil
 }
 
+// changesSession reports whether c changes the session item, not only the
+// delivery item.
+func changesSession(c hitl.Change) bool {
+	return c.Status != "" || c.Agent != nil || c.Unassign != "" || c.Queue != nil || c.CloseReason != ""
+}
+
 func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUntil time.Time) (hitl.Recorded, error) {
 	body, err := json.Marshal(c.Event)
 	if err != nil {
@@ -34,101 +42,270 @@ func (s *Store) record(ctx context.Context, c hitl.Change, owner string, leaseUn
 	if len(body) > s.maxOutboxBytes {
 		return hitl.Recorded{}, hitl.Errorf(hitl.CodeTooLarge, "event of %d bytes is too large to store", len(body))
 	}
-	digest, until, empty := idDigest(c.Event.ID), ts(leaseUntil), value([]string{})
+	digest := idDigest(c.Event.ID)
+	for attempt := range attempts {
+		known, seen := s.knownSpills(c.SessionID, digest, c.At)
+		if seen {
+			return hitl.Recorded{}, nil // a duplicate of a spilled id
+		}
+		// Closing copies what the delivery item keeps of the session into
+		// the session item, which outlives it.
+		var fold *deliveryItem
+		if c.Status == hitl.StatusClosed {
+			d, found, err := s.getDelivery(ctx, c.SessionID)
+			if err != nil {
+				return hitl.Recorded{}, err
+			}
+			if !found {
+				return hitl.Recorded{}, s.noDelivery(ctx, c.SessionID)
+			}
+			fold = &d
+		}
+		up, cond := recordDelivery(c, body, digest, owner, ts(leaseUntil), known, fold, s.maxOutboxBytes)
+		var d deliveryItem
+		if !changesSession(c) {
+			item, old, ok, err := s.update(ctx, deliveryKey(c.SessionID), up, cond, true)
+			switch {
+			case itemTooLarge(err):
+				return hitl.Recorded{}, errOutboxFull(c.SessionID) // the outbox limit leaves room, but be sure
+			case isConflict(err):
+				if err := backoff(ctx, attempt); err != nil {
+					return hitl.Recorded{}, err
+				}
+				continue
+			case err != nil:
+				return hitl.Recorded{}, err
+			case !ok:
+				again, err := s.deliveryRefused(ctx, c, digest, known, fold, old)
+				if again && err == nil {
+					continue
+				}
+				return hitl.Recorded{}, err
+			}
+			if err := attributevalue.UnmarshalMap(item, &d); err != nil {
+				return hitl.Recorded{}, fmt.Errorf("decode delivery item: %w", err)
+			}
+			s.recordedWith(c.SessionID, known, &d)
+		} else {
+			done, again, err := s.recordWithSession(ctx, c, digest, known, fold, up, cond)
+			if err != nil || (!done && !again) {
+				return hitl.Recorded{}, err
+			}
+			if again {
+				if err := backoff(ctx, attempt); err != nil {
+					return hitl.Recorded{}, err
+				}
+				continue
+			}
+			// A transaction returns no item: read what it wrote, and
+			// whatever was appended since (delivered under the lease too).
+			// It may count spills committed since, which this Store does
+			// not know: what the Store knows stays as it was.
+			found, err := s.getItem(ctx, deliveryKey(c.SessionID), &d)
+			if err != nil {
+				return hitl.Recorded{}, err
+			}
+			if !found { // closed, and delivered by the lease holder meanwhile
+				return hitl.Recorded{Applied: true, IdleUntil: parseTS(fold.IdleUntil)}, nil
+			}
+		}
+		idleUntil := parseTS(d.IdleUntil)
+		if fold != nil {
+			idleUntil = parseTS(fold.IdleUntil)
+		}
+		if d.LeaseOwner != owner || d.LeaseUntil != ts(leaseUntil) {
+			return hitl.Recorded{Applied: true, IdleUntil: idleUntil}, nil
+		}
+		pending, err := d.pending()
+		if err != nil {
+			return hitl.Recorded{}, err
+		}
+		s.rememberLease(c.SessionID, owner, d)
+		return hitl.Recorded{Applied: true, Leased: true, Pending: pending, IdleUntil: idleUntil}, nil
+	}
+	return hitl.Recorded{}, errContention
+}
+
+// recordDelivery is the write of c to the delivery item: it appends the
+// event (compact JSON) and its id's digest, takes the lease if it is free,
+// and notes the event's time. Its condition rejects a closed session, a
+// duplicate, a full outbox and, unless they may all be forgotten, spills
+// beyond the known ones; when closing, a change to what fold copies.
+func recordDelivery(c hitl.Change, body []byte, digest, owner, until string, known int64, fold *deliveryItem, maxBytes int) (expression.UpdateBuilder, expression.ConditionBuilder) {
 	up := expression.
-		Set(name(attrOutbox), expression.ListAppend(name(attrOutbox).IfNotExists(empty), value([]string{string(body)}))).
-		Set(name(attrRecent), expression.ListAppend(name(attrRecent).IfNotExists(empty), value([]string{digest}))).
-		Set(name(attrRecentAt), expression.ListAppend(name(attrRecentAt).IfNotExists(value([]int64{})), value([]int64{c.At.Unix()}))).
+		Set(name(attrOutbox), expression.ListAppend(name(attrOutbox).IfNotExists(value([]string{})), value([]string{string(body)}))).
 		Add(name(attrOutboxBytes), value(len(body))).
+		Add(name(attrRecent), value(&types.AttributeValueMemberSS{Value: []string{digest}})).
 		// The lease is taken only if free; the returned item tells.
 		Set(name(attrLeaseOwner), name(attrLeaseOwner).IfNotExists(value(owner))).
 		Set(name(attrLeaseUntil), name(attrLeaseUntil).IfNotExists(value(until))).
-		// A pending outbox is always due; until the lease ends if it had no
-		// due time.
-		Set(name("gsi1pk"), value(dueOutbox)).
-		Set(name("gsi1sk"), name("gsi1sk").IfNotExists(value(until))).
-		Set(name("updatedAt"), value(ts(c.At)))
-	if c.Status != "" {
-		up = up.Set(name(attrStatus), value(c.Status))
-	}
-	if c.Agent != nil {
-		up = up.Set(name("agent"), value(newAgentItem(c.Agent)))
-	}
-	if c.Unassign != "" {
-		up = up.Remove(name("agent"))
-	}
-	if c.Queue != nil {
-		up = up.Set(name("queue"), value(c.Queue))
-	}
-	if c.Status == hitl.StatusAssigned {
-		up = up.Remove(name("queue")).Set(name("assignedAt"), name("assignedAt").IfNotExists(value(ts(c.At))))
+		Set(name(attrAt), value(ts(c.At)))
+	if c.Event.UserID != "" {
+		up = up.Set(name(attrUserID), value(c.Event.UserID))
 	}
 	if c.AgentReplied {
-		up = up.Set(name("firstReplyAt"), name("firstReplyAt").IfNotExists(value(ts(c.At))))
+		up = up.Set(name(attrFirstReply), name(attrFirstReply).IfNotExists(value(ts(c.At))))
 	}
-	if c.Status == hitl.StatusClosed {
-		up = up.Set(name("closedAt"), value(ts(c.At))).
-			Set(name(attrExpiresAt), value(ttl(c.At.Add(retention)))).
-			Remove(name("gsi2pk")).Remove(name("gsi2sk")).
-			Remove(name("gsi3pk")).Remove(name("gsi3sk"))
-		if c.CloseReason != "" {
-			up = up.Set(name("closeReason"), value(c.CloseReason))
-		}
-	}
-	notClosed := name(attrStatus).NotEqual(value(hitl.StatusClosed))
+	notClosed := name(attrClosed).AttributeNotExists()
 	if c.AfterClose {
 		notClosed = name("pk").AttributeExists()
 	}
 	cond := name("pk").AttributeExists().And(
 		notClosed,
 		name(attrRecent).Contains(digest).Not(),
-		name(attrOutboxBytes).AttributeNotExists().Or(name(attrOutboxBytes).LessThanEqual(value(s.maxOutboxBytes-len(body)))),
+		name(attrOutboxBytes).AttributeNotExists().Or(name(attrOutboxBytes).LessThanEqual(value(maxBytes-len(body)))),
+		name(attrSpillUntil).AttributeNotExists().Or(name(attrSpillUntil).LessThan(value(ts(c.At))), spillsAre(known)),
 	)
-	if c.Unassign != "" {
-		cond = cond.And(name("agent.id").Equal(value(c.Unassign)))
+	if fold != nil {
+		up = up.Set(name(attrClosed), value(true)).
+			Remove(name(attrIdle)).Remove(name("gsi3pk")).Remove(name("gsi3sk"))
+		cond = cond.And(sameOrAbsent(attrIdle, fold.IdleUntil), sameOrAbsent(attrFirstReply, fold.FirstReplyAt))
 	}
-	item, old, ok, err := s.update(ctx, sessionKey(c.SessionID), up, cond, true)
-	if itemTooLarge(err) {
-		return hitl.Recorded{}, errOutboxFull(c.SessionID) // the outbox limit leaves room, but be sure
-	}
-	if err != nil {
-		return hitl.Recorded{}, err
-	}
-	if !ok {
-		return hitl.Recorded{}, notRecorded(c, digest, old)
-	}
-	var it sessionItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return hitl.Recorded{}, fmt.Errorf("decode session item: %w", err)
-	}
-	idleUntil := parseTS(it.IdleUntil)
-	if it.LeaseOwner != owner || it.LeaseUntil != until {
-		return hitl.Recorded{Applied: true, IdleUntil: idleUntil}, nil
-	}
-	pending, err := it.pending()
-	if err != nil {
-		return hitl.Recorded{}, err
-	}
-	s.rememberRecent(c.SessionID, owner, it.recentTrim(c.At))
-	return hitl.Recorded{Applied: true, Leased: true, Pending: pending, IdleUntil: idleUntil}, nil
+	return up, cond
 }
 
-// notRecorded explains a Record whose condition failed, given the item as it
-// was: a duplicate, a closed session or another agent than c.Unassign is no
-// error, a full outbox is.
-func notRecorded(c hitl.Change, digest string, old map[string]types.AttributeValue) error {
+// sameOrAbsent holds while attr is v, or absent if v is "".
+func sameOrAbsent(attr, v string) expression.ConditionBuilder {
+	if v == "" {
+		return name(attr).AttributeNotExists()
+	}
+	return name(attr).Equal(value(v))
+}
+
+// recordWithSession writes a change of the session's state and its event
+// in one transaction. done reports that it applied; again, that it lost a
+// race and may be tried again.
+func (s *Store) recordWithSession(ctx context.Context, c hitl.Change, digest string, known int64, fold *deliveryItem, up expression.UpdateBuilder, cond expression.ConditionBuilder) (done, again bool, err error) {
+	sup := expression.Set(name(attrUpdatedAt), value(ts(c.At)))
+	if c.Status != "" {
+		sup = sup.Set(name(attrStatus), value(c.Status))
+	}
+	if c.Agent != nil {
+		sup = sup.Set(name("agent"), value(newAgentItem(c.Agent)))
+	}
+	if c.Unassign != "" {
+		sup = sup.Remove(name("agent"))
+	}
+	if c.Queue != nil {
+		sup = sup.Set(name("queue"), value(c.Queue))
+	}
+	if c.Status == hitl.StatusAssigned {
+		sup = sup.Remove(name("queue")).Set(name("assignedAt"), name("assignedAt").IfNotExists(value(ts(c.At))))
+	}
+	if c.CloseReason != "" {
+		sup = sup.Set(name("closeReason"), value(c.CloseReason))
+	}
+	if fold != nil {
+		sup = sup.Set(name("closedAt"), value(ts(c.At))).
+			Set(name(attrExpiresAt), value(ttl(c.At.Add(retention)))).
+			Remove(name("gsi2pk")).Remove(name("gsi2sk"))
+		if fold.IdleUntil != "" {
+			sup = sup.Set(name(attrSessionIdle), value(fold.IdleUntil))
+		}
+		reply := fold.FirstReplyAt
+		if reply == "" && c.AgentReplied {
+			reply = ts(c.At)
+		}
+		if reply != "" {
+			sup = sup.Set(name(attrSessionReply), value(reply))
+		}
+	}
+	scond := name("pk").AttributeExists().And(name(attrStatus).NotEqual(value(hitl.StatusClosed)))
+	if c.Unassign != "" {
+		scond = scond.And(name("agent.id").Equal(value(c.Unassign)))
+	}
+	sessionAction, err := s.updateAction(sessionKey(c.SessionID), sup, scond)
+	if err != nil {
+		return false, false, err
+	}
+	deliveryAction, err := s.updateAction(deliveryKey(c.SessionID), up, cond)
+	if err != nil {
+		return false, false, err
+	}
+	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{sessionAction, deliveryAction}})
+	reasons := cancelReasons(err)
+	switch {
+	case reasons == nil && itemTooLarge(err):
+		return false, false, errOutboxFull(c.SessionID)
+	case reasons == nil:
+		return err == nil, false, err
+	case failedAt(reasons, 0):
+		if reasons[0].Item == nil {
+			return false, false, fmt.Errorf("session %s: %w", c.SessionID, hitl.ErrNotFound)
+		}
+		return false, false, nil // closed, or another agent than c.Unassign
+	case failedAt(reasons, 1):
+		again, err := s.deliveryRefused(ctx, c, digest, known, fold, reasons[1].Item)
+		return false, again, err
+	}
+	return false, true, nil // a concurrent write won
+}
+
+// deliveryRefused explains a refused write of c to the delivery item, given the
+// item as it was: a duplicate or a closed session is no error, a full
+// outbox is; again reports that the write may be tried again (spills this
+// Store did not know, now read, or a change to what closing copies).
+func (s *Store) deliveryRefused(ctx context.Context, c hitl.Change, digest string, known int64, fold *deliveryItem, old map[string]types.AttributeValue) (again bool, err error) {
+	if old == nil && c.AfterClose {
+		return s.reopenDelivery(ctx, c)
+	}
 	if old == nil {
-		return fmt.Errorf("session %s: %w", c.SessionID, hitl.ErrNotFound)
+		return false, s.noDelivery(ctx, c.SessionID)
 	}
-	var it sessionItem
-	if err := attributevalue.UnmarshalMap(old, &it); err != nil {
-		return fmt.Errorf("decode session item: %w", err)
+	var d deliveryItem
+	if err := attributevalue.UnmarshalMap(old, &d); err != nil {
+		return false, fmt.Errorf("decode delivery item: %w", err)
 	}
-	if (it.Status == hitl.StatusClosed && !c.AfterClose) || slices.Contains(it.Recent, digest) ||
-		(c.Unassign != "" && (it.Agent == nil || it.Agent.ID != c.Unassign)) {
-		return nil
+	switch {
+	case (d.Closed && !c.AfterClose) || slices.Contains(d.Recent, digest):
+		return false, nil
+	case d.Spills != known && d.SpillUntil >= ts(c.At):
+		return true, s.loadSpills(ctx, c.SessionID, &d, c.At)
+	case fold != nil && (d.IdleUntil != fold.IdleUntil || d.FirstReplyAt != fold.FirstReplyAt):
+		return true, nil
 	}
-	return errOutboxFull(c.SessionID)
+	return false, errOutboxFull(c.SessionID)
+}
+
+// reopenDelivery gives a closed session whose delivery item went (every
+// event delivered) a new one, so that c, which may come after the end (a
+// rating), is recorded; again reports that it now may be. The ids of the
+// old item are gone with it: a provider's retry of such a late event
+// reaches the bot again, with the same event id.
+func (s *Store) reopenDelivery(ctx context.Context, c hitl.Change) (again bool, err error) {
+	it, err := s.mustGetSessionItem(ctx, c.SessionID)
+	if err != nil || it.Status != hitl.StatusClosed {
+		return false, err
+	}
+	item, err := attributevalue.MarshalMap(deliveryItem{
+		PK: deliveryPK(c.SessionID), SK: c.SessionID,
+		Channel: it.Channel, UserID: it.UserID, Closed: true,
+	})
+	if err != nil {
+		return false, err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: notExists})
+	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		err = nil // another caller made it meanwhile
+	}
+	return err == nil, err
+}
+
+// noDelivery explains a session without a delivery item: missing, or
+// closed with everything delivered (Record does nothing then).
+func (s *Store) noDelivery(ctx context.Context, id string) error {
+	it, err := s.mustGetSessionItem(ctx, id)
+	if err != nil || it.Status == hitl.StatusClosed {
+		return err
+	}
+	return fmt.Errorf("session %s has no delivery state", id)
+}
+
+// isConflict reports whether err is DynamoDB refusing a write to an item a
+// transaction is changing.
+func isConflict(err error) bool {
+	_, ok := errors.AsType[*types.TransactionConflictException](err)
+	return ok
 }
 
 func errOutboxFull(sessionID string) error {
@@ -145,26 +322,25 @@ func (s *Store) Claim(ctx context.Context, sessionID, owner string, now, leaseUn
 }
 
 func (s *Store) claim(ctx context.Context, sessionID, owner string, now, leaseUntil time.Time) ([]hitl.Event, bool, error) {
-	until := ts(leaseUntil)
+	// The outbox is due again when this lease ends.
 	up := expression.Set(name(attrLeaseOwner), value(owner)).
-		Set(name(attrLeaseUntil), value(until)).
-		Set(name("gsi1pk"), value(dueOutbox)).
-		Set(name("gsi1sk"), value(until))
+		Set(name(attrLeaseUntil), value(ts(leaseUntil))).
+		Remove(name(attrDue))
 	cond := name(attrOutbox).AttributeExists().And(
 		name(attrLeaseOwner).AttributeNotExists().Or(name(attrLeaseUntil).LessThanEqual(value(ts(now)))))
-	item, _, ok, err := s.update(ctx, sessionKey(sessionID), up, cond, true)
+	item, _, ok, err := s.update(ctx, deliveryKey(sessionID), up, cond, true)
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	var it sessionItem
-	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-		return nil, false, fmt.Errorf("decode session item: %w", err)
+	var d deliveryItem
+	if err := attributevalue.UnmarshalMap(item, &d); err != nil {
+		return nil, false, fmt.Errorf("decode delivery item: %w", err)
 	}
-	pending, err := it.pending()
+	pending, err := d.pending()
 	if err != nil {
 		return nil, false, err
 	}
-	s.rememberRecent(sessionID, owner, it.recentTrim(now))
+	s.rememberLease(sessionID, owner, d)
 	return pending, true, nil
 }
 
@@ -177,13 +353,20 @@ func (s *Store) Ack(ctx context.Context, sessionID, owner string, delivered int,
 }
 
 func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
-	trim := s.recalledRecent(sessionID, owner)
+	hint, hinted := s.recallLease(sessionID, owner)
+	var sp *spill
+	if hinted && !hint.Closed && len(hint.Recent) >= spillAt {
+		var err error
+		if sp, err = s.putSpill(ctx, sessionID, &hint); err != nil {
+			return false, err
+		}
+	}
 	// cur is the item as last seen: a failed conditional write returns it.
 	var cur map[string]types.AttributeValue
-	if next == nil && delivered > 0 {
+	if hinted && next == nil && delivered > 0 {
 		// Usually everything pending was delivered: one write, on that
 		// condition.
-		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(nil, nil, trim), ackCond(owner, delivered, trim), false)
+		ok, old, err := s.ackWrite(ctx, sessionID, owner, delivered, nil, nil, sp, hint.Closed, "")
 		if err != nil || ok {
 			return false, err
 		}
@@ -194,25 +377,30 @@ func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int,
 	// Events were appended meanwhile, or not all were delivered: write
 	// exactly what remains.
 	for range attempts {
-		var it sessionItem
+		var d deliveryItem
 		var err error
 		if cur == nil {
-			it, err = s.mustGetSessionItem(ctx, sessionID)
+			var found bool
+			if d, found, err = s.getDelivery(ctx, sessionID); err == nil && !found {
+				err = fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
+			}
 		} else {
-			err = attributevalue.UnmarshalMap(cur, &it)
+			err = attributevalue.UnmarshalMap(cur, &d)
 		}
 		if err != nil {
 			return false, err
 		}
-		if it.LeaseOwner != owner {
+		if d.LeaseOwner != owner {
 			return false, errNotHolder
 		}
-		if delivered < 0 || delivered > len(it.Outbox) {
-			return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(it.Outbox))
+		if delivered < 0 || delivered > len(d.Outbox) {
+			return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(d.Outbox))
 		}
-		rest := it.Outbox[delivered:]
-		trim := it.recentTrim(time.Now())
-		_, old, ok, err := s.update(ctx, sessionKey(sessionID), ackUpdate(rest, next, trim), ackCond(owner, len(it.Outbox), trim), false)
+		if sp != nil && d.Spills != sp.from {
+			sp = nil // cannot be: only the lease holder spills
+		}
+		rest := d.Outbox[delivered:]
+		ok, old, err := s.ackWrite(ctx, sessionID, owner, len(d.Outbox), rest, next, sp, d.Closed, d.due())
 		if err != nil || ok {
 			return len(rest) > 0, err
 		}
@@ -223,40 +411,54 @@ func (s *Store) ack(ctx context.Context, sessionID, owner string, delivered int,
 	return false, errContention
 }
 
-// ackUpdate releases the lease, leaves rest in the outbox, and trims the
-// recent-ids list as trim says.
-func ackUpdate(rest []string, next *hitl.Retry, trim recentTrim) expression.UpdateBuilder {
-	up := expression.Remove(name(attrLeaseOwner)).Remove(name(attrLeaseUntil))
-	for i := range trim.Trim {
-		up = up.Remove(name(fmt.Sprintf("%s[%d]", attrRecent, i)))
+// ackWrite releases owner's lease on an outbox of size events and leaves
+// rest in it, due at next's time, or at due without next. It commits sp,
+// if set. The delivery item of a closed session goes once it is empty.
+func (s *Store) ackWrite(ctx context.Context, sessionID, owner string, size int, rest []string, next *hitl.Retry, sp *spill, closed bool, due string) (ok bool, old map[string]types.AttributeValue, err error) {
+	cond := name(attrLeaseOwner).Equal(value(owner)).And(sizeIs(attrOutbox, size))
+	if sp != nil {
+		cond = cond.And(spillsAre(sp.from))
 	}
-	for i := range trim.TrimAt {
-		up = up.Remove(name(fmt.Sprintf("%s[%d]", attrRecentAt, i)))
+	if closed && len(rest) == 0 {
+		expr, err := expression.NewBuilder().WithCondition(cond).Build()
+		if err != nil {
+			return false, nil, err
+		}
+		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: &s.table, Key: deliveryKey(sessionID), ConditionExpression: expr.Condition(),
+			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		if failed, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+			return false, failed.Item, nil
+		}
+		return err == nil, nil, err
+	}
+	if !closed {
+		cond = cond.And(name(attrClosed).AttributeNotExists())
+	}
+	up := expression.Remove(name(attrLeaseOwner)).Remove(name(attrLeaseUntil))
+	if sp != nil {
+		up = commitSpill(up, sp)
 	}
 	switch {
 	case len(rest) == 0:
-		return up.Remove(name(attrOutbox)).Remove(name(attrOutboxBytes)).Remove(name(attrRetry)).
-			Remove(name("gsi1pk")).Remove(name("gsi1sk"))
+		up = up.Remove(name(attrOutbox)).Remove(name(attrOutboxBytes)).Remove(name(attrRetry)).Remove(name(attrDue))
 	case next != nil:
-		return up.Set(name(attrOutbox), value(rest)).Set(name(attrOutboxBytes), value(jsonBytes(rest))).
-			Set(name("gsi1sk"), value(ts(next.At))).
+		up = up.Set(name(attrOutbox), value(rest)).Set(name(attrOutboxBytes), value(jsonBytes(rest))).
+			Set(name(attrDue), value(ts(next.At))).
 			Set(name(attrRetry), value(retryItem{At: ts(next.At), Attempts: next.Attempts, Since: ts(next.Since)}))
 	default:
 		// Delivered without a failure: the run of failures ends. The due
 		// time stays, so a sweep finds the rest if no one claims it.
-		return up.Set(name(attrOutbox), value(rest)).Set(name(attrOutboxBytes), value(jsonBytes(rest))).
-			Remove(name(attrRetry))
+		up = up.Set(name(attrOutbox), value(rest)).Set(name(attrOutboxBytes), value(jsonBytes(rest))).
+			Set(name(attrDue), value(due)).Remove(name(attrRetry))
 	}
-}
-
-// ackCond holds while owner has the lease, the outbox has size events and
-// the recent-ids list is as long as trim saw it, or longer.
-func ackCond(owner string, size int, trim recentTrim) expression.ConditionBuilder {
-	cond := name(attrLeaseOwner).Equal(value(owner)).And(sizeIs(attrOutbox, size))
-	if trim.Trim > 0 {
-		cond = cond.And(name(attrRecent).Size().GreaterThanEqual(value(trim.Len)))
+	_, old, ok, err = s.update(ctx, deliveryKey(sessionID), up, cond, false)
+	if ok && sp != nil {
+		s.committed(sessionID, sp)
 	}
-	return cond
+	return ok, old, err
 }
 
 // sizeIs holds while list attr has n elements; empty lists are absent.
@@ -268,21 +470,63 @@ func sizeIs(attr string, n int) expression.ConditionBuilder {
 }
 
 func (s *Store) RetryState(ctx context.Context, sessionID string) (hitl.Retry, error) {
-	it, err := s.mustGetSessionItem(ctx, sessionID)
+	d, found, err := s.getDelivery(ctx, sessionID)
+	if err == nil && !found {
+		_, err = s.mustGetSessionItem(ctx, sessionID)
+	}
 	if err != nil {
 		return hitl.Retry{}, fmt.Errorf("read retry state: %w", err)
 	}
-	return it.retry(), nil
+	return d.retry(), nil
 }
 
+// DueOutboxes reads every delivery item, a few hundred bytes each for an
+// open session, and keeps the due ones: a sweep's cost grows with the
+// sessions open, not the table, and no event writes an index.
 func (s *Store) DueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	keys, err := s.queryIndex(ctx, "gsi1", expression.Key("gsi1pk").Equal(value(dueOutbox)).And(expression.Key("gsi1sk").LessThanEqual(value(ts(now)))), limit)
+	ids, err := s.dueOutboxes(ctx, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list outboxes due at %s: %w", ts(now), err)
 	}
-	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		ids = append(ids, strings.TrimPrefix(stringAttr(k, "pk"), sessionPrefix))
+	return ids, nil
+}
+
+func (s *Store) dueOutboxes(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	at := value(ts(now))
+	filter := name(attrOutbox).AttributeExists().And(
+		name(attrDue).LessThanEqual(at).Or(name(attrDue).AttributeNotExists().And(name(attrLeaseUntil).LessThanEqual(at))))
+	var due []deliveryItem
+	for shard := range deliveryShards {
+		expr, err := expression.NewBuilder().
+			WithKeyCondition(expression.Key("pk").Equal(value(fmt.Sprintf("%s%d", deliveryPrefix, shard)))).
+			WithFilter(filter).
+			WithProjection(expression.NamesList(name("sk"), name(attrDue), name(attrLeaseUntil))).
+			Build()
+		if err != nil {
+			return nil, err
+		}
+		p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+			TableName: &s.table, KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(),
+			ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var items []deliveryItem
+			if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+				return nil, fmt.Errorf("decode delivery items: %w", err)
+			}
+			due = append(due, items...)
+		}
+	}
+	slices.SortFunc(due, func(a, b deliveryItem) int {
+		return cmp.Or(strings.Compare(a.due(), b.due()), strings.Compare(a.SK, b.SK))
+	})
+	ids := make([]string, 0, min(len(due), limit))
+	for _, d := range due[:min(len(due), limit)] {
+		ids = append(ids, d.SK)
 	}
 	return ids, nil
 }
@@ -301,7 +545,7 @@ type deadItem struct {
 }
 
 func (s *Store) Bury(ctx context.Context, sessionID, owner string, at time.Time) error {
-	s.recalledRecent(sessionID, owner)
+	s.recallLease(sessionID, owner)
 	if err := s.bury(ctx, sessionID, owner, at); err != nil {
 		return fmt.Errorf("dead-letter the outbox of session %s: %w", sessionID, err)
 	}
@@ -309,31 +553,41 @@ func (s *Store) Bury(ctx context.Context, sessionID, owner string, at time.Time)
 }
 
 func (s *Store) bury(ctx context.Context, sessionID, owner string, at time.Time) error {
-	up := expression.Remove(name(attrOutbox)).Remove(name(attrOutboxBytes)).Remove(name(attrRetry)).
-		Remove(name(attrLeaseOwner)).Remove(name(attrLeaseUntil)).Remove(name("gsi1pk")).Remove(name("gsi1sk"))
 	for attempt := range attempts {
-		it, err := s.mustGetSessionItem(ctx, sessionID)
+		d, found, err := s.getDelivery(ctx, sessionID)
+		if err == nil && !found {
+			err = fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
+		}
 		if err != nil {
 			return err
 		}
-		if it.LeaseOwner != owner {
+		if d.LeaseOwner != owner {
 			return errNotHolder
 		}
-		expr, err := expression.NewBuilder().WithUpdate(up).
-			WithCondition(name(attrLeaseOwner).Equal(value(owner)).And(sizeIs(attrOutbox, len(it.Outbox)))).Build()
+		cond, err := expression.NewBuilder().WithCondition(name(attrLeaseOwner).Equal(value(owner)).And(sizeIs(attrOutbox, len(d.Outbox)))).Build()
 		if err != nil {
 			return err
 		}
-		actions := []types.TransactWriteItem{{Update: &types.Update{
-			TableName: &s.table, Key: sessionKey(sessionID), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		}}}
-		if len(it.Outbox) > 0 {
+		var first types.TransactWriteItem
+		if d.Closed { // nothing more will come: the delivery item goes
+			first.Delete = &types.Delete{
+				TableName: &s.table, Key: deliveryKey(sessionID), ConditionExpression: cond.Condition(),
+				ExpressionAttributeNames: cond.Names(), ExpressionAttributeValues: cond.Values(),
+			}
+		} else {
+			up := expression.Remove(name(attrOutbox)).Remove(name(attrOutboxBytes)).Remove(name(attrRetry)).
+				Remove(name(attrLeaseOwner)).Remove(name(attrLeaseUntil)).Remove(name(attrDue))
+			if first, err = s.updateAction(deliveryKey(sessionID), up, name(attrLeaseOwner).Equal(value(owner)).And(sizeIs(attrOutbox, len(d.Outbox)))); err != nil {
+				return err
+			}
+		}
+		actions := []types.TransactWriteItem{first}
+		if len(d.Outbox) > 0 {
 			tag := rand.Text() // tells apart burials at the same time
 			dead, err := attributevalue.MarshalMap(deadItem{
 				PK: sessionPrefix + sessionID, SK: deadPrefix + ts(at) + "#" + tag,
 				GSI1PK: deadLetters, GSI1SK: ts(at) + "#" + sessionID + "#" + tag,
-				Channel: it.Channel, UserID: it.UserID, DeadAt: ts(at), Events: it.Outbox,
+				Channel: d.Channel, UserID: d.UserID, DeadAt: ts(at), Events: d.Outbox,
 				ExpiresAt: ttl(at.Add(retention)),
 			})
 			if err != nil {
@@ -405,11 +659,17 @@ func (s *Store) Replay(ctx context.Context, sessionID string, now time.Time) (in
 
 func (s *Store) replay(ctx context.Context, sessionID string, now time.Time) (int, error) {
 	dead, err := s.deadItems(ctx, sessionID)
+	if err != nil || len(dead) == 0 {
+		return 0, err
+	}
+	// A closed session's delivery item went once it was empty: the replay
+	// makes it again.
+	it, err := s.mustGetSessionItem(ctx, sessionID)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	// One transaction takes 100 actions: the session update and 99 deletes.
+	// One transaction takes 100 actions: the delivery update and 99 deletes.
 	for chunk := range slices.Chunk(dead, 99) {
 		var events []string
 		for _, d := range chunk {
@@ -419,20 +679,19 @@ func (s *Store) replay(ctx context.Context, sessionID string, now time.Time) (in
 		up := expression.
 			Set(name(attrOutbox), expression.ListAppend(name(attrOutbox).IfNotExists(value([]string{})), value(events))).
 			Add(name(attrOutboxBytes), value(size)).
-			Set(name("gsi1pk"), value(dueOutbox)).
-			Set(name("gsi1sk"), value(ts(now))).
+			Set(name(attrDue), value(ts(now))).
+			Set(name(attrChannel), name(attrChannel).IfNotExists(value(chunk[0].Channel))).
+			Set(name(attrUserID), name(attrUserID).IfNotExists(value(chunk[0].UserID))).
 			Remove(name(attrRetry))
-		cond := name("pk").AttributeExists().And(
-			name(attrOutboxBytes).AttributeNotExists().Or(name(attrOutboxBytes).LessThanEqual(value(s.maxOutboxBytes - size))))
-		expr, err := expression.NewBuilder().WithUpdate(up).WithCondition(cond).Build()
+		if it.Status == hitl.StatusClosed {
+			up = up.Set(name(attrClosed), value(true))
+		}
+		cond := name(attrOutboxBytes).AttributeNotExists().Or(name(attrOutboxBytes).LessThanEqual(value(s.maxOutboxBytes - size)))
+		update, err := s.updateAction(deliveryKey(sessionID), up, cond)
 		if err != nil {
 			return n, err
 		}
-		actions := []types.TransactWriteItem{{Update: &types.Update{
-			TableName: &s.table, Key: sessionKey(sessionID), UpdateExpression: expr.Update(), ConditionExpression: expr.Condition(),
-			ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}}}
+		actions := []types.TransactWriteItem{update}
 		for _, d := range chunk {
 			actions = append(actions, types.TransactWriteItem{Delete: &types.Delete{
 				TableName: &s.table, Key: key(d.PK, d.SK), ConditionExpression: aws.String("attribute_exists(pk)"),
@@ -443,8 +702,6 @@ func (s *Store) replay(ctx context.Context, sessionID string, now time.Time) (in
 		switch {
 		case reasons == nil && err != nil:
 			return n, err
-		case failedAt(reasons, 0) && reasons[0].Item == nil:
-			return n, fmt.Errorf("session %s: %w", sessionID, hitl.ErrNotFound)
 		case failedAt(reasons, 0):
 			return n, errOutboxFull(sessionID)
 		case slices.ContainsFunc(reasons, func(r types.CancellationReason) bool { return aws.ToString(r.Code) == conditionFailed }):

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -103,8 +104,8 @@ func (s *Store) CreateSession(ctx context.Context, sess hitl.Session, idempotenc
 	return sess, nil
 }
 
-// createSession stores sess and its idempotency key, or returns the key's
-// session and hitl.ErrExists.
+// createSession stores sess, its delivery item and its idempotency key, or
+// returns the key's session and hitl.ErrExists.
 func (s *Store) createSession(ctx context.Context, sess hitl.Session, idempotencyKey string) (hitl.Session, error) {
 	it, err := newSessionItem(sess)
 	if err != nil {
@@ -114,35 +115,36 @@ func (s *Store) createSession(ctx context.Context, sess hitl.Session, idempotenc
 	if err != nil {
 		return hitl.Session{}, err
 	}
-	if idempotencyKey == "" {
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: notExists})
-		if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-			return hitl.Session{}, hitl.ErrExists
-		}
-		return hitl.Session{}, err
-	}
-	idem, err := attributevalue.MarshalMap(idemItem{
-		PK: idemPrefix + idempotencyKey, SK: idemSK, SessionID: sess.ID, ExpiresAt: ttl(sess.CreatedAt.Add(retention)),
-	})
+	delivery, err := attributevalue.MarshalMap(newDeliveryItem(sess))
 	if err != nil {
 		return hitl.Session{}, err
 	}
+	actions := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &s.table, Item: delivery, ConditionExpression: notExists}},
+	}
+	if idempotencyKey != "" {
+		idem, err := attributevalue.MarshalMap(idemItem{
+			PK: idemPrefix + idempotencyKey, SK: idemSK, SessionID: sess.ID, ExpiresAt: ttl(sess.CreatedAt.Add(retention)),
+		})
+		if err != nil {
+			return hitl.Session{}, err
+		}
+		actions = append(actions, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: idem, ConditionExpression: notExists}})
+	}
 	for attempt := range attempts {
-		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: &s.table, Item: item, ConditionExpression: notExists}},
-			{Put: &types.Put{TableName: &s.table, Item: idem, ConditionExpression: notExists}},
-		}})
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
 		reasons := cancelReasons(err)
 		switch {
 		case reasons == nil:
 			return hitl.Session{}, err
-		case failedAt(reasons, 1):
+		case failedAt(reasons, 2):
 			first, err := s.sessionOfKey(ctx, idempotencyKey)
 			if !errors.Is(err, hitl.ErrNotFound) {
 				return first, err
 			}
 			// The key was freed meanwhile: try again.
-		case failedAt(reasons, 0):
+		case failedAt(reasons, 0), failedAt(reasons, 1):
 			return hitl.Session{}, hitl.ErrExists
 		}
 		// Otherwise a concurrent transaction on the same items won: try again.
@@ -164,30 +166,26 @@ func (s *Store) sessionOfKey(ctx context.Context, idempotencyKey string) (hitl.S
 	if !found {
 		return hitl.Session{}, hitl.ErrNotFound
 	}
-	it, found, err := s.getSessionItem(ctx, idem.SessionID)
+	found2, err := s.sessions(ctx, []string{idem.SessionID})
 	if err != nil {
 		return hitl.Session{}, err
 	}
-	if !found {
+	if len(found2) == 0 {
 		return hitl.Session{}, hitl.ErrNotFound
 	}
-	first, err := it.session()
-	if err != nil {
-		return hitl.Session{}, err
-	}
+	first := found2[0]
 	return first, hitl.ErrExists
 }
 
 func (s *Store) GetSession(ctx context.Context, id string) (hitl.Session, error) {
-	it, err := s.mustGetSessionItem(ctx, id)
+	found, err := s.sessions(ctx, []string{id})
+	if err == nil && len(found) == 0 {
+		err = fmt.Errorf("session %s: %w", id, hitl.ErrNotFound)
+	}
 	if err != nil {
 		return hitl.Session{}, fmt.Errorf("get session: %w", err)
 	}
-	sess, err := it.session()
-	if err != nil {
-		return hitl.Session{}, fmt.Errorf("get session: %w", err)
-	}
-	return sess, nil
+	return found[0], nil
 }
 
 // convItem maps a provider conversation to its session, with a copy of the
@@ -406,10 +404,13 @@ func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) er
 	if err != nil {
 		return err
 	}
-	actions := []types.TransactWriteItem{{Delete: &types.Delete{
-		TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
-		ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
-	}}}
+	actions := []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
+			ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
+		}},
+		{Delete: &types.Delete{TableName: &s.table, Key: deliveryKey(id)}},
+	}
 	if it.ProviderConversationID != "" {
 		// A kept conversation goes with the session.
 		mine, err := expression.NewBuilder().WithCondition(name("pk").AttributeNotExists().Or(name("id").Equal(value(id)))).Build()
@@ -436,16 +437,6 @@ func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) er
 		}})
 	}
 	for attempt := range attempts {
-		if len(actions) == 1 {
-			_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-				TableName: &s.table, Key: sessionKey(id), ConditionExpression: unopened.Condition(),
-				ExpressionAttributeNames: unopened.Names(), ExpressionAttributeValues: unopened.Values(),
-			})
-			if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-				return errOpened
-			}
-			return err
-		}
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
 		reasons := cancelReasons(err)
 		switch {
@@ -469,7 +460,7 @@ func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) er
 
 func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.Session, error) {
 	kc := expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t))))
-	out, err := s.indexedSessions(ctx, "gsi2", kc, limit, func(sess hitl.Session) bool {
+	out, err := s.indexedSessions(ctx, "gsi2", kc, limit, sessionOfItem, func(sess hitl.Session) bool {
 		return !sess.Closed() && !sess.Visitor.TokenExpiresAt.IsZero() && sess.Visitor.TokenExpiresAt.Before(t)
 	})
 	if err != nil {
@@ -480,35 +471,30 @@ func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([
 
 // indexedSessions reads the sessions that index lists under kc, in index
 // order, and keeps those for which still holds: the index lags the table.
-func (s *Store) indexedSessions(ctx context.Context, index string, kc expression.KeyConditionBuilder, limit int, still func(hitl.Session) bool) ([]hitl.Session, error) {
+// id gives the session id of an index entry's table key.
+func (s *Store) indexedSessions(ctx context.Context, index string, kc expression.KeyConditionBuilder, limit int, id func(key map[string]types.AttributeValue) string, still func(hitl.Session) bool) ([]hitl.Session, error) {
 	keys, err := s.queryIndex(ctx, index, kc, limit)
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
-	items, err := s.batchGet(ctx, keys)
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = id(k)
+	}
+	found, err := s.sessions(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	var out []hitl.Session
-	for _, k := range keys {
-		raw, ok := items[itemID(k)]
-		if !ok {
-			continue
-		}
-		var it sessionItem
-		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-			return nil, fmt.Errorf("decode session item: %w", err)
-		}
-		sess, err := it.session()
-		if err != nil {
-			return nil, err
-		}
-		if still(sess) {
-			out = append(out, sess)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(found, func(sess hitl.Session) bool { return !still(sess) }), nil
 }
+
+// sessionOfItem is the session id of a session item's key.
+func sessionOfItem(k map[string]types.AttributeValue) string {
+	return strings.TrimPrefix(stringAttr(k, "pk"), sessionPrefix)
+}
+
+// sessionOfDelivery is the session id of a delivery item's key.
+func sessionOfDelivery(k map[string]types.AttributeValue) string { return stringAttr(k, "sk") }
 
 // queryIndex returns the table keys of up to limit items of index matching
 // kc, in index order.
@@ -550,7 +536,7 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 	items := make(map[string]map[string]types.AttributeValue, len(keys))
 	for len(keys) > 0 {
 		n := min(len(keys), 100)
-		todo := map[string]types.KeysAndAttributes{s.table: {Keys: keys[:n]}}
+		todo := map[string]types.KeysAndAttributes{s.table: {Keys: keys[:n], ConsistentRead: aws.Bool(true)}}
 		keys = keys[n:]
 		for attempt := 0; len(todo) > 0; attempt++ {
 			if attempt == attempts {

@@ -188,7 +188,7 @@ func testUnassign(t *testing.T, st hitl.Store) {
 }
 
 // testRemembersIDsWithinSpan: ids are remembered for hitl.DedupeSpan
-// whatever the number of events in between, and only the last 100 beyond it.
+// whatever the number of events in between, and forgotten long after it.
 func testRemembersIDsWithinSpan(t *testing.T, st hitl.Store) {
 	s := openSession(t, st, "s1")
 	deliver := func(id string, at time.Time) hitl.Recorded {
@@ -211,13 +211,13 @@ func testRemembersIDsWithinSpan(t *testing.T, st hitl.Store) {
 	if r := deliver("e0", t0.Add(5*time.Minute)); r.Applied {
 		t.Error("the first of 250 events within the span was applied again")
 	}
-	// Long after, more events: the old ids beyond the last 100 go.
+	// Long after, more events: the old ids go.
 	later := t0.Add(hitl.DedupeSpan + time.Hour)
 	for i := range 120 {
 		deliver(fmt.Sprintf("f%d", i), later.Add(time.Duration(i)*time.Second))
 	}
 	if r := deliver("e1", later.Add(5*time.Minute)); !r.Applied {
-		t.Error("an id older than the span and beyond the last 100 is still remembered: the list grows without bound")
+		t.Error("an id recorded more than an hour beyond the span is still remembered: the memory grows without bound")
 	}
 }
 
@@ -256,5 +256,18 @@ func testRecordAfterClose(t *testing.T, st hitl.Store) {
 	}
 	if got := getSession(t, st, s.ID); got.Status != hitl.StatusClosed {
 		t.Errorf("status after a late rating = %s", got.Status)
+	}
+	// Everything delivered, then another late rating: recorded and pending.
+	p := claim(t, st, s.ID, t0.Add(2*time.Hour))
+	if _, err := st.Ack(ctx, s.ID, "claimer", len(p), nil); err != nil {
+		t.Fatal(err)
+	}
+	again := newChange(s, "rated-again")
+	again.Event.Type, again.AfterClose = hitl.EventRated, true
+	if r := record(t, st, again, "o4", t0.Add(3*time.Hour)); !r.Applied {
+		t.Fatal("a rating after everything was delivered was not recorded")
+	}
+	if p := claim(t, st, s.ID, t0.Add(4*time.Hour)); len(p) != 1 || p[0].ID != "rated-again" || p[0].UserID != s.UserID {
+		t.Fatalf("pending after the late rating = %v", ids(p))
 	}
 }
