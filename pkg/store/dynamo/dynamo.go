@@ -81,6 +81,7 @@ const (
 	leasePrefix    = "LEASE#"
 	deadPrefix     = "DEAD#"
 	spillPrefix    = "SPILL#"
+	latePrefix     = "LATE#" // sk of a late event's marker, in the session's partition
 
 	sessionSK = "SESSION"
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,9 +22,39 @@ import (
 )
 
 func (s *Store) Record(ctx context.Context, c hitl.Change, owner string, leaseUntil time.Time) (hitl.Recorded, error) {
-	r, err := s.record(ctx, c, owner, leaseUntil)
+	var r hitl.Recorded
+	var err error
+	if c.AfterClose {
+		r, err = s.recordLate(ctx, c, owner, leaseUntil)
+	} else {
+		r, err = s.record(ctx, c, owner, leaseUntil)
+	}
 	if err != nil {
 		return hitl.Recorded{}, fmt.Errorf("record event %s on session %s: %w", c.Event.ID, c.SessionID, err)
+	}
+	return r, nil
+}
+
+// recordLate records an event that may come after the session ended (a
+// rating). A closed session's delivery item, and the ids it remembered, go
+// once everything is delivered, so such events are also remembered by a
+// marker item of their own for DedupeSpan: a provider's retry of one is
+// dropped even after the delivery item went. The marker is written after
+// the record: a crash between the two risks a duplicate, never a loss.
+func (s *Store) recordLate(ctx context.Context, c hitl.Change, owner string, leaseUntil time.Time) (hitl.Recorded, error) {
+	marker := key(sessionPrefix+c.SessionID, latePrefix+idDigest(c.Event.ID))
+	var seen struct{}
+	found, err := s.getItem(ctx, marker, &seen)
+	if err != nil || found {
+		return hitl.Recorded{}, err
+	}
+	r, err := s.record(ctx, c, owner, leaseUntil)
+	if err != nil || !r.Applied {
+		return r, err
+	}
+	marker["expiresAt"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttl(c.At.Add(hitl.DedupeSpan)), 10)}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: marker}); err != nil {
+		return hitl.Recorded{}, fmt.Errorf("remember late event: %w", err)
 	}
 	return r, nil
 }

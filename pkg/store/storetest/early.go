@@ -263,11 +263,19 @@ func testRecordAfterClose(t *testing.T, st hitl.Store) {
 		t.Fatal(err)
 	}
 	again := newChange(s, "rated-again")
-	again.Event.Type, again.AfterClose = hitl.EventRated, true
+	again.Event.Type, again.AfterClose, again.At = hitl.EventRated, true, t0.Add(3*time.Hour)
 	if r := record(t, st, again, "o4", t0.Add(3*time.Hour)); !r.Applied {
 		t.Fatal("a rating after everything was delivered was not recorded")
 	}
 	if p := claim(t, st, s.ID, t0.Add(4*time.Hour)); len(p) != 1 || p[0].ID != "rated-again" || p[0].UserID != s.UserID {
 		t.Fatalf("pending after the late rating = %v", ids(p))
+	}
+	if _, err := st.Ack(ctx, s.ID, "claimer", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The provider retries it once it was delivered: still once.
+	again.At = t0.Add(3*time.Hour + time.Minute)
+	if r := record(t, st, again, "o5", t0.Add(5*time.Hour)); r.Applied {
+		t.Error("a retried late rating was recorded twice")
 	}
 }
