@@ -196,6 +196,10 @@ type Store interface {
 	// or expired; it is how scheduled work runs once across containers.
 	AcquireLease(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
 
+	// OpenSessions lists sessions not closed, newest first: the operator's
+	// view; its cost grows with the open sessions.
+	OpenSessions(ctx context.Context, limit int) ([]Session, error)
+
 	// Setting returns the value saved under name, nil when there is none.
 	// Settings are small documents the bridge keeps for itself and that are
 	// no secrets: the SalesIQ webhook and its public keys, when each

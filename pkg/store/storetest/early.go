@@ -279,3 +279,28 @@ func testRecordAfterClose(t *testing.T, st hitl.Store) {
 		t.Error("a retried late rating was recorded twice")
 	}
 }
+
+func testOpenSessions(t *testing.T, st hitl.Store) {
+	for i, id := range []string{"s1", "s2", "s3"} {
+		s := newSession(id)
+		s.CreatedAt = t0.Add(time.Duration(i) * time.Minute)
+		if _, err := st.CreateSession(ctx, s, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeSession(t, st, getSession(t, st, "s2"))
+	got, err := st.OpenSessions(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range got {
+		names = append(names, s.ID)
+	}
+	if !slices.Equal(names, []string{"s3", "s1"}) {
+		t.Errorf("OpenSessions = %v, want [s3 s1] (newest first, closed left out)", names)
+	}
+	if got, _ := st.OpenSessions(ctx, 1); len(got) != 1 || got[0].ID != "s3" {
+		t.Errorf("OpenSessions(limit 1) = %+v", got)
+	}
+}

@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hitl.Store) {
 		{"RemembersIDsWithinSpan", testRemembersIDsWithinSpan},
 		{"Settings", testSettings},
 		{"RecordAfterClose", testRecordAfterClose},
+		{"OpenSessions", testOpenSessions},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore(t)) })
