@@ -89,7 +89,8 @@ func New(c config.Config, o Options) (*App, error) {
 	}
 	rt := integration.Runtime{
 		Ingress: c.Ingress, Client: o.Client, Store: o.Store, Documents: o.Documents, PublicURL: c.PublicURL, Log: o.Log, Now: o.Now,
-		// 50 MiB is Zoho's upload limit; LiveChat asks for its 10 MB per fetch.
+		// The largest file any platform takes (SalesIQ: 50 MiB); each asks
+		// for its own limit per fetch.
 		Media: media.NewFetcher(media.Config{AllowPrivate: c.AllowPrivateURLs, MaxBytes: 50 << 20}),
 	}
 	providers := map[string]hitl.Provider{}
