@@ -33,12 +33,6 @@ type Config struct {
 	Replay func(ctx context.Context, sessionID string) (int, error)
 	// Setup runs the providers' webhook setup and returns its report.
 	Setup func(ctx context.Context, publicURL string) (SetupReport, error)
-	// RotateZohoKey, when set, rotates the SalesIQ webhook's signing key
-	// and returns the new key's id.
-	RotateZohoKey func(ctx context.Context) (string, error)
-	// ZohoAuthorizationURL, when set, returns where to send the operator's
-	// browser to connect Zoho SalesIQ (the callback is requestBase's).
-	ZohoAuthorizationURL func(ctx context.Context, requestBase string) (string, error)
 	// PublicURL is the bridge's public base URL; empty means the base the
 	// request came to (the actions function in AWS, where the template
 	// cannot hand it the API's URL).
@@ -53,14 +47,33 @@ type SetupReport struct {
 	Checks    []health.Check `json:"checks"`
 }
 
+// Action is an operator action a provider offers: a button on /admin
+// (POST /admin/{provider}/{name}) and the JSON route
+// POST /v1/admin/{provider}/{name}.
+type Action struct {
+	Name  string // the path segment, e.g. "rotate-key"
+	Label string // the button, e.g. "Rotate the SalesIQ webhook key"
+	// Run does it; requestBase is the bridge's URL as the request reached
+	// it (where an operator's browser comes back to).
+	Run func(ctx context.Context, requestBase string) (ActionResult, error)
+}
+
+// ActionResult is what an action did.
+type ActionResult struct {
+	JSON     map[string]string // the JSON route's answer
+	Message  string            // the page's message
+	Redirect string            // when set, the page sends the browser there instead
+}
+
 // Handler serves /admin (the page) and the JSON routes
-// GET /v1/admin/status, POST /v1/admin/setup and
-// POST /v1/admin/zoho/rotate-key.
+// GET /v1/admin/status, POST /v1/admin/setup and the providers' actions,
+// POST /v1/admin/{provider}/{action}.
 type Handler struct {
-	cfg  Config
-	mux  *http.ServeMux
-	key  [sha256.Size]byte
-	sign []byte // signs sessions and CSRF tokens
+	cfg     Config
+	mux     *http.ServeMux
+	key     [sha256.Size]byte
+	sign    []byte                       // signs sessions and CSRF tokens
+	actions map[string]map[string]Action // by provider, then name
 }
 
 //go:embed page.html
@@ -82,25 +95,37 @@ func NewHandler(cfg Config) *Handler {
 	}
 	mac := hmac.New(sha256.New, []byte(cfg.Key))
 	mac.Write([]byte("hitl-bridge admin session"))
-	h := &Handler{cfg: cfg, mux: http.NewServeMux(), key: sha256.Sum256([]byte(cfg.Key)), sign: mac.Sum(nil)}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), key: sha256.Sum256([]byte(cfg.Key)), sign: mac.Sum(nil), actions: map[string]map[string]Action{}}
+	for _, p := range cfg.Checker.Providers {
+		for _, a := range p.Actions {
+			if h.actions[p.Name] == nil {
+				h.actions[p.Name] = map[string]Action{}
+			}
+			h.actions[p.Name][a.Name] = a
+		}
+	}
 	h.mux.HandleFunc("GET /v1/admin/status", h.api(h.status))
 	h.mux.HandleFunc("POST /v1/admin/setup", h.api(h.setup))
-	h.mux.HandleFunc("POST /v1/admin/zoho/rotate-key", h.api(h.rotate))
+	h.mux.HandleFunc("POST /v1/admin/{provider}/{action}", h.api(h.runAction))
 	h.mux.HandleFunc("GET /admin", h.showPage)
 	h.mux.HandleFunc("POST /admin/login", h.login)
 	h.mux.HandleFunc("POST /admin/logout", h.form(h.logout))
 	h.mux.HandleFunc("POST /admin/setup", h.form(h.setupForm))
 	h.mux.HandleFunc("POST /admin/dead-letters/{sessionId}/replay", h.form(h.replayForm))
-	h.mux.HandleFunc("POST /admin/zoho/rotate-key", h.form(h.rotateForm))
-	h.mux.HandleFunc("POST /admin/zoho/connect", h.form(h.connectForm))
+	h.mux.HandleFunc("POST /admin/{provider}/{action}", h.form(h.actionForm))
 	return h
 }
 
 // Routes reports whether the handler serves path.
-func Routes(path string) bool {
+func (h *Handler) Routes(path string) bool {
 	switch path {
-	case "/admin", "/v1/admin/status", "/v1/admin/setup", "/v1/admin/zoho/rotate-key":
+	case "/admin", "/v1/admin/status", "/v1/admin/setup":
 		return true
+	}
+	if rest, ok := strings.CutPrefix(path, "/v1/admin/"); ok {
+		provider, action, _ := strings.Cut(rest, "/")
+		_, ok = h.actions[provider][action]
+		return ok
 	}
 	return strings.HasPrefix(path, "/admin/")
 }
@@ -108,7 +133,7 @@ func Routes(path string) bool {
 // Mount serves the operator routes and hands every other request to next.
 func (h *Handler) Mount(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if Routes(r.URL.Path) {
+		if h.Routes(r.URL.Path) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -222,15 +247,23 @@ func (h *Handler) setup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) error {
-	if h.cfg.RotateZohoKey == nil {
-		return hitl.Errorf(hitl.CodeNotFound, "Zoho SalesIQ is not configured")
+// action is the provider action the request names, if there is one.
+func (h *Handler) action(r *http.Request) (Action, bool) {
+	a, ok := h.actions[r.PathValue("provider")][r.PathValue("action")]
+	return a, ok
+}
+
+func (h *Handler) runAction(w http.ResponseWriter, r *http.Request) error {
+	a, ok := h.action(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, hitl.CodeNotFound, "no such action")
+		return nil
 	}
-	id, err := h.cfg.RotateZohoKey(r.Context())
+	res, err := a.Run(r.Context(), requestBase(r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"keyId": id})
+	writeJSON(w, http.StatusOK, res.JSON)
 	return nil
 }
 
@@ -363,27 +396,29 @@ func (h *Handler) setupForm(w http.ResponseWriter, r *http.Request) string {
 	return "Setup ran: the providers' webhooks are in place."
 }
 
-func (h *Handler) rotateForm(w http.ResponseWriter, r *http.Request) string {
-	if h.cfg.RotateZohoKey == nil {
-		return "Zoho SalesIQ is not configured."
+func (h *Handler) actionForm(w http.ResponseWriter, r *http.Request) string {
+	a, ok := h.action(r)
+	if !ok {
+		return "No such action."
 	}
-	id, err := h.cfg.RotateZohoKey(r.Context())
+	res, err := a.Run(r.Context(), requestBase(r))
 	if err != nil {
-		return "Key rotation failed: " + hitl.ErrorMessage(err)
+		if h.cfg.Log != nil {
+			h.cfg.Log.Error("admin action failed", "provider", r.PathValue("provider"), "action", a.Name, "err", err)
+		}
+		return a.Label + ": " + hitl.ErrorMessage(err)
 	}
-	return "New SalesIQ webhook key " + id + " in use; the old one is dropped at the next delivery."
+	if res.Redirect != "" {
+		http.Redirect(w, r, res.Redirect, http.StatusSeeOther)
+		return ""
+	}
+	return res.Message
 }
 
-func (h *Handler) connectForm(w http.ResponseWriter, r *http.Request) string {
-	if h.cfg.ZohoAuthorizationURL == nil {
-		return "Zoho SalesIQ is not configured."
-	}
-	u, err := h.cfg.ZohoAuthorizationURL(r.Context(), requestBase(r))
-	if err != nil {
-		return "Zoho SalesIQ cannot be connected: " + hitl.ErrorMessage(err)
-	}
-	http.Redirect(w, r, u, http.StatusSeeOther)
-	return ""
+// pageAction is an action's button on the page.
+type pageAction struct {
+	Provider string
+	Action
 }
 
 // view is what the page template shows.
@@ -398,7 +433,7 @@ type view struct {
 	Dead       []hitl.DeadLetter
 	Sessions   []hitl.Session
 	NoSessions string // why sessions are not listed
-	Zoho       bool
+	Actions    []pageAction
 }
 
 func (h *Handler) showPage(w http.ResponseWriter, r *http.Request) {
@@ -414,7 +449,12 @@ func (h *Handler) showPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	st := h.cfg.Checker.Check(ctx, h.base(r))
 	v := view{SignedIn: true, CSRF: h.csrf(session), Status: &st, Reports: append(st.Providers, st.Bridge),
-		Flash: r.URL.Query().Get("flash"), Zoho: h.cfg.RotateZohoKey != nil}
+		Flash: r.URL.Query().Get("flash")}
+	for _, p := range h.cfg.Checker.Providers {
+		for _, a := range p.Actions {
+			v.Actions = append(v.Actions, pageAction{Provider: p.Name, Action: a})
+		}
+	}
 	dead, err := h.cfg.Checker.Store.DeadLetters(ctx, deadLetterScan)
 	if err != nil {
 		v.Error = "The dead letters could not be read; see the function's log."

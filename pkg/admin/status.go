@@ -45,6 +45,8 @@ type Provider struct {
 	// Inspect checks the provider without changing anything; publicURL is
 	// the bridge's public base URL.
 	Inspect func(ctx context.Context, publicURL string) []health.Check
+	// Actions are the provider's operator actions (buttons on /admin).
+	Actions []Action
 }
 
 // Status is the outcome of the self-check.

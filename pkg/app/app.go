@@ -6,7 +6,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -27,28 +25,33 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
-	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
-	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 )
 
 // App is a wired bridge.
 type App struct {
 	Bridge     *hitl.Bridge
 	Dispatcher *delivery.Dispatcher
-	Actions    http.Handler // native API, operator routes, Zoho OAuth, /healthz
-	Webhooks   http.Handler // provider webhooks
-	ZohoTokens *zoho.Tokens // nil without Zoho
+	Actions    http.Handler // native API, operator routes, platforms' routes, /healthz
+	Webhooks   http.Handler // platform webhooks
 	Log        *slog.Logger
 	// Admin serves the operator routes (status, setup, /admin); they are
 	// also part of Actions.
-	Admin *admin.Handler
-	ops   *ops
+	Admin     *admin.Handler
+	ops       *ops
+	platforms []platform // the configured platforms, wired
 
 	ingress *ingressSync // the token refresh function's only
+}
+
+// platform is a configured platform, wired.
+type platform struct {
+	name string
+	integration.Parts
 }
 
 // Options are what New needs besides the configuration.
@@ -59,27 +62,17 @@ type Options struct {
 	// sensible timeouts.
 	Client *http.Client
 	Now    func() time.Time
-	// ZohoTokens keeps the Zoho token where every container reads it;
-	// required with Zoho.
-	ZohoTokens zoho.TokenStore
-	// ZohoOAuthState keeps the key that signs the Zoho OAuth state (a
-	// secret of its own in AWS, a 0600 file locally). nil keeps a random
-	// key in memory: states then work only within one process.
-	ZohoOAuthState Document
+	// Documents opens the documents platforms keep for themselves
+	// (integration.Runtime.Documents); nil opens none.
+	Documents func(name, secretARN string) integration.Document
 	// Metrics receives CloudWatch metrics (embedded metric format); nil
 	// records none.
 	Metrics *metrics.Recorder
 }
 
-// Document is a JSON document the application reads and writes (a secret
-// in AWS, a file locally).
-type Document interface {
-	Load(ctx context.Context, v any) error
-	Save(ctx context.Context, v any) error
-}
-
-// New wires an App from a validated configuration. With c.Ingress (the
-// webhooks function) it has no provider clients: it verifies webhooks and
+// New wires an App from a validated configuration: each configured
+// platform through its integration. With c.Ingress (the webhooks function)
+// platforms wire no provider clients: the App verifies webhooks and
 // forwards their events.
 func New(c config.Config, o Options) (*App, error) {
 	if err := c.Validate(); err != nil {
@@ -91,58 +84,35 @@ func New(c config.Config, o Options) (*App, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	// 50 MiB is Zoho's upload limit; LiveChat asks for its 10 MB per fetch.
-	fetcher := media.NewFetcher(media.Config{AllowPrivate: c.AllowPrivateURLs, MaxBytes: 50 << 20})
-	providers := map[string]hitl.Provider{}
-	parsers := map[string]httpapi.WebhookParser{}
-	if lc := c.LiveChat; lc != nil {
-		// The integration's own agent is never reported as the assignee.
-		// The webhooks function cannot ask LiveChat who it is (it has no
-		// PAT): the ingress secret carries it (see ingressSync).
-		integrationAgent := func(context.Context) (string, error) {
-			if id := c.Secret.LiveChat.IntegrationAgentID; id != "" {
-				return id, nil
-			}
-			return "", errors.New("livechat.integrationAgentId is not in the ingress secret yet")
-		}
-		// Without the PAT (ingress) agents are known by name only from the
-		// webhooks that introduce them.
-		var agentLookup func(context.Context, string) (hitl.Agent, error)
-		if !c.Ingress {
-			client, err := livechat.NewClient(livechat.Config{
-				APIURL: lc.APIURL, AccountsURL: lc.AccountsURL, OrganizationID: lc.OrganizationID,
-				ClientID: lc.ClientID, RedirectURI: lc.RedirectURI, GroupID: lc.GroupID,
-				AgentToken: c.Secret.LiveChat.AgentToken, BotID: lc.BotID, BotSecret: c.Secret.LiveChat.BotSecret,
-				HTTPClient: o.Client, Media: fetcher, Now: o.Now, Logger: o.Log,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("livechat: %w", err)
-			}
-			providers[hitl.LiveChat] = client
-			if c.Secret.LiveChat.IntegrationAgentID == "" {
-				integrationAgent = client.IntegrationAgentID
-			}
-			agentLookup = client.Agent
-		}
-		webhooks := livechat.NewWebhooks(c.Secret.LiveChat.WebhookSecret, lc.OrganizationID).
-			WithIntegrationAgent(integrationAgent).WithBot(lc.BotID).WithAgentLookup(agentLookup).WithLogger(o.Log)
-		parsers[hitl.LiveChat] = httpapi.BodyParser(webhooks.Parse)
+	if o.Documents == nil {
+		o.Documents = func(string, string) integration.Document { return nil }
 	}
-	var tokens *zoho.Tokens
-	var connect *httpapi.ZohoConnect
-	if z := c.Zoho; z != nil {
-		var err error
-		if !c.Ingress {
-			if tokens, connect, err = wireZoho(c, o, fetcher, providers); err != nil {
-				return nil, fmt.Errorf("zoho: %w", err)
-			}
+	rt := integration.Runtime{
+		Ingress: c.Ingress, Client: o.Client, Store: o.Store, Documents: o.Documents, PublicURL: c.PublicURL, Log: o.Log, Now: o.Now,
+		// The largest file any platform takes (SalesIQ: 50 MiB); each asks
+		// for its own limit per fetch.
+		Media: media.NewFetcher(media.Config{AllowPrivate: c.AllowPrivateURLs, MaxBytes: 50 << 20}),
+	}
+	providers := map[string]hitl.Provider{}
+	parsers := map[string]integration.WebhookParser{}
+	var platforms []platform
+	var routes []func(*http.ServeMux, func(integration.HandlerFunc) http.Handler)
+	for _, name := range c.Providers() {
+		parts, err := c.Platforms[name].Wire(c.Secret.Blocks[name], rt)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		// The keys of the config secret and those the bridge created (in the
-		// store); deliveries are refused until there is one.
-		parsers[hitl.Zoho] = zoho.NewVerifier(zoho.VerifierConfig{
-			ConfiguredKeys: c.Secret.Zoho.WebhookPublicKeys, Store: settings{o.Store},
-			AppID: z.AppID, OrgID: z.OrgID, Now: o.Now, Logger: o.Log,
-		})
+		if parts.Webhooks == nil {
+			return nil, fmt.Errorf("%s: the integration wired no webhook parser", name)
+		}
+		if parts.Provider != nil {
+			providers[name] = parts.Provider
+		}
+		parsers[name] = parts.Webhooks
+		if parts.Routes != nil {
+			routes = append(routes, parts.Routes)
+		}
+		platforms = append(platforms, platform{name: name, Parts: parts})
 	}
 	d := &delivery.Dispatcher{
 		Store: o.Store, Log: o.Log, Now: o.Now,
@@ -161,70 +131,35 @@ func New(c config.Config, o Options) (*App, error) {
 		IdleTimeout: c.BotpressIdleTimeout,
 	}
 	a := &App{
-		Bridge: b, Dispatcher: d, ZohoTokens: tokens, Log: o.Log,
+		Bridge: b, Dispatcher: d, Log: o.Log, platforms: platforms,
 		Actions: httpapi.Actions(httpapi.ActionsConfig{
 			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
-			BotpressPathToken: c.Secret.BotpressPathToken, ZohoConnect: connect, Log: o.Log,
+			BotpressPathToken: c.Secret.BotpressPathToken, PlatformRoutes: routes, Log: o.Log,
 		}),
 		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
 	}
-	a.wireOps(c, o, d, providers, connect)
+	a.wireOps(c, o, d)
 	return a, nil
 }
 
-// wireZoho adds the Zoho provider, and returns the token manager and the
-// OAuth connect routes.
-func wireZoho(c config.Config, o Options, fetcher *media.Fetcher, providers map[string]hitl.Provider) (*zoho.Tokens, *httpapi.ZohoConnect, error) {
-	z, secret := c.Zoho, c.Secret.Zoho
-	if o.ZohoTokens == nil {
-		return nil, nil, fmt.Errorf("no token store")
-	}
-	oauthFor := func(redirectURL string) (*zoho.OAuth, error) {
-		return zoho.NewOAuth(zoho.OAuthConfig{
-			Region: z.Region, AccountsURL: z.AccountsURL, ClientID: secret.ClientID, ClientSecret: secret.ClientSecret,
-			RedirectURL: redirectURL, HTTPClient: o.Client, Now: o.Now,
-		})
-	}
-	oauth, err := oauthFor("")
-	if err != nil {
-		return nil, nil, err
-	}
-	tokens, err := zoho.NewTokens(zoho.TokensConfig{
-		OAuth: oauth, Store: o.ZohoTokens, Lease: o.Store.AcquireLease, RefreshToken: secret.RefreshToken, Now: o.Now, Logger: o.Log,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	client, err := zoho.NewClient(zoho.Config{
-		Region: z.Region, SalesIQURL: z.SalesIQURL, ScreenName: z.ScreenName, AppID: z.AppID, DepartmentID: z.DepartmentID,
-		Tokens: tokens, HTTPClient: o.Client, Media: fetcher, Logger: o.Log,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	providers[hitl.Zoho] = client
-	connect := &httpapi.ZohoConnect{
-		OAuth: oauthFor, Save: o.ZohoTokens.Save, StateKey: (&stateKey{doc: o.ZohoOAuthState}).get,
-		AcquireLease: o.Store.AcquireLease, Now: o.Now, Log: o.Log,
-	}
-	return tokens, connect, nil
-}
-
-// RefreshCredentials is the scheduled renewal of provider credentials:
-// LiveChat customer tokens that expire within the hour, and the Zoho access
-// token before it expires; then the webhook setup, so a webhook deleted in
-// a provider's console comes back by itself; in AWS it also keeps the
-// ingress secret derived from the config secret.
+// RefreshCredentials is the scheduled renewal of credentials: visitor
+// credentials that expire within the hour (LiveChat customer tokens), then
+// each platform's own (the Zoho access token); then the webhook setup, so
+// a webhook deleted in a platform's console comes back by itself; in AWS
+// it also keeps the ingress secret derived from the config secret.
 func (a *App) RefreshCredentials(ctx context.Context) error {
 	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
 	a.Log.Info("visitor tokens refreshed", "count", n)
-	if err != nil {
-		a.ops.metrics.Count(metrics.TokenRefreshFailures, hitl.LiveChat, 1)
-	}
-	if a.ZohoTokens != nil {
-		if zerr := a.ZohoTokens.Refresh(ctx, false); zerr != nil {
-			a.ops.metrics.Count(metrics.TokenRefreshFailures, hitl.Zoho, 1)
-			err = errors.Join(err, zerr)
+	for _, p := range a.platforms {
+		if _, ok := p.Provider.(hitl.VisitorRefresher); ok && err != nil {
+			a.ops.metrics.Count(metrics.TokenRefreshFailures, p.name, 1)
+		}
+		if p.Refresh == nil {
+			continue
+		}
+		if perr := p.Refresh(ctx); perr != nil {
+			a.ops.metrics.Count(metrics.TokenRefreshFailures, p.name, 1)
+			err = errors.Join(err, fmt.Errorf("%s: %w", p.name, perr))
 		}
 	}
 	err = errors.Join(err, a.scheduledSetup(ctx))
@@ -233,59 +168,6 @@ func (a *App) RefreshCredentials(ctx context.Context) error {
 	}
 	return err
 }
-
-// stateKey is the key that signs Zoho OAuth states: random, of its own,
-// read once from its document; generated and saved when the document has
-// none (the local process's first connect; in AWS CloudFormation generates
-// it).
-type stateKey struct {
-	doc Document
-	mu  sync.Mutex
-	key []byte
-}
-
-// minStateKey is the shortest key accepted from the document.
-const minStateKey = 32
-
-func (k *stateKey) get(ctx context.Context) ([]byte, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.key != nil {
-		return k.key, nil
-	}
-	var d struct {
-		StateKey string `json:"stateKey"`
-	}
-	if k.doc != nil {
-		if err := k.doc.Load(ctx, &d); err != nil {
-			return nil, fmt.Errorf("load oauth state key: %w", err)
-		}
-	}
-	if len(d.StateKey) < minStateKey {
-		d.StateKey = rand.Text() + rand.Text() // 256 bits
-		if k.doc != nil {
-			if err := k.doc.Save(ctx, d); err != nil {
-				return nil, fmt.Errorf("save a new oauth state key: %w", err)
-			}
-		}
-	}
-	k.key = []byte(d.StateKey)
-	return k.key, nil
-}
-
-// ZohoTokenDocument keeps the Zoho token in a JSON document (a secret in
-// AWS, a file locally).
-func ZohoTokenDocument(doc Document) zoho.TokenStore { return tokenDocument{doc} }
-
-type tokenDocument struct{ doc Document }
-
-func (d tokenDocument) Load(ctx context.Context) (zoho.Token, error) {
-	var t zoho.Token
-	err := d.doc.Load(ctx, &t)
-	return t, err
-}
-
-func (d tokenDocument) Save(ctx context.Context, t zoho.Token) error { return d.doc.Save(ctx, t) }
 
 func defaultClient() *http.Client {
 	return &http.Client{
@@ -323,7 +205,7 @@ func LoadAWSIngress(ctx context.Context, log *slog.Logger) (*App, error) {
 }
 
 func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) {
-	c, err := config.Env(os.Getenv)
+	c, err := config.Env(os.Getenv, Integrations())
 	if err != nil {
 		return nil, fmt.Errorf("invalid environment:\n%w", err)
 	}
@@ -355,17 +237,19 @@ func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) 
 		return nil, err
 	}
 	if ingress {
-		c.Secret = c.Secret.Ingress()
+		// The platforms' blocks stay whole (this is the config secret when
+		// INGRESS_SECRET_ARN is not set); wired for ingress, a platform
+		// keeps only their ingress part.
+		c.Secret = c.Secret.Ingress(c.Secret.Blocks)
 	}
-	o := Options{Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log, Metrics: metrics.New(os.Stdout, nil)}
-	if c.Zoho != nil && !ingress {
-		if c.Zoho.TokenSecretARN == "" {
-			return nil, fmt.Errorf("ZOHO_TOKEN_SECRET_ARN is required with Zoho")
-		}
-		o.ZohoTokens = tokenDocument{secrets.Document{API: sm, ID: c.Zoho.TokenSecretARN}}
-		if c.Zoho.OAuthStateSecretARN != "" {
-			o.ZohoOAuthState = secrets.Document{API: sm, ID: c.Zoho.OAuthStateSecretARN}
-		}
+	o := Options{
+		Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log, Metrics: metrics.New(os.Stdout, nil),
+		Documents: func(_, secretARN string) integration.Document {
+			if secretARN == "" {
+				return nil
+			}
+			return secrets.Document{API: sm, ID: secretARN}
+		},
 	}
 	a, err := New(c, o)
 	if err != nil {
@@ -374,24 +258,20 @@ func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) 
 	if !ingress && c.IngressSecretARN != "" && c.IngressSecretARN != c.ConfigSecretARN {
 		a.ingress = &ingressSync{
 			config: secrets.Document{API: sm, ID: c.ConfigSecretARN}, ingress: secrets.Document{API: sm, ID: c.IngressSecretARN},
-			log: log,
-		}
-		if lc, ok := a.Bridge.Providers[hitl.LiveChat].(*livechat.Client); ok {
-			a.ingress.integrationAgent = lc.IntegrationAgentID
+			platforms: a.platforms, log: log,
 		}
 	}
 	return a, nil
 }
 
 // ingressSync keeps the ingress secret equal to the ingress part of the
-// config secret (config.Secret.Ingress), so operators fill one secret and
-// the webhooks function still reads only what it needs.
+// config secret (config.Secret.Ingress with each platform's ingress
+// block), so operators fill one secret and the webhooks function still
+// reads only what it needs.
 type ingressSync struct {
-	config, ingress Document
-	// integrationAgent learns the LiveChat integration agent's id, which
-	// the webhooks function needs and cannot learn; nil without LiveChat.
-	integrationAgent func(context.Context) (string, error)
-	log              *slog.Logger
+	config, ingress integration.Document
+	platforms       []platform
+	log             *slog.Logger
 }
 
 // sync reads the config secret afresh (this container's copy may be old)
@@ -405,15 +285,20 @@ func (s *ingressSync) sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("derive the ingress secret: %w", err)
 	}
-	in := secret.Ingress()
-	if in.LiveChat != nil && in.LiveChat.IntegrationAgentID == "" && s.integrationAgent != nil {
-		id, err := s.integrationAgent(ctx)
-		if err != nil {
-			return fmt.Errorf("derive the ingress secret: learn the LiveChat integration agent: %w", err)
+	blocks := map[string]json.RawMessage{}
+	for _, p := range s.platforms {
+		block, ok := secret.Blocks[p.name]
+		switch {
+		case !ok:
+		case p.Ingress == nil:
+			blocks[p.name] = json.RawMessage("{}")
+		default:
+			if blocks[p.name], err = p.Ingress(ctx, block); err != nil {
+				return fmt.Errorf("derive the ingress secret: %s: %w", p.name, err)
+			}
 		}
-		in.LiveChat.IntegrationAgentID = id
 	}
-	want, err := in.Document()
+	want, err := secret.Ingress(blocks).Document()
 	if err != nil {
 		return fmt.Errorf("derive the ingress secret: %w", err)
 	}

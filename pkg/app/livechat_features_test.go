@@ -12,6 +12,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 )
 
@@ -33,8 +34,12 @@ func eachStoreWithBot(t *testing.T, test func(t *testing.T, e *apptest.Env, botI
 		t.Run(name, func(t *testing.T) {
 			var botID, botSecret string
 			e := apptest.New(t, newStore(t), func(c *config.Config) {
-				botID, botSecret = createBot(t, c)
-				c.LiveChat.BotID, c.Secret.LiveChat.BotSecret = botID, botSecret
+				lc := c.Platforms[hitl.LiveChat].(*livechat.Settings)
+				var agentToken string
+				apptest.EditBlock(c, hitl.LiveChat, func(s *livechat.ConfigSecret) { agentToken = s.AgentToken })
+				botID, botSecret = createBot(t, lc, agentToken)
+				lc.BotID = botID
+				apptest.EditBlock(c, hitl.LiveChat, func(s *livechat.ConfigSecret) { s.BotSecret = botSecret })
 			})
 			e.AddSecret(botSecret)
 			test(t, e, botID)
@@ -42,14 +47,14 @@ func eachStoreWithBot(t *testing.T, test func(t *testing.T, e *apptest.Env, botI
 	}
 }
 
-func createBot(t *testing.T, c *config.Config) (id, secret string) {
+func createBot(t *testing.T, lc *livechat.Settings, agentToken string) (id, secret string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{
-		"name": "Helper Bot", "avatar": "https://cdn.files-text.com/avatars/bot.png", "owner_client_id": c.LiveChat.ClientID,
-		"groups": []map[string]any{{"id": c.LiveChat.GroupID, "priority": "supervisor"}},
+		"name": "Helper Bot", "avatar": "https://cdn.files-text.com/avatars/bot.png", "owner_client_id": lc.ClientID,
+		"groups": []map[string]any{{"id": lc.GroupID, "priority": "supervisor"}},
 	})
-	req, _ := http.NewRequest(http.MethodPost, c.LiveChat.APIURL+"/configuration/action/create_bot", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Basic "+c.Secret.LiveChat.AgentToken)
+	req, _ := http.NewRequest(http.MethodPost, lc.APIURL+"/configuration/action/create_bot", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Basic "+agentToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

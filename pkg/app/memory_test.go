@@ -19,7 +19,9 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -115,18 +117,20 @@ func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // forwardInChild opens a SalesIQ session and sends the image, then prints
 // the process's VmHWM.
 func forwardInChild(t *testing.T) {
-	c, err := config.Env(os.Getenv)
+	c, err := config.Env(os.Getenv, app.Integrations())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Secret = config.Secret{BotAPIKeys: []string{apptest.BotKey}, CallbackSigningSecret: apptest.SigningKey,
-		Zoho: &config.ZohoSecret{ClientID: os.Getenv("FORWARD_ZOHO_CLIENT"), ClientSecret: os.Getenv("FORWARD_ZOHO_SECRET"), RefreshToken: os.Getenv("FORWARD_ZOHO_REFRESH")}}
+		Blocks: map[string]json.RawMessage{hitl.Zoho: must(json.Marshal(zoho.ConfigSecret{
+			ClientID: os.Getenv("FORWARD_ZOHO_CLIENT"), ClientSecret: os.Getenv("FORWARD_ZOHO_SECRET"), RefreshToken: os.Getenv("FORWARD_ZOHO_REFRESH"),
+		}))}}
 	st, err := bolt.Open(os.Getenv("FORWARD_STORE"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	a, err := app.New(c, app.Options{Store: st, Log: slog.New(slog.DiscardHandler), ZohoTokens: &apptest.MemoryTokens{}})
+	a, err := app.New(c, app.Options{Store: st, Log: slog.New(slog.DiscardHandler), Documents: (&apptest.Documents{}).Open})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,4 +160,11 @@ func forwardInChild(t *testing.T) {
 			fmt.Printf("peak=%s kB\n", f[1])
 		}
 	}
+}
+
+func must(raw []byte, err error) json.RawMessage {
+	if err != nil {
+		panic(err)
+	}
+	return raw
 }

@@ -64,7 +64,9 @@ func check(r health.Report, name string) health.Check {
 // creates SalesIQ's webhook and key; once the app is installed, both
 // providers' deliveries reach the bot.
 func TestSetupThenStatusThenDeliveries(t *testing.T) {
-	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) { c.Secret.Zoho.WebhookPublicKeys = nil })
+	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) {
+		apptest.EditBlock(c, hitl.Zoho, func(z *zoho.ConfigSecret) { z.WebhookPublicKeys = nil })
+	})
 	if code, _ := e.Do(t, "GET", "/v1/admin/status", nil); code != http.StatusUnauthorized {
 		t.Fatalf("status with the bot key: %d", code)
 	}
@@ -84,7 +86,7 @@ func TestSetupThenStatusThenDeliveries(t *testing.T) {
 		t.Fatalf("setup: %d %v", code, out)
 	}
 	hooks := e.LiveChat.Webhooks()
-	if len(hooks) != len(livechat.WebhookActions()) || hooks[0].URL != e.Server.URL+"/webhooks/livechat" || hooks[0].SecretKey != e.Config.Secret.LiveChat.WebhookSecret {
+	if len(hooks) != len(livechat.WebhookActions()) || hooks[0].URL != e.Server.URL+"/webhooks/livechat" || hooks[0].SecretKey != apptest.WebhookSecret {
 		t.Fatalf("livechat registrations %+v", hooks)
 	}
 	zh := e.Zoho.Webhooks()
@@ -144,7 +146,7 @@ func TestScheduledRunRestoresWebhooks(t *testing.T) {
 // which scope; with every scope, the connect creates the webhook and key.
 func TestZohoConnectVerifiesThenSetsUpWebhook(t *testing.T) {
 	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) {
-		c.Secret.Zoho.RefreshToken, c.Secret.Zoho.WebhookPublicKeys = "", nil
+		apptest.EditBlock(c, hitl.Zoho, func(z *zoho.ConfigSecret) { z.RefreshToken, z.WebhookPublicKeys = "", nil })
 	})
 	connect := func() (int, string) {
 		t.Helper()

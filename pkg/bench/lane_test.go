@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
-	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 )
 
@@ -129,7 +127,7 @@ func (b *bench) newEnv(l *lane, p provider, api storeAPI) (*env, error) {
 		return nil, err
 	}
 	e := apptest.New(b.t, dynamo.New(db, table))
-	doc, err := json.Marshal(secretDocument(p.secret(e.Config.Secret)))
+	doc, err := p.secret(e.Config.Secret).Document()
 	if err != nil {
 		return nil, err
 	}
@@ -139,10 +137,6 @@ func (b *bench) newEnv(l *lane, p provider, api storeAPI) (*env, error) {
 	}
 	return &env{Env: e, lane: l, table: table, settings: functionSettings(e, p, l.proxy.URL, table, aws.ToString(secret.ARN))}, nil
 }
-
-// secretDocument is config.Secret without its redacting MarshalJSON: the
-// document the operator puts in the config secret.
-type secretDocument config.Secret
 
 // roundTrip is the median time of a GetItem to l's moto_server through
 // its proxy.

@@ -16,6 +16,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 )
 
 // provider is what the table needs to measure one provider's paths. Adding
@@ -82,7 +83,7 @@ func liveChat(t testing.TB) provider {
 			}
 		},
 		settings: func(e *apptest.Env) map[string]string {
-			lc := e.Config.LiveChat
+			lc := e.Config.Platforms[hitl.LiveChat].(*livechat.Settings)
 			return map[string]string{
 				"LIVECHAT_ORGANIZATION_ID": lc.OrganizationID,
 				"LIVECHAT_CLIENT_ID":       lc.ClientID,
@@ -93,7 +94,8 @@ func liveChat(t testing.TB) provider {
 			}
 		},
 		secret: func(s config.Secret) config.Secret {
-			s.Zoho = nil
+			s.Blocks = maps.Clone(s.Blocks)
+			delete(s.Blocks, hitl.Zoho)
 			return s
 		},
 		calls: func(e *apptest.Env) map[string]int {

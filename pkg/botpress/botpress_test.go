@@ -49,10 +49,8 @@ func forEach(t *testing.T, test func(t *testing.T, e *apptest.BotpressEnv, desk 
 func assertNothingSecretLogged(t *testing.T, e *apptest.BotpressEnv) {
 	t.Helper()
 	logs := e.Logs.String()
-	secrets := []string{apptest.BotpressToken, apptest.BotpressWebhookPath, e.LiveChat.Options().PAT, e.LiveChat.AgentToken()}
-	if z := e.Config.Secret.Zoho; z != nil {
-		secrets = append(secrets, z.ClientSecret, z.RefreshToken)
-	}
+	secrets := []string{apptest.BotpressToken, apptest.BotpressWebhookPath, e.LiveChat.Options().PAT, e.LiveChat.AgentToken(),
+		e.Zoho.Options().ClientSecret, e.Zoho.Options().RefreshToken}
 	for _, s := range secrets {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("a log line contains the secret %q", s)

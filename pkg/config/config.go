@@ -1,24 +1,24 @@
 // Package config reads hitl-bridge's settings: non-secret ones from the
 // environment, secret ones from the config secret document (Secrets Manager
 // in AWS, HITL_SECRET_JSON locally). Everything is validated at start, and
-// every problem is reported in one error.
+// every problem is reported in one error. Platforms are known only through
+// the list of integrations the caller passes: each reads its own settings
+// and checks its own block of the config secret.
 package config
 
 import (
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
-	"net/url"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 )
 
 // Secret is the config secret document. Its values are credentials: never
@@ -30,29 +30,11 @@ type Secret struct {
 	AdminAPIKey           string   `json:"adminApiKey"`
 	// BotpressWebhookURL is the Botpress integration's webhook: whoever has
 	// it can post into the bot's conversations as an agent.
-	BotpressWebhookURL string          `json:"botpressWebhookUrl"`
-	LiveChat           *LiveChatSecret `json:"livechat"`
-	Zoho               *ZohoSecret     `json:"zoho"`
-}
-
-// LiveChatSecret holds LiveChat credentials.
-type LiveChatSecret struct {
-	AgentToken    string `json:"agentToken"` // base64 "account_id:PAT"
-	WebhookSecret string `json:"webhookSecret"`
-	// IntegrationAgentID is the agent (an email) whose PAT AgentToken holds.
-	// Optional: the bridge asks LiveChat, and writes it into the ingress
-	// secret for the webhooks function, which cannot ask.
-	IntegrationAgentID string `json:"integrationAgentId,omitempty"`
-	// BotSecret is the secret create_bot returned for LIVECHAT_BOT_ID.
-	BotSecret string `json:"botSecret,omitempty"`
-}
-
-// ZohoSecret holds Zoho SalesIQ credentials.
-type ZohoSecret struct {
-	ClientID          string   `json:"clientId"`
-	ClientSecret      string   `json:"clientSecret"`
-	RefreshToken      string   `json:"refreshToken"`
-	WebhookPublicKeys []string `json:"webhookPublicKeys"`
+	BotpressWebhookURL string `json:"botpressWebhookUrl"`
+	// Blocks are the document's other members that are not null: each
+	// platform's block under the platform's name ({"livechat": {…}}), which
+	// the platform reads.
+	Blocks map[string]json.RawMessage `json:"-"`
 }
 
 // Config is every setting of one process or function.
@@ -72,21 +54,23 @@ type Config struct {
 	// the request.
 	PublicURL string
 
-	LiveChat *LiveChat // nil when LiveChat is not used
-	Zoho     *Zoho     // nil when Zoho SalesIQ is not used
+	// Integrations are the platforms the bridge knows, in order; Platforms
+	// are the configured ones (their EnabledBy variable is set), by name.
+	Integrations []integration.Integration
+	Platforms    map[string]integration.Platform
 
 	// AWS deployment.
 	TableName       string
 	ConfigSecretARN string
-	// IngressSecretARN is the ingress secret (Secret.Ingress as a
-	// document): the webhooks function reads it instead of the config
-	// secret; the token refresh function keeps it derived from the config
-	// secret.
+	// IngressSecretARN is the ingress secret (the config secret's ingress
+	// part as a document): the webhooks function reads it instead of the
+	// config secret; the token refresh function keeps it derived from the
+	// config secret.
 	IngressSecretARN string
 
 	// Ingress is set when Secret holds only the ingress part of the config
-	// secret (Secret.Ingress): the webhooks function's view, checked by
-	// Validate for what verifying and forwarding webhooks needs.
+	// secret: the webhooks function's view, checked by Validate for what
+	// verifying and forwarding webhooks needs.
 	Ingress bool
 
 	// Local process.
@@ -96,37 +80,10 @@ type Config struct {
 	Secret Secret
 }
 
-// LiveChat is the LiveChat setting set.
-type LiveChat struct {
-	OrganizationID string
-	ClientID       string
-	RedirectURI    string // an allowed redirect URI of the LiveChat app; the customer token grant requires it
-	GroupID        int
-	APIURL         string
-	AccountsURL    string
-	// BotID is the LiveChat bot bot messages are sent as (optional).
-	BotID string
-}
-
-// Zoho is the Zoho SalesIQ setting set.
-type Zoho struct {
-	Region       string // us, eu, in, au, cn, jp, ca, sa, uk
-	ScreenName   string
-	AppID        string
-	DepartmentID string
-	OrgID        string
-	// AccountsURL and SalesIQURL override the region's hosts (simulators).
-	AccountsURL    string
-	SalesIQURL     string
-	TokenSecretARN string // where the current token lives in AWS
-	// OAuthStateSecretARN is where the key that signs OAuth states lives
-	// in AWS; set for the function that serves the connect flow only.
-	OAuthStateSecretARN string
-}
-
 // Env reads the non-secret settings through getenv (os.Getenv in
-// production). Problems are joined into one error.
-func Env(getenv func(string) string) (Config, error) {
+// production), and those of each platform of integrations that is turned
+// on. Problems are joined into one error.
+func Env(getenv func(string) string, integrations []integration.Integration) (Config, error) {
 	var errs []error
 	c := Config{
 		DefaultProvider:       getenv("DEFAULT_PROVIDER"),
@@ -137,6 +94,8 @@ func Env(getenv func(string) string) (Config, error) {
 		IngressSecretARN:      getenv("INGRESS_SECRET_ARN"),
 		Listen:                cmp.Or(getenv("HITL_LISTEN"), "127.0.0.1:8080"),
 		StorePath:             cmp.Or(getenv("HITL_STORE_PATH"), ".hitl/bridge.db"),
+		Integrations:          integrations,
+		Platforms:             map[string]integration.Platform{},
 	}
 	c.BotpressIdleTimeout = hitl.DefaultIdleTimeout
 	if v := getenv("BOTPRESS_INACTIVITY_TIMEOUT"); v != "" {
@@ -147,7 +106,7 @@ func Env(getenv func(string) string) (Config, error) {
 		c.BotpressIdleTimeout = d
 	}
 	if c.PublicURL = strings.TrimRight(getenv("PUBLIC_URL"), "/"); c.PublicURL != "" {
-		errs = append(errs, checkURL("PUBLIC_URL", c.PublicURL, false))
+		errs = append(errs, integration.CheckURL("PUBLIC_URL", c.PublicURL, false))
 	}
 	if v := getenv("HITL_ALLOW_PRIVATE_URLS"); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -156,108 +115,71 @@ func Env(getenv func(string) string) (Config, error) {
 		}
 		c.AllowPrivateURLs = b
 	}
-	if org := getenv("LIVECHAT_ORGANIZATION_ID"); org != "" {
-		lc := &LiveChat{
-			OrganizationID: org,
-			ClientID:       getenv("LIVECHAT_CLIENT_ID"),
-			RedirectURI:    getenv("LIVECHAT_REDIRECT_URI"),
-			APIURL:         cmp.Or(getenv("LIVECHAT_API_URL"), "https://api.livechatinc.com/v3.6"),
-			AccountsURL:    cmp.Or(getenv("LIVECHAT_ACCOUNTS_URL"), "https://accounts.livechat.com"),
-			BotID:          getenv("LIVECHAT_BOT_ID"),
+	for _, in := range integrations {
+		if getenv(in.EnabledBy) == "" {
+			continue
 		}
-		group, err := strconv.Atoi(cmp.Or(getenv("LIVECHAT_GROUP_ID"), "0"))
-		if err != nil || group < 0 {
-			errs = append(errs, fmt.Errorf("LIVECHAT_GROUP_ID must be a LiveChat group number"))
-		}
-		lc.GroupID = group
-		if lc.ClientID == "" {
-			errs = append(errs, fmt.Errorf("LIVECHAT_CLIENT_ID is required with LIVECHAT_ORGANIZATION_ID"))
-		}
-		if lc.RedirectURI == "" {
-			errs = append(errs, fmt.Errorf("LIVECHAT_REDIRECT_URI is required with LIVECHAT_ORGANIZATION_ID: a redirect URI allowed in the LiveChat app"))
-		}
-		errs = append(errs, checkURL("LIVECHAT_API_URL", lc.APIURL, c.AllowPrivateURLs), checkURL("LIVECHAT_ACCOUNTS_URL", lc.AccountsURL, c.AllowPrivateURLs))
-		c.LiveChat = lc
-	}
-	if screen := getenv("ZOHO_SCREEN_NAME"); screen != "" {
-		z := &Zoho{
-			Region: getenv("ZOHO_REGION"), ScreenName: screen, AppID: getenv("ZOHO_APP_ID"),
-			DepartmentID: getenv("ZOHO_DEPARTMENT_ID"), OrgID: getenv("ZOHO_ORG_ID"),
-			AccountsURL: getenv("ZOHO_ACCOUNTS_URL"), SalesIQURL: getenv("ZOHO_SALESIQ_URL"),
-			TokenSecretARN: getenv("ZOHO_TOKEN_SECRET_ARN"), OAuthStateSecretARN: getenv("ZOHO_OAUTH_STATE_SECRET_ARN"),
-		}
-		if _, err := zoho.LookupRegion(z.Region); err != nil {
-			errs = append(errs, fmt.Errorf("ZOHO_REGION: %w", err))
-		}
-		for _, f := range []struct{ name, value string }{{"ZOHO_APP_ID", z.AppID}, {"ZOHO_DEPARTMENT_ID", z.DepartmentID}, {"ZOHO_ORG_ID", z.OrgID}} {
-			if f.value == "" {
-				errs = append(errs, fmt.Errorf("%s is required with ZOHO_SCREEN_NAME", f.name))
-			}
-		}
-		for _, f := range []struct{ name, value string }{{"ZOHO_ACCOUNTS_URL", z.AccountsURL}, {"ZOHO_SALESIQ_URL", z.SalesIQURL}} {
-			if f.value != "" {
-				errs = append(errs, checkURL(f.name, f.value, c.AllowPrivateURLs))
-			}
-		}
-		c.Zoho = z
+		p, err := in.Configure(integration.Env{Getenv: getenv, AllowPrivateURLs: c.AllowPrivateURLs})
+		errs = append(errs, err)
+		c.Platforms[in.Name] = p
 	}
 	return c, errors.Join(errs...)
 }
 
-// ParseSecret decodes the config secret document.
+// ParseSecret decodes the config secret document: the bridge's own
+// members, and each other member that is not null as a platform's block.
 func ParseSecret(b []byte) (Secret, error) {
 	var s Secret
-	if err := hitl.DecodeJSON(b, &s); err != nil {
-		return Secret{}, fmt.Errorf("config secret is not valid: %s", hitl.ErrorMessage(err))
+	var members map[string]json.RawMessage
+	for _, v := range []any{&s, &members} {
+		if err := hitl.DecodeJSON(b, v); err != nil {
+			return Secret{}, fmt.Errorf("config secret is not valid: %s", hitl.ErrorMessage(err))
+		}
+	}
+	for _, own := range []string{"botApiKeys", "callbackSigningSecret", "botpressPathToken", "adminApiKey", "botpressWebhookUrl"} {
+		delete(members, own)
+	}
+	for name, raw := range members {
+		if string(raw) != "null" {
+			if s.Blocks == nil {
+				s.Blocks = map[string]json.RawMessage{}
+			}
+			s.Blocks[name] = raw
+		}
 	}
 	return s, nil
 }
 
 // Validate checks that the settings and the secret fit together: each
-// provider has all it needs, URLs are absolute, keys are strong enough.
+// configured platform has its block and the block is what it needs, no
+// block is left without its platform, URLs are absolute, keys are strong
+// enough.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	providers := c.Providers()
 	if len(providers) == 0 {
-		add("no provider is configured: set LIVECHAT_ORGANIZATION_ID or ZOHO_SCREEN_NAME, and the provider's block of the config secret")
+		var enablers []string
+		for _, in := range c.Integrations {
+			enablers = append(enablers, in.EnabledBy)
+		}
+		add("no provider is configured: set %s, and the provider's block of the config secret", strings.Join(enablers, " or "))
 	}
 	if len(providers) > 0 && !slices.Contains(providers, c.Default()) {
 		add("DEFAULT_PROVIDER %q is not a configured provider (configured: %s)", c.DefaultProvider, strings.Join(providers, ", "))
 	}
-	if c.LiveChat != nil {
-		switch lc := c.Secret.LiveChat; {
-		case lc == nil:
-			add("LIVECHAT_ORGANIZATION_ID is set but the config secret has no livechat block")
-		default:
-			if lc.WebhookSecret == "" {
-				add("config secret: livechat.webhookSecret is required")
-			}
-			if raw, err := base64.StdEncoding.DecodeString(lc.AgentToken); !c.Ingress && (err != nil || !strings.Contains(string(raw), ":")) {
-				add(`config secret: livechat.agentToken must be base64 of "account_id:PAT"`)
-			}
-			if !c.Ingress && (c.LiveChat.BotID == "") != (lc.BotSecret == "") {
-				add("LIVECHAT_BOT_ID and the config secret's livechat.botSecret go together")
-			}
+	for _, in := range c.Integrations {
+		p, configured := c.Platforms[in.Name]
+		block, present := c.Secret.Blocks[in.Name]
+		switch {
+		case configured && !present:
+			add("%s is set but the config secret has no %s block", in.EnabledBy, in.Name)
+		case configured:
+			errs = append(errs, p.CheckSecret(block, c.Ingress))
+		case present:
+			add("the config secret has a %s block but %s is not set", in.Name, in.EnabledBy)
 		}
-	} else if c.Secret.LiveChat != nil {
-		add("the config secret has a livechat block but LIVECHAT_ORGANIZATION_ID is not set")
-	}
-	if c.Zoho != nil {
-		switch z := c.Secret.Zoho; {
-		case z == nil:
-			add("ZOHO_SCREEN_NAME is set but the config secret has no zoho block")
-		default:
-			if !c.Ingress && (z.ClientID == "" || z.ClientSecret == "") {
-				add("config secret: zoho.clientId and zoho.clientSecret are required")
-			}
-			if len(z.WebhookPublicKeys) > 2 {
-				add("config secret: zoho.webhookPublicKeys takes at most two keys")
-			}
-		}
-	} else if c.Secret.Zoho != nil {
-		add("the config secret has a zoho block but ZOHO_SCREEN_NAME is not set")
 	}
 	if len(c.Secret.BotAPIKeys) == 0 && !c.Ingress {
 		add("config secret: botApiKeys needs at least one key")
@@ -282,39 +204,40 @@ func (c Config) Validate() error {
 		}
 	}
 	if u := c.BotpressWebhookURL(); u != "" {
-		if err := checkURL("botpressWebhookUrl", u, c.AllowPrivateURLs); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, integration.CheckURL("botpressWebhookUrl", u, c.AllowPrivateURLs))
 	}
 	if c.BotCallbackURL == "" {
 		add("BOT_CALLBACK_URL is required: the bot receives agent events there")
-	} else if err := checkURL("BOT_CALLBACK_URL", c.BotCallbackURL, c.AllowPrivateURLs); err != nil {
-		errs = append(errs, err)
+	} else {
+		errs = append(errs, integration.CheckURL("BOT_CALLBACK_URL", c.BotCallbackURL, c.AllowPrivateURLs))
 	}
 	return errors.Join(errs...)
 }
 
-// Ingress is the part of the secret the webhooks function needs to verify
-// webhooks and forward their events: the callback signing secret, the
-// Botpress webhook URL, LiveChat's webhook secret and Zoho's webhook public
-// keys. Nothing that lets one call a provider, the bot API or the operator
-// routes.
-func (s Secret) Ingress() Secret {
-	in := Secret{CallbackSigningSecret: s.CallbackSigningSecret, BotpressWebhookURL: s.BotpressWebhookURL}
-	if s.LiveChat != nil {
-		in.LiveChat = &LiveChatSecret{WebhookSecret: s.LiveChat.WebhookSecret, IntegrationAgentID: s.LiveChat.IntegrationAgentID}
-	}
-	if s.Zoho != nil {
-		in.Zoho = &ZohoSecret{WebhookPublicKeys: s.Zoho.WebhookPublicKeys}
-	}
-	return in
+// Ingress is the part of the secret the webhooks function needs to
+// forward webhooks' events: the callback signing secret and the Botpress
+// webhook URL, with blocks, the platforms' ingress parts
+// (integration.Parts.Ingress). Nothing that lets one call the bot API or
+// the operator routes.
+func (s Secret) Ingress(blocks map[string]json.RawMessage) Secret {
+	return Secret{CallbackSigningSecret: s.CallbackSigningSecret, BotpressWebhookURL: s.BotpressWebhookURL, Blocks: blocks}
 }
 
 // Document is the secret as the JSON document it is read from (which
-// MarshalJSON never gives): for writing the ingress secret only.
+// MarshalJSON never gives), members in name order: for writing a secret
+// (the ingress secret).
 func (s Secret) Document() ([]byte, error) {
 	type document Secret
-	return json.Marshal(document(s))
+	own, err := json.Marshal(document(s))
+	if err != nil {
+		return nil, err
+	}
+	members := map[string]json.RawMessage{}
+	if err := json.Unmarshal(own, &members); err != nil {
+		return nil, err
+	}
+	maps.Copy(members, s.Blocks)
+	return json.Marshal(members)
 }
 
 // BotpressWebhookURL is the Botpress integration's webhook: the config
@@ -336,43 +259,23 @@ func (c Config) Warnings() []string {
 	}
 }
 
-// Providers lists the configured providers.
+// Providers lists the configured providers, in the integrations' order.
 func (c Config) Providers() []string {
 	var p []string
-	if c.LiveChat != nil {
-		p = append(p, hitl.LiveChat)
-	}
-	if c.Zoho != nil {
-		p = append(p, hitl.Zoho)
+	for _, in := range c.Integrations {
+		if _, ok := c.Platforms[in.Name]; ok {
+			p = append(p, in.Name)
+		}
 	}
 	return p
 }
 
 // Default returns the default provider name.
 func (c Config) Default() string {
-	if c.DefaultProvider == "" && len(c.Providers()) == 1 {
-		return c.Providers()[0]
+	if p := c.Providers(); c.DefaultProvider == "" && len(p) == 1 {
+		return p[0]
 	}
 	return c.DefaultProvider
-}
-
-// checkURL requires an absolute https URL; plain http is accepted for
-// loopback hosts, and anywhere when allowHTTP (HITL_ALLOW_PRIVATE_URLS, for
-// simulators and local bots).
-func checkURL(name, raw string, allowHTTP bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && (allowHTTP || loopback(u.Hostname())))) {
-		return fmt.Errorf("%s must be an absolute https URL (http only for localhost)", name)
-	}
-	return nil
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // MarshalJSON never reveals secret values, in case a Secret is logged or

@@ -20,7 +20,7 @@ func TestPublicURL(t *testing.T) {
 				return tt.in
 			}
 			return ""
-		})
+		}, nil)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%q: err %v", tt.in, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 )
 
 // DeadLetters is the operator's view of undeliverable events.
@@ -28,17 +29,17 @@ type ActionsConfig struct {
 	AdminAPIKey string // empty disables the admin routes
 	// BotpressPathToken guards the Botpress routes; empty disables them.
 	BotpressPathToken string
-	// ZohoConnect, when set and AdminAPIKey is not empty, serves
-	// /oauth/zoho/start and /oauth/zoho/callback. Without an admin key
-	// neither route exists: nobody can start the flow, so no callback is
-	// expected.
-	ZohoConnect *ZohoConnect
-	Log         *slog.Logger
+	// PlatformRoutes add the platforms' own routes (integration.Parts.Routes,
+	// such as an OAuth connect flow) when AdminAPIKey is not empty. Without
+	// an admin key none exists: nobody can start such a flow, so no
+	// callback is expected.
+	PlatformRoutes []func(mux *http.ServeMux, operator func(integration.HandlerFunc) http.Handler)
+	Log            *slog.Logger
 }
 
 // Actions returns the handler of the native bot API (/v1/…), the Botpress
-// compatibility routes (/botpress/…), the operator and Zoho OAuth routes,
-// and /healthz.
+// compatibility routes (/botpress/…), the operator and the platforms'
+// routes, and /healthz.
 func Actions(c ActionsConfig) http.Handler {
 	a := &actions{ActionsConfig: c, bots: newKeyring(c.BotAPIKeys...), admin: newKeyring(c.AdminAPIKey), botpress: newKeyring(c.BotpressPathToken)}
 	mux := http.NewServeMux()
@@ -56,8 +57,11 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
 	a.botpressRoutes(mux)
-	if c.ZohoConnect != nil && c.AdminAPIKey != "" {
-		c.ZohoConnect.routes(mux, a.operator)
+	if c.AdminAPIKey != "" {
+		operator := func(h integration.HandlerFunc) http.Handler { return a.operator(handlerFunc(h)) }
+		for _, routes := range c.PlatformRoutes {
+			routes(mux, operator)
+		}
 	}
 	mux.Handle("/", notFound(c.Log))
 	return logged(c.Log, Canonical(mux, c.Log))

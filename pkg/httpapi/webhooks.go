@@ -7,29 +7,17 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 )
-
-// WebhookParser verifies a provider's webhook delivery and parses it into
-// events. Verification failures are hitl errors with CodeUnauthenticated,
-// malformed bodies CodeInvalid; deliveries of no interest give no events.
-type WebhookParser interface {
-	Parse(h http.Header, body []byte) ([]hitl.ProviderEvent, error)
-}
-
-// BodyParser adapts a parser that needs only the body (the secret is
-// inside it, as with LiveChat).
-type BodyParser func(body []byte) ([]hitl.ProviderEvent, error)
-
-// Parse calls p with the body.
-func (p BodyParser) Parse(_ http.Header, body []byte) ([]hitl.ProviderEvent, error) { return p(body) }
 
 // WebhookBudget bounds the work done for one delivery, inline bot delivery
 // included, well inside Zoho's 5 s timeout: a slow bot never makes a
 // provider retry; the outbox takes over.
 const WebhookBudget = 3 * time.Second
 
-// Webhooks returns the handler of POST /webhooks/{provider}.
-func Webhooks(b *hitl.Bridge, parsers map[string]WebhookParser, log *slog.Logger) http.Handler {
+// Webhooks returns the handler of POST /webhooks/{provider}, with each
+// configured platform's parser by name.
+func Webhooks(b *hitl.Bridge, parsers map[string]integration.WebhookParser, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	// SalesIQ checks a new webhook's URL with HEAD and wants 200
 	// (https://www.zoho.com/salesiq/help/developer-section/create-webhook-v2.html).

@@ -10,7 +10,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
@@ -205,8 +205,8 @@ func TestAKilledDeliveryIsSweptLater(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		parsers := map[string]httpapi.WebhookParser{
-			hitl.LiveChat: httpapi.BodyParser(livechat.NewWebhooks(apptest.WebhookSecret, apptest.OrganizationID).Parse),
+		parsers := map[string]integration.WebhookParser{
+			hitl.LiveChat: integration.BodyParser(livechat.NewWebhooks(apptest.WebhookSecret, apptest.OrganizationID).Parse),
 			hitl.Zoho:     zw,
 		}
 		for _, c := range convs {

@@ -25,7 +25,7 @@ func TestConcurrentInvalidTokensRefreshOnce(t *testing.T) {
 		// A second container: its own App and token cache, the same store,
 		// token secret, clock and log.
 		log := slog.New(slog.NewJSONHandler(e.Logs, nil))
-		second, err := app.New(e.Config, app.Options{Store: e.Store, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, ZohoTokens: e.ZohoTokens})
+		second, err := app.New(e.Config, app.Options{Store: e.Store, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, Documents: e.Documents.Open})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,8 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
+	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
@@ -62,8 +64,11 @@ type Env struct {
 	// Metrics has the CloudWatch metric lines the app emitted.
 	Metrics *Logs
 	Clock   *Clock
-	// ZohoTokens is where the Zoho token is kept (a secret in AWS).
-	ZohoTokens *MemoryTokens
+	// Documents are the documents platforms keep for themselves (secrets
+	// in AWS), in memory.
+	Documents *Documents
+	// ZohoTokens is where the Zoho token is kept (one of Documents).
+	ZohoTokens zoho.TokenStore
 	// Net carries every call the bridge makes, and injects network faults.
 	Net *Network
 
@@ -154,25 +159,28 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 		"ZOHO_SALESIQ_URL":         e.Zoho.SalesIQURL(),
 		"DEFAULT_PROVIDER":         "livechat",
 	}
-	c, err := config.Env(func(k string) string { return env[k] })
+	c, err := config.Env(func(k string) string { return env[k] }, app.Integrations())
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
 	c.Secret = config.Secret{
 		BotAPIKeys: []string{BotKey}, AdminAPIKey: AdminKey, CallbackSigningSecret: SigningKey,
-		LiveChat: &config.LiveChatSecret{AgentToken: e.LiveChat.AgentToken(), WebhookSecret: e.LiveChat.Options().WebhookSecret},
-		Zoho: &config.ZohoSecret{ClientID: z.ClientID, ClientSecret: z.ClientSecret, RefreshToken: z.RefreshToken,
-			WebhookPublicKeys: []string{e.Zoho.PublicKeyPEM()}},
+		Blocks: map[string]json.RawMessage{
+			hitl.LiveChat: block(livechat.ConfigSecret{AgentToken: e.LiveChat.AgentToken(), WebhookSecret: e.LiveChat.Options().WebhookSecret}),
+			hitl.Zoho: block(zoho.ConfigSecret{ClientID: z.ClientID, ClientSecret: z.ClientSecret, RefreshToken: z.RefreshToken,
+				WebhookPublicKeys: []string{e.Zoho.PublicKeyPEM()}}),
+		},
 	}
 	for _, m := range modify {
 		m(&c)
 	}
 	e.Config = c
 	log := e.Logs.Logger()
-	e.ZohoTokens = &MemoryTokens{}
+	e.Documents = &Documents{}
+	e.ZohoTokens = zoho.TokenDocument(e.Documents.Open("zoho-token", ""))
 	e.App, err = app.New(c, app.Options{
-		Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, ZohoTokens: e.ZohoTokens,
+		Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, Documents: e.Documents.Open,
 		Metrics: metrics.New(e.Metrics, e.Clock.Now),
 	})
 	if err != nil {
@@ -258,27 +266,95 @@ func (e *Env) HandoffTo(t testing.TB, provider string) (sessionID, conversationI
 	return s["sessionId"].(string), s["providerConversationId"].(string)
 }
 
-// MemoryTokens is a zoho.TokenStore in memory; it keeps the SalesIQ
-// webhook's keys too (webhookkeys.go).
-type MemoryTokens struct {
-	mu      sync.Mutex
-	tok     zoho.Token
-	webhook zoho.WebhookState
+// Documents are JSON documents in memory, by name, as platforms keep
+// them in secrets in AWS (integration.Runtime.Documents).
+type Documents struct {
+	mu   sync.Mutex
+	docs map[string]*document
 }
 
-// Load returns the saved token.
-func (m *MemoryTokens) Load(context.Context) (zoho.Token, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.tok, nil
+// Open returns the document name (the same one each time); the secret ARN
+// is not used.
+func (d *Documents) Open(name, _ string) integration.Document {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.docs == nil {
+		d.docs = map[string]*document{}
+	}
+	if d.docs[name] == nil {
+		d.docs[name] = &document{}
+	}
+	return d.docs[name]
 }
 
-// Save keeps t.
-func (m *MemoryTokens) Save(_ context.Context, t zoho.Token) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.tok = t
+type document struct {
+	mu  sync.Mutex
+	raw []byte
+}
+
+// Load decodes the saved value into v; nothing saved leaves v as it is.
+func (d *document) Load(_ context.Context, v any) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.raw == nil {
+		return nil
+	}
+	return json.Unmarshal(d.raw, v)
+}
+
+// Save keeps v's JSON.
+func (d *document) Save(_ context.Context, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.raw = raw
 	return nil
+}
+
+// block is v as a block of the config secret.
+func block(v any) json.RawMessage {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("apptest: encode a config secret block: %v", err))
+	}
+	return raw
+}
+
+// EditBlock changes the block of platform name in c's config secret,
+// decoded as T (the platform's block type, e.g. zoho.ConfigSecret): for
+// modify functions.
+func EditBlock[T any](c *config.Config, name string, edit func(*T)) {
+	var v T
+	if err := json.Unmarshal(c.Secret.Blocks[name], &v); err != nil {
+		panic(fmt.Sprintf("apptest: decode the %s block: %v", name, err))
+	}
+	edit(&v)
+	c.Secret.Blocks[name] = block(v)
+}
+
+// WithPlatform adds a platform to the bridge an Env starts, as the list
+// of integrations would: in is configured from env (HITL_ALLOW_PRIVATE_URLS
+// is true, as for the other platforms) and its block of the config secret
+// is secret's JSON. For modify functions.
+func WithPlatform(in integration.Integration, env map[string]string, secret any) func(*config.Config) {
+	return func(c *config.Config) {
+		getenv := func(k string) string {
+			if k == "HITL_ALLOW_PRIVATE_URLS" {
+				return "true"
+			}
+			return env[k]
+		}
+		own, err := config.Env(getenv, []integration.Integration{in})
+		if err != nil || own.Platforms[in.Name] == nil {
+			panic(fmt.Sprintf("apptest: configure %s: %v (is %s set?)", in.Name, err, in.EnabledBy))
+		}
+		c.Integrations = append(c.Integrations, in)
+		c.Platforms[in.Name] = own.Platforms[in.Name]
+		c.Secret.Blocks[in.Name] = block(secret)
+	}
 }
 
 // Clock is a settable clock shared by the bridge and the simulators; the

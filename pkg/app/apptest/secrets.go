@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +24,8 @@ func (e *Env) Secrets() []string {
 	all := append([]string{sec.CallbackSigningSecret, sec.BotpressPathToken, sec.AdminAPIKey, sec.BotpressWebhookURL,
 		e.LiveChat.Options().PAT, e.LiveChat.AgentToken(), e.Zoho.Options().ClientSecret, e.Zoho.Options().RefreshToken},
 		sec.BotAPIKeys...)
-	if lc := sec.LiveChat; lc != nil {
-		all = append(all, lc.AgentToken, lc.WebhookSecret, lc.BotSecret)
-	}
-	if z := sec.Zoho; z != nil {
-		all = append(all, z.ClientSecret, z.RefreshToken)
+	for _, b := range sec.Blocks {
+		all = append(all, blockStrings(b)...)
 	}
 	all = append(all, e.Net.Credentials()...)
 	e.mu.Lock()
@@ -41,6 +39,31 @@ func (e *Env) Secrets() []string {
 			out = append(out, s)
 		}
 	}
+	return out
+}
+
+// blockStrings are the string values in a platform's block of the config
+// secret, at any depth: each may be a credential.
+func blockStrings(block json.RawMessage) []string {
+	var v any
+	_ = json.Unmarshal(block, &v)
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			out = append(out, v)
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		case map[string]any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
 	return out
 }
 

@@ -40,7 +40,7 @@ func TestLoggedCredentialsAreFound(t *testing.T) {
 		t.Fatalf("a clean log was reported: %v", clean.errs)
 	}
 	before := LogScans()
-	for _, leak := range []string{token, SigningKey, "presented-by-the-test", e.Config.Secret.Zoho.ClientSecret} {
+	for _, leak := range []string{token, SigningKey, "presented-by-the-test", e.Zoho.Options().ClientSecret} {
 		e.App.Log.Info("oops", "session_id", sessionID, "value", leak)
 	}
 	leaky := &errorRecorder{TB: t}

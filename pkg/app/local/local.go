@@ -11,16 +11,18 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
 )
 
 // Load wires the App: settings from getenv, the config secret from
-// HITL_SECRET_JSON, the embedded store at HITL_STORE_PATH, the Zoho token
-// and the OAuth state key in 0600 files beside it. The returned function
+// HITL_SECRET_JSON, the embedded store at HITL_STORE_PATH, the documents
+// platforms keep (the Zoho token and OAuth state key) in 0600 files
+// <name>.json beside it. The returned function
 // closes the store.
 func Load(getenv func(string) string, log *slog.Logger) (*app.App, config.Config, func() error, error) {
-	c, err := config.Env(getenv)
+	c, err := config.Env(getenv, app.Integrations())
 	if err != nil {
 		return nil, c, nil, fmt.Errorf("invalid environment:\n%w", err)
 	}
@@ -40,8 +42,9 @@ func Load(getenv func(string) string, log *slog.Logger) (*app.App, config.Config
 	dir := filepath.Dir(c.StorePath)
 	a, err := app.New(c, app.Options{
 		Store: st, Log: log,
-		ZohoTokens:     app.ZohoTokenDocument(secrets.File{Path: filepath.Join(dir, "zoho-token.json")}),
-		ZohoOAuthState: secrets.File{Path: filepath.Join(dir, "zoho-oauth-state.json")},
+		Documents: func(name, _ string) integration.Document {
+			return secrets.File{Path: filepath.Join(dir, name+".json")}
+		},
 	})
 	if err != nil {
 		st.Close()

@@ -1,4 +1,4 @@
-package httpapi
+package zoho
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -16,19 +17,19 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
-	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 )
 
-// ZohoConnect connects a Zoho SalesIQ account: an operator asks for the
+// Connect connects a Zoho SalesIQ account: an operator asks for the
 // authorization URL, approves in the browser, and the callback exchanges
 // the code and keeps the refresh token. It replaces the curl steps of
 // Zoho's setup guide.
-type ZohoConnect struct {
+type Connect struct {
 	// OAuth returns the OAuth client for the given redirect URL (the
 	// callback route as the caller reached it).
-	OAuth func(redirectURL string) (*zoho.OAuth, error)
+	OAuth func(redirectURL string) (*OAuth, error)
 	// Save keeps the token where the functions read it.
-	Save func(ctx context.Context, t zoho.Token) error
+	Save func(ctx context.Context, t Token) error
 	// StateKey returns the key that signs the state parameter: a random
 	// key of its own, which nobody outside the bridge holds. A key derived
 	// from a secret the bot side knows (the callback signing secret, an API
@@ -41,10 +42,10 @@ type ZohoConnect struct {
 	Log          *slog.Logger
 	// Verify, when set, checks a new token before it is kept: a failed
 	// check refuses the connection, keeps nothing and says what is wrong.
-	Verify func(ctx context.Context, t zoho.Token) []health.Check
+	Verify func(ctx context.Context, t Token) []health.Check
 	// Setup, when set, runs once the token is kept: the bridge's SalesIQ
 	// webhook and its key; base is the bridge's URL as the request reached it.
-	Setup func(ctx context.Context, t zoho.Token, base string) (zoho.SetupResult, error)
+	Setup func(ctx context.Context, t Token, base string) (SetupResult, error)
 }
 
 const stateTTL = 10 * time.Minute
@@ -62,7 +63,7 @@ func callbackURL(r *http.Request) string {
 
 // start answers {"authorizationUrl": …}: open it in a browser signed in to
 // Zoho as an admin of the SalesIQ portal.
-func (z *ZohoConnect) start(w http.ResponseWriter, r *http.Request) error {
+func (z *Connect) start(w http.ResponseWriter, r *http.Request) error {
 	o, err := z.OAuth(callbackURL(r))
 	if err != nil {
 		return fmt.Errorf("zoho oauth: %w", err)
@@ -71,15 +72,16 @@ func (z *ZohoConnect) start(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"authorizationUrl": o.AuthCodeURL(state), "redirectUri": callbackURL(r)})
-	return nil
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(map[string]string{"authorizationUrl": o.AuthCodeURL(state), "redirectUri": callbackURL(r)})
 }
 
 // callback takes Zoho's redirect. It answers a short page for the person
 // in the browser, with fixed texts only: nothing of the request (Zoho's
 // error, a code) is shown back. Nothing is stored unless everything checks
 // out.
-func (z *ZohoConnect) callback(w http.ResponseWriter, r *http.Request) {
+func (z *Connect) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	fail := func(status int, reason, text string, err error) {
 		z.Log.Warn("zoho connection refused", "reason", reason, "err", err)
@@ -117,7 +119,7 @@ func (z *ZohoConnect) callback(w http.ResponseWriter, r *http.Request) {
 
 // verify runs Verify and returns its failures, each with its fix; "" when
 // the token may be kept.
-func (z *ZohoConnect) verify(ctx context.Context, tok zoho.Token) string {
+func (z *Connect) verify(ctx context.Context, tok Token) string {
 	if z.Verify == nil {
 		return ""
 	}
@@ -131,7 +133,7 @@ func (z *ZohoConnect) verify(ctx context.Context, tok zoho.Token) string {
 }
 
 // setup runs Setup and says how it went.
-func (z *ZohoConnect) setup(r *http.Request, tok zoho.Token) string {
+func (z *Connect) setup(r *http.Request, tok Token) string {
 	if z.Setup == nil {
 		return ""
 	}
@@ -150,7 +152,7 @@ func (z *ZohoConnect) setup(r *http.Request, tok zoho.Token) string {
 // AuthorizationURL returns where an operator's browser goes to connect
 // Zoho SalesIQ, with a fresh state; base is the bridge's URL as the
 // browser reaches it (the callback is under it).
-func (z *ZohoConnect) AuthorizationURL(ctx context.Context, base string) (string, error) {
+func (z *Connect) AuthorizationURL(ctx context.Context, base string) (string, error) {
 	o, err := z.OAuth(strings.TrimRight(base, "/") + "/oauth/zoho/callback")
 	if err != nil {
 		return "", fmt.Errorf("zoho oauth: %w", err)
@@ -173,7 +175,7 @@ func page(w http.ResponseWriter, status int, title, text string) {
 }
 
 // newState returns nonce‖expiry, signed: base64url(payload).base64url(mac).
-func (z *ZohoConnect) newState(ctx context.Context) (string, error) {
+func (z *Connect) newState(ctx context.Context) (string, error) {
 	payload := make([]byte, 24)
 	if _, err := rand.Read(payload[:16]); err != nil {
 		return "", err
@@ -187,7 +189,7 @@ func (z *ZohoConnect) newState(ctx context.Context) (string, error) {
 	return enc.EncodeToString(payload) + "." + enc.EncodeToString(mac), nil
 }
 
-func (z *ZohoConnect) mac(ctx context.Context, payload []byte) ([]byte, error) {
+func (z *Connect) mac(ctx context.Context, payload []byte) ([]byte, error) {
 	key, err := z.StateKey(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("zoho oauth state key: %w", err)
@@ -200,7 +202,7 @@ func (z *ZohoConnect) mac(ctx context.Context, payload []byte) ([]byte, error) {
 
 // useState checks the signature and expiry of state, and that it was not
 // used before.
-func (z *ZohoConnect) useState(ctx context.Context, state string) error {
+func (z *Connect) useState(ctx context.Context, state string) error {
 	enc := base64.RawURLEncoding
 	p, s, ok := strings.Cut(state, ".")
 	payload, err1 := enc.DecodeString(p)
@@ -230,8 +232,8 @@ func (z *ZohoConnect) useState(ctx context.Context, state string) error {
 	return nil
 }
 
-// routes mounts the connect routes on mux; start needs the admin key.
-func (z *ZohoConnect) routes(mux *http.ServeMux, admin func(handlerFunc) http.Handler) {
-	mux.Handle("GET /oauth/zoho/start", admin(z.start))
+// Routes mounts the connect routes on mux; start needs the admin key.
+func (z *Connect) Routes(mux *http.ServeMux, operator func(integration.HandlerFunc) http.Handler) {
+	mux.Handle("GET /oauth/zoho/start", operator(z.start))
 	mux.HandleFunc("GET /oauth/zoho/callback", z.callback)
 }
