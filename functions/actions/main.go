@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/admin/page"
 	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 )
@@ -30,4 +31,9 @@ func run() error {
 	return nil
 }
 
-func handler(a *app.App) apigw.Handler { return apigw.New(a.Actions) }
+// handler serves the actions routes, the operator page among them: this is
+// the one function that links the page's template engine.
+func handler(a *app.App) apigw.Handler {
+	a.Admin.ServePage(page.Render)
+	return apigw.New(a.Actions)
+}

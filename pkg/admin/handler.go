@@ -5,12 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"embed"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -74,14 +73,8 @@ type Handler struct {
 	key     [sha256.Size]byte
 	sign    []byte                       // signs sessions and CSRF tokens
 	actions map[string]map[string]Action // by provider, then name
+	page    Page                         // nil: the page is not served
 }
-
-//go:embed page.html
-var pageFS embed.FS
-
-var page = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-}).ParseFS(pageFS, "page.html"))
 
 const (
 	cookieName = "hitl_admin"
@@ -330,7 +323,7 @@ func sameOrigin(r *http.Request) bool {
 
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
-		h.render(w, http.StatusForbidden, view{Error: "The request came from another site."})
+		h.render(w, http.StatusForbidden, View{Error: "The request came from another site."})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
@@ -338,7 +331,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		if h.cfg.Log != nil {
 			h.cfg.Log.Warn("admin sign-in refused")
 		}
-		h.render(w, http.StatusUnauthorized, view{Error: "That is not the admin API key (adminApiKey of the config secret)."})
+		h.render(w, http.StatusUnauthorized, View{Error: "That is not the admin API key (adminApiKey of the config secret)."})
 		return
 	}
 	h.setCookie(w, r, h.session(h.cfg.Now().Add(sessionTTL)), int(sessionTTL/time.Second))
@@ -353,10 +346,10 @@ func (h *Handler) form(next func(w http.ResponseWriter, r *http.Request) string)
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		switch {
 		case !ok:
-			h.render(w, http.StatusUnauthorized, view{Error: "Sign in first."})
+			h.render(w, http.StatusUnauthorized, View{Error: "Sign in first."})
 			return
 		case !sameOrigin(r) || !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(h.csrf(session))):
-			h.render(w, http.StatusForbidden, view{Error: "The form is stale or came from another site: reload the page."})
+			h.render(w, http.StatusForbidden, View{Error: "The form is stale or came from another site: reload the page."})
 			return
 		}
 		flash := next(w, r)
@@ -415,14 +408,14 @@ func (h *Handler) actionForm(w http.ResponseWriter, r *http.Request) string {
 	return res.Message
 }
 
-// pageAction is an action's button on the page.
-type pageAction struct {
+// PageAction is an action's button on the page.
+type PageAction struct {
 	Provider string
 	Action
 }
 
-// view is what the page template shows.
-type view struct {
+// View is what the page shows.
+type View struct {
 	Disabled   bool
 	SignedIn   bool
 	Error      string
@@ -433,26 +426,26 @@ type view struct {
 	Dead       []hitl.DeadLetter
 	Sessions   []hitl.Session
 	NoSessions string // why sessions are not listed
-	Actions    []pageAction
+	Actions    []PageAction
 }
 
 func (h *Handler) showPage(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Key == "" {
-		h.render(w, http.StatusNotFound, view{Disabled: true})
+		h.render(w, http.StatusNotFound, View{Disabled: true})
 		return
 	}
 	session, ok := h.signedIn(r)
 	if !ok {
-		h.render(w, http.StatusOK, view{})
+		h.render(w, http.StatusOK, View{})
 		return
 	}
 	ctx := r.Context()
 	st := h.cfg.Checker.Check(ctx, h.base(r))
-	v := view{SignedIn: true, CSRF: h.csrf(session), Status: &st, Reports: append(st.Providers, st.Bridge),
+	v := View{SignedIn: true, CSRF: h.csrf(session), Status: &st, Reports: append(st.Providers, st.Bridge),
 		Flash: r.URL.Query().Get("flash")}
 	for _, p := range h.cfg.Checker.Providers {
 		for _, a := range p.Actions {
-			v.Actions = append(v.Actions, pageAction{Provider: p.Name, Action: a})
+			v.Actions = append(v.Actions, PageAction{Provider: p.Name, Action: a})
 		}
 	}
 	dead, err := h.cfg.Checker.Store.DeadLetters(ctx, deadLetterScan)
@@ -473,13 +466,26 @@ func (h *Handler) showPage(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, v)
 }
 
-func (h *Handler) render(w http.ResponseWriter, status int, v view) {
+// Page renders the operator page (package page). Until the handler has one
+// (ServePage), the page's routes answer 404: the functions that serve no
+// page do not link the template engine, whose method lookups keep every
+// method of every type in a binary.
+type Page func(w io.Writer, v View) error
+
+// ServePage serves the operator page at /admin with render.
+func (h *Handler) ServePage(render Page) { h.page = render }
+
+func (h *Handler) render(w http.ResponseWriter, status int, v View) {
+	if h.page == nil {
+		writeError(w, http.StatusNotFound, hitl.CodeNotFound, "no such route")
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "same-origin") // "no-referrer" makes browsers send Origin: null
 	w.WriteHeader(status)
-	if err := page.Execute(w, v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) && h.cfg.Log != nil {
+	if err := h.page(w, v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) && h.cfg.Log != nil {
 		h.cfg.Log.Error("render admin page", "err", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/admin/page"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
@@ -187,6 +188,7 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
+	e.App.Admin.ServePage(page.Render)
 	e.Server = httptest.NewServer(e.App.Handler())
 	e.closers = append(e.closers, e.Server.Close)
 	e.LiveChat.SetWebhookURL(e.Server.URL + "/webhooks/livechat")

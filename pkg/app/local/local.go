@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/admin/page"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
@@ -50,5 +51,6 @@ func Load(getenv func(string) string, log *slog.Logger) (*app.App, config.Config
 		st.Close()
 		return nil, c, nil, err
 	}
+	a.Admin.ServePage(page.Render)
 	return a, c, st.Close, nil
 }
