@@ -103,7 +103,7 @@ func (s *Store) IdleSessions(_ context.Context, now time.Time, limit int) ([]hit
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(idleBucket).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(timeLayout)]) <= end; k, _ = c.Next() {
-			r, err := mustLoad(tx, string(k[len(timeLayout)+1:]))
+			r, err := loadExisting(tx, string(k[len(timeLayout)+1:]))
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ func (s *Store) OpenSessions(_ context.Context, limit int) ([]hitl.Session, erro
 	var open []hitl.Session
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(sessionsBucket).ForEach(func(k, _ []byte) error {
-			r, err := mustLoad(tx, string(k))
+			r, err := loadExisting(tx, string(k))
 			if err != nil {
 				return err
 			}

@@ -131,7 +131,7 @@ func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, n
 func (s *Store) RetryState(_ context.Context, sessionID string) (hitl.Retry, error) {
 	var state hitl.Retry
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		r, err := mustLoad(tx, sessionID)
+		r, err := loadExisting(tx, sessionID)
 		if err == nil {
 			state = hitl.Retry(r.Retry)
 		}

@@ -96,8 +96,8 @@ func loadRecord(tx *bbolt.Tx, id string) (r *record, found bool, err error) {
 	return r, found, nil
 }
 
-// mustLoad reads session id, or returns hitl.ErrNotFound.
-func mustLoad(tx *bbolt.Tx, id string) (*record, error) {
+// loadExisting reads session id, or returns hitl.ErrNotFound.
+func loadExisting(tx *bbolt.Tx, id string) (*record, error) {
 	r, found, err := loadRecord(tx, id)
 	if err == nil && !found {
 		err = notFound("session", id)
@@ -132,7 +132,7 @@ func deleteEntries(tx *bbolt.Tx, entries []indexEntry) error {
 // change loads session id, lets fn modify a copy and saves it, unless fn
 // returns an error or skip.
 func change(tx *bbolt.Tx, id string, fn func(r *record) (skip bool, err error)) error {
-	old, err := mustLoad(tx, id)
+	old, err := loadExisting(tx, id)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyK
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		if idempotencyKey != "" {
 			if id := tx.Bucket(idemBucket).Get([]byte(idempotencyKey)); id != nil {
-				r, err := mustLoad(tx, string(id))
+				r, err := loadExisting(tx, string(id))
 				if err != nil {
 					return err
 				}
@@ -211,7 +211,7 @@ func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyK
 func (s *Store) GetSession(_ context.Context, id string) (hitl.Session, error) {
 	var sess hitl.Session
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		r, err := mustLoad(tx, id)
+		r, err := loadExisting(tx, id)
 		if err == nil {
 			sess = r.session()
 		}
@@ -234,7 +234,7 @@ func (s *Store) SessionByConversation(_ context.Context, provider, conversationI
 		if id == nil {
 			return hitl.ErrNotFound
 		}
-		r, err := mustLoad(tx, string(id))
+		r, err := loadExisting(tx, string(id))
 		if err != nil {
 			return err
 		}
@@ -386,7 +386,7 @@ func (s *Store) VisitorsExpiring(_ context.Context, t time.Time, limit int) ([]h
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(visitorsBucket).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(timeLayout)]) < before; k, _ = c.Next() {
-			r, err := mustLoad(tx, string(k[len(timeLayout)+1:]))
+			r, err := loadExisting(tx, string(k[len(timeLayout)+1:]))
 			if err != nil {
 				return err
 			}

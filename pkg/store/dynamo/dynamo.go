@@ -377,8 +377,8 @@ func (s *Store) getSessionItem(ctx context.Context, id string) (it sessionItem, 
 	return it, found, err
 }
 
-// mustGetSessionItem reads a session item, or returns hitl.ErrNotFound.
-func (s *Store) mustGetSessionItem(ctx context.Context, id string) (sessionItem, error) {
+// existingSessionItem reads a session item, or returns hitl.ErrNotFound.
+func (s *Store) existingSessionItem(ctx context.Context, id string) (sessionItem, error) {
 	it, found, err := s.getSessionItem(ctx, id)
 	if err == nil && !found {
 		err = fmt.Errorf("session %s: %w", id, hitl.ErrNotFound)

@@ -101,7 +101,7 @@ func (s *Store) ExtendIdle(ctx context.Context, id string, until time.Time) erro
 	cond := name("pk").AttributeExists().And(name(attrClosed).AttributeNotExists())
 	_, old, ok, err := s.update(ctx, deliveryKey(id), up, cond, false)
 	if err == nil && !ok && old == nil {
-		_, err = s.mustGetSessionItem(ctx, id) // missing, or closed and delivered
+		_, err = s.existingSessionItem(ctx, id) // missing, or closed and delivered
 	}
 	// A closed session (ok false, old set) keeps its deadline.
 	if err != nil {

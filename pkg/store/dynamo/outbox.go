@@ -304,7 +304,7 @@ func (s *Store) deliveryRefused(ctx context.Context, c hitl.Change, digest strin
 // old item are gone with it: a provider's retry of such a late event
 // reaches the bot again, with the same event id.
 func (s *Store) reopenDelivery(ctx context.Context, c hitl.Change) (again bool, err error) {
-	it, err := s.mustGetSessionItem(ctx, c.SessionID)
+	it, err := s.existingSessionItem(ctx, c.SessionID)
 	if err != nil || it.Status != hitl.StatusClosed {
 		return false, err
 	}
@@ -325,7 +325,7 @@ func (s *Store) reopenDelivery(ctx context.Context, c hitl.Change) (again bool, 
 // noDelivery explains a session without a delivery item: missing, or
 // closed with everything delivered (Record does nothing then).
 func (s *Store) noDelivery(ctx context.Context, id string) error {
-	it, err := s.mustGetSessionItem(ctx, id)
+	it, err := s.existingSessionItem(ctx, id)
 	if err != nil || it.Status == hitl.StatusClosed {
 		return err
 	}
@@ -503,7 +503,7 @@ func sizeIs(attr string, n int) expression.ConditionBuilder {
 func (s *Store) RetryState(ctx context.Context, sessionID string) (hitl.Retry, error) {
 	d, found, err := s.getDelivery(ctx, sessionID)
 	if err == nil && !found {
-		_, err = s.mustGetSessionItem(ctx, sessionID)
+		_, err = s.existingSessionItem(ctx, sessionID)
 	}
 	if err != nil {
 		return hitl.Retry{}, fmt.Errorf("read retry state: %w", err)
@@ -695,7 +695,7 @@ func (s *Store) replay(ctx context.Context, sessionID string, now time.Time) (in
 	}
 	// A closed session's delivery item went once it was empty: the replay
 	// makes it again.
-	it, err := s.mustGetSessionItem(ctx, sessionID)
+	it, err := s.existingSessionItem(ctx, sessionID)
 	if err != nil {
 		return 0, err
 	}

@@ -256,7 +256,7 @@ func (s *Store) mapConversation(ctx context.Context, id string, ids []string, v 
 		return hitl.Errorf(hitl.CodeInvalid, "no conversation id")
 	}
 	for attempt := range attempts {
-		it, err := s.mustGetSessionItem(ctx, id)
+		it, err := s.existingSessionItem(ctx, id)
 		if err != nil {
 			return err
 		}
