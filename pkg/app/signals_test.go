@@ -86,13 +86,17 @@ func TestHandoffMetrics(t *testing.T) {
 		if m["timeToFirstReplySeconds"].(float64) < m["timeToAssignmentSeconds"].(float64) {
 			t.Errorf("first reply before assignment: %v", m)
 		}
-		if status, _ := e.Do(t, "POST", "/v1/sessions/"+sessionID+"/stop", nil); status != http.StatusOK {
+		if status, _ := e.Do(t, "POST", "/v1/sessions/"+sessionID+"/stop", map[string]any{"reason": "resolved: refund sent"}); status != http.StatusOK {
 			t.Fatal("stop failed")
 		}
 		events := e.Bot.Events()
 		last := events[len(events)-1]
 		if last.Type != "hitl.stopped" || last.Metrics == nil || last.Metrics.DurationSeconds == nil || last.Metrics.Abandoned {
 			t.Fatalf("hitl.stopped = %+v", last)
+		}
+		// The bot's stop reason is kept: on the event and the session.
+		if _, s := e.Do(t, "GET", "/v1/sessions/"+sessionID, nil); last.Note != "resolved: refund sent" || s["closeNote"] != "resolved: refund sent" {
+			t.Errorf("stop note: event %q, session %v", last.Note, s["closeNote"])
 		}
 		// And as CloudWatch metrics (embedded metric format).
 		emitted := e.Metrics.String()

@@ -27,7 +27,7 @@ import (
 // 500 items a second.
 func closedSessions(t testing.TB, ctx context.Context, e *apptest.Env, p provider, db *dynamodb.Client, table string, n int) error {
 	c := p.handoff(t, e)
-	s, err := e.App.Bridge.StopSession(ctx, c.sessionID)
+	s, err := e.App.Bridge.StopSession(ctx, c.sessionID, "")
 	if err != nil || s.Status != hitl.StatusClosed {
 		return fmt.Errorf("stop the template session: %v (status %s)", err, s.Status)
 	}

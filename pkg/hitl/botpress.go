@@ -173,7 +173,7 @@ func (b *Bridge) StopChannelSession(ctx context.Context, channel, sessionID stri
 	} else if err != nil {
 		return false, err
 	}
-	_, err = b.StopSession(ctx, s.ID)
+	_, err = b.StopSession(ctx, s.ID, "")
 	return true, err
 }
 

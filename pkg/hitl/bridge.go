@@ -389,9 +389,10 @@ func (b *Bridge) send(ctx context.Context, s Session, m Message, asBot bool) (st
 }
 
 // StopSession ends the handoff from the bot's side: the provider
-// conversation is closed and hitl.stopped (bot_stopped) is emitted. Stopping
-// a closed session changes nothing.
-func (b *Bridge) StopSession(ctx context.Context, sessionID string) (Session, error) {
+// conversation is closed and hitl.stopped (bot_stopped) is emitted, with
+// the bot's note, if any, kept on the session and the event. Stopping a
+// closed session changes nothing.
+func (b *Bridge) StopSession(ctx context.Context, sessionID, note string) (Session, error) {
 	s, err := b.GetSession(ctx, sessionID)
 	if err != nil || s.Closed() {
 		return s, err
@@ -402,7 +403,7 @@ func (b *Bridge) StopSession(ctx context.Context, sessionID string) (Session, er
 	if err := b.closeAtProvider(ctx, s); err != nil {
 		return Session{}, err
 	}
-	if err := b.close(ctx, s, ReasonBotStopped); err != nil {
+	if err := b.record(ctx, s, closing(s, ReasonBotStopped, note, b.now(), b.now())); err != nil {
 		return Session{}, err
 	}
 	return b.GetSession(ctx, sessionID)
@@ -425,16 +426,17 @@ func (b *Bridge) closeAtProvider(ctx context.Context, s Session) error {
 // carries the hand-off metrics, and delivers it. s must be read in full.
 func (b *Bridge) close(ctx context.Context, s Session, reason string) error {
 	now := b.now()
-	return b.record(ctx, s, closing(s, reason, now, now))
+	return b.record(ctx, s, closing(s, reason, "", now, now))
 }
 
-// closing is the change that ends s for reason at at.
-func closing(s Session, reason string, at, occurred time.Time) Change {
+// closing is the change that ends s for reason at at, with the bot's
+// note when it stopped the session.
+func closing(s Session, reason, note string, at, occurred time.Time) Change {
 	s.ClosedAt, s.Status = at, StatusClosed
 	m := s.HandoffMetrics(at)
 	return Change{
-		Status: StatusClosed, CloseReason: reason, At: at,
-		Event: Event{ID: EventID(s.ID, "stopped"), Type: EventStopped, OccurredAt: occurred, Reason: reason, Metrics: &m},
+		Status: StatusClosed, CloseReason: reason, CloseNote: note, At: at,
+		Event: Event{ID: EventID(s.ID, "stopped"), Type: EventStopped, OccurredAt: occurred, Reason: reason, Note: note, Metrics: &m},
 	}
 }
 
@@ -555,7 +557,7 @@ func (b *Bridge) apply(ctx context.Context, s Session, pe ProviderEvent) error {
 		if err != nil {
 			return fmt.Errorf("read session %s to close it: %w", s.ID, err)
 		}
-		c = closing(full, pe.Reason, c.At, c.Event.OccurredAt)
+		c = closing(full, pe.Reason, "", c.At, c.Event.OccurredAt)
 	case EventMessage:
 		c.Agent, c.AgentReplied = nil, true
 	default:

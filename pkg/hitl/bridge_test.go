@@ -213,7 +213,7 @@ func TestProviderEventsReachTheBotOnceAndInOrder(t *testing.T) {
 		t.Fatalf("session after = %+v", after)
 	}
 	// The bot stopping a closed session emits nothing more.
-	if _, err := f.bridge.StopSession(ctx, s.ID); err != nil || len(f.bot.received()) != 3 {
+	if _, err := f.bridge.StopSession(ctx, s.ID, ""); err != nil || len(f.bot.received()) != 3 {
 		t.Fatalf("stop after close: err=%v events=%d", err, len(f.bot.received()))
 	}
 }
@@ -229,14 +229,14 @@ func TestStopSessionClosesAtTheProviderOnce(t *testing.T) {
 		return nil
 	}
 	ctx := context.Background()
-	if _, err := f.bridge.StopSession(ctx, s.ID); hitl.ErrorCode(err) != hitl.CodeProvider {
+	if _, err := f.bridge.StopSession(ctx, s.ID, ""); hitl.ErrorCode(err) != hitl.CodeProvider {
 		t.Fatalf("err = %v, want provider_error", err)
 	}
 	if got, _ := f.bridge.GetSession(ctx, s.ID); got.Closed() {
 		t.Fatal("a failed close marked the session closed")
 	}
 	for range 2 {
-		got, err := f.bridge.StopSession(ctx, s.ID)
+		got, err := f.bridge.StopSession(ctx, s.ID, "")
 		if err != nil || !got.Closed() || got.CloseReason != hitl.ReasonBotStopped {
 			t.Fatalf("stop = %+v, %v", got, err)
 		}

@@ -46,6 +46,8 @@ type Event struct {
 	Agent             *Agent    `json:"agent,omitempty"`
 	Message           *Message  `json:"message,omitempty"`
 	Reason            string    `json:"reason,omitempty"`
+	// Note is the bot's own words on stopping (hitl.stopped, bot_stopped).
+	Note string `json:"note,omitempty"`
 	// Queued is set on hitl.transferred when the chat waits in a queue
 	// rather than going to a named agent.
 	Queued bool `json:"queued,omitempty"`

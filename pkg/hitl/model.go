@@ -101,10 +101,12 @@ type Session struct {
 	Status             Status   `json:"status"`
 	Agent              *Agent   `json:"agent,omitempty"`
 	// Queue is the latest queue position while the session waits.
-	Queue       *Queue    `json:"queue,omitempty"`
-	Visitor     Visitor   `json:"-"`
-	CloseReason string    `json:"closeReason,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
+	Queue       *Queue  `json:"queue,omitempty"`
+	Visitor     Visitor `json:"-"`
+	CloseReason string  `json:"closeReason,omitempty"`
+	// CloseNote is the bot's note when it stopped the session.
+	CloseNote string    `json:"closeNote,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 	// OpenedAt is when the provider conversation became known.
 	OpenedAt  time.Time `json:"openedAt,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt"`

@@ -105,6 +105,7 @@ type Change struct {
 	Status      Status
 	Agent       *Agent
 	CloseReason string
+	CloseNote   string
 	// Unassign, when set, applies the change only if this agent is the
 	// session's agent, and removes the agent.
 	Unassign string

@@ -231,7 +231,7 @@ func (a *actions) stopSession(w http.ResponseWriter, r *http.Request) error {
 	if len(in.Reason) > 512 {
 		return hitl.Errorf(hitl.CodeInvalid, "reason is longer than 512 bytes")
 	}
-	s, err := a.Bridge.StopSession(r.Context(), r.PathValue("id"))
+	s, err := a.Bridge.StopSession(r.Context(), r.PathValue("id"), in.Reason)
 	if err != nil {
 		return err
 	}

@@ -54,7 +54,7 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 				r.Session.Agent = c.Agent
 			}
 			if c.Status == hitl.StatusClosed {
-				r.Session.CloseReason, r.Session.ClosedAt = c.CloseReason, c.At
+				r.Session.CloseReason, r.Session.CloseNote, r.Session.ClosedAt = c.CloseReason, c.CloseNote, c.At
 			}
 			r.Session.UpdatedAt = c.At
 			r.Outbox = append(slices.Clip(r.Outbox), c.Event)

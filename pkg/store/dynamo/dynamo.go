@@ -160,6 +160,7 @@ type sessionItem struct {
 	AssignedAt             string            `dynamodbav:"assignedAt,omitempty"`
 	Context                map[string]string `dynamodbav:"context,omitempty"` // while opening
 	CloseReason            string            `dynamodbav:"closeReason,omitempty"`
+	CloseNote              string            `dynamodbav:"closeNote,omitempty"`
 	CreatedAt              string            `dynamodbav:"createdAt"`
 	UpdatedAt              string            `dynamodbav:"updatedAt"`
 	ClosedAt               string            `dynamodbav:"closedAt,omitempty"`
@@ -299,7 +300,7 @@ func (it *sessionItem) session(d *deliveryItem) (hitl.Session, error) {
 	s := hitl.Session{
 		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
 		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
-		AltConversationIDs: it.AltConversationIDs, Status: it.Status, CloseReason: it.CloseReason,
+		AltConversationIDs: it.AltConversationIDs, Status: it.Status, CloseReason: it.CloseReason, CloseNote: it.CloseNote,
 		CreatedAt: parseTS(it.CreatedAt), OpenedAt: parseTS(it.OpenedAt), UpdatedAt: parseTS(it.UpdatedAt), ClosedAt: parseTS(it.ClosedAt),
 		Visitor: hitl.Visitor{
 			ID: it.VisitorID, Token: it.VisitorToken,

@@ -223,6 +223,9 @@ func (s *Store) recordWithSession(ctx context.Context, c hitl.Change, digest str
 	if c.Status == hitl.StatusAssigned {
 		sup = sup.Remove(name("queue")).Set(name("assignedAt"), name("assignedAt").IfNotExists(value(ts(c.At))))
 	}
+	if c.CloseNote != "" {
+		sup = sup.Set(name("closeNote"), value(c.CloseNote))
+	}
 	if c.CloseReason != "" {
 		sup = sup.Set(name("closeReason"), value(c.CloseReason))
 	}
