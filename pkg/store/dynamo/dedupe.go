@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -128,23 +127,13 @@ func (s *Store) loadSpills(ctx context.Context, sessionID string, d *deliveryIte
 		return err
 	}
 	c := &spillCache{spills: d.Spills, ids: map[string]time.Time{}}
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: &s.table, KeyConditionExpression: expr.KeyCondition(), ConsistentRead: aws.Bool(true),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("read spilled event ids: %w", err)
-		}
-		var items []spillItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return fmt.Errorf("decode spilled event ids: %w", err)
-		}
-		for _, it := range items {
-			for _, id := range it.IDs {
-				c.ids[id] = parseTS(it.Until)
-			}
+	items, err := query[spillItem](ctx, s, expr, true)
+	if err != nil {
+		return fmt.Errorf("read spilled event ids: %w", err)
+	}
+	for _, it := range items {
+		for _, id := range it.IDs {
+			c.ids[id] = parseTS(it.Until)
 		}
 	}
 	s.setSpills(sessionID, c)

@@ -527,3 +527,48 @@ func (s *Store) recallLease(sessionID, owner string) (deliveryItem, bool) {
 	delete(s.leases, k)
 	return d, ok
 }
+
+// query reads every item expr selects (a key condition, and optionally a
+// filter and a projection) and decodes them as T; consistent reads what
+// every write before it wrote, at twice the read units.
+func query[T any](ctx context.Context, s *Store, expr expression.Expression, consistent bool) ([]T, error) {
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: &s.table, KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(),
+		ProjectionExpression: expr.Projection(), ConsistentRead: aws.Bool(consistent),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	})
+	var out []T
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var items []T
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+			return nil, fmt.Errorf("decode items: %w", err)
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}
+
+// deliveryItems reads the delivery items of every shard that filter keeps,
+// with the attributes of projection only.
+func (s *Store) deliveryItems(ctx context.Context, filter expression.ConditionBuilder, projection expression.ProjectionBuilder) ([]deliveryItem, error) {
+	var out []deliveryItem
+	for shard := range deliveryShards {
+		expr, err := expression.NewBuilder().
+			WithKeyCondition(expression.Key("pk").Equal(value(fmt.Sprintf("%s%d", deliveryPrefix, shard)))).
+			WithFilter(filter).WithProjection(projection).Build()
+		if err != nil {
+			return nil, err
+		}
+		// The sweep and the operator's list can afford to lag a little.
+		items, err := query[deliveryItem](ctx, s, expr, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -67,21 +66,9 @@ func (s *Store) held(ctx context.Context, provider, conversationID string, now t
 	if err != nil {
 		return nil, err
 	}
-	var items []heldItem
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: &s.table, KeyConditionExpression: expr.KeyCondition(), ConsistentRead: aws.Bool(true),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var batch []heldItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &batch); err != nil {
-			return nil, fmt.Errorf("decode held items: %w", err)
-		}
-		items = append(items, batch...)
+	items, err := query[heldItem](ctx, s, expr, true)
+	if err != nil {
+		return nil, err
 	}
 	// TTL deletes lag: skip what has expired.
 	items = slices.DeleteFunc(items, func(it heldItem) bool { return it.Until <= ts(now) })

@@ -529,31 +529,9 @@ func (s *Store) dueOutboxes(ctx context.Context, now time.Time, limit int) ([]st
 	at := value(ts(now))
 	filter := name(attrOutbox).AttributeExists().And(
 		name(attrDue).LessThanEqual(at).Or(name(attrDue).AttributeNotExists().And(name(attrLeaseUntil).LessThanEqual(at))))
-	var due []deliveryItem
-	for shard := range deliveryShards {
-		expr, err := expression.NewBuilder().
-			WithKeyCondition(expression.Key("pk").Equal(value(fmt.Sprintf("%s%d", deliveryPrefix, shard)))).
-			WithFilter(filter).
-			WithProjection(expression.NamesList(name("sk"), name(attrDue), name(attrLeaseUntil))).
-			Build()
-		if err != nil {
-			return nil, err
-		}
-		p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-			TableName: &s.table, KeyConditionExpression: expr.KeyCondition(), FilterExpression: expr.Filter(),
-			ProjectionExpression: expr.Projection(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-		})
-		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
-			if err != nil {
-				return nil, err
-			}
-			var items []deliveryItem
-			if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-				return nil, fmt.Errorf("decode delivery items: %w", err)
-			}
-			due = append(due, items...)
-		}
+	due, err := s.deliveryItems(ctx, filter, expression.NamesList(name("sk"), name(attrDue), name(attrLeaseUntil)))
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(due, func(a, b deliveryItem) int {
 		return cmp.Or(strings.Compare(a.due(), b.due()), strings.Compare(a.SK, b.SK))
@@ -756,23 +734,7 @@ func (s *Store) deadItems(ctx context.Context, sessionID string) ([]deadItem, er
 	if err != nil {
 		return nil, err
 	}
-	var dead []deadItem
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
-		TableName: &s.table, KeyConditionExpression: expr.KeyCondition(), ConsistentRead: aws.Bool(true),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		var items []deadItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("decode dead letter items: %w", err)
-		}
-		dead = append(dead, items...)
-	}
-	return dead, nil
+	return query[deadItem](ctx, s, expr, true)
 }
 
 const leaseSK = "LEASE"
