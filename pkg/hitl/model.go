@@ -117,7 +117,7 @@ type Session struct {
 	// Metrics are derived from the times above when the session is read.
 	Metrics *Metrics `json:"metrics,omitempty"`
 
-	// Title and Description are kept for sessions that open lazily: the
+	// Title and Description are kept for deferred sessions: the
 	// provider conversation is opened with them at the user's first message.
 	Title       string `json:"title,omitempty"`
 	Description string `json:"description,omitempty"`
