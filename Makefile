@@ -110,7 +110,7 @@ test: test-tools test-browser-deps
 # Fuzz targets as <package>:<target>. A crasher is kept in the package's
 # testdata/fuzz/<target>/ and replayed by every later go test.
 FUZZ_TARGETS := ./pkg/livechat:FuzzParse ./pkg/zoho:FuzzParse ./pkg/httpapi:FuzzNativeAPI \
-	./pkg/httpapi:FuzzBotpressAPI ./pkg/apigw:FuzzAdapter
+	./pkg/botpress:FuzzBotpressAPI ./pkg/apigw:FuzzAdapter
 FUZZTIME ?= 10s
 
 .PHONY: fuzz

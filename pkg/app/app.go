@@ -124,7 +124,7 @@ func New(c config.Config, o Options) (*App, error) {
 		o.Log.Warn(w)
 	}
 	if u := c.BotpressWebhookURL(); u != "" {
-		d.Senders[hitl.ChannelBotpress] = &botpress.Sender{WebhookURL: u, Client: o.Client}
+		d.Senders[botpress.Channel] = &botpress.Sender{WebhookURL: u, Client: o.Client}
 	}
 	b := &hitl.Bridge{
 		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
@@ -134,7 +134,8 @@ func New(c config.Config, o Options) (*App, error) {
 		Bridge: b, Dispatcher: d, Log: o.Log, platforms: platforms,
 		Actions: httpapi.Actions(httpapi.ActionsConfig{
 			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
-			BotpressPathToken: c.Secret.BotpressPathToken, PlatformRoutes: routes, Log: o.Log,
+			BotRoutes:      []func(*http.ServeMux){botpress.Routes{Bridge: b, PathToken: c.Secret.BotpressPathToken, Log: o.Log}.Mount},
+			PlatformRoutes: routes, Log: o.Log,
 		}),
 		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
 	}

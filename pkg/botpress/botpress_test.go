@@ -15,6 +15,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
@@ -354,7 +355,7 @@ func TestBotpressHandoffEndToEnd(t *testing.T) {
 		// hitl plugin: createUser, then startHitl.
 		user := bp.createUser("Ada Lovelace", "ada@example.com")
 		conv := bp.startHitl("Order #1042", "The parcel is late")
-		if s := session(t, e, conv); s.Status != hitl.StatusPending || s.Channel != hitl.ChannelBotpress || desk.opened() != 0 {
+		if s := session(t, e, conv); s.Status != hitl.StatusPending || s.Channel != botpress.Channel || desk.opened() != 0 {
 			t.Fatalf("after startHitl: session %+v, %d provider conversations", s, desk.opened())
 		}
 		// The bot speaks before the user does: kept for the agent.

@@ -1,7 +1,8 @@
 // Package botpress makes hitl-bridge the external service of Botpress's
 // "Human in the Loop API" integration (plus/hitl-api): it reads what the
 // integration sends to the five routes under the URL it is configured with
-// (served by pkg/httpapi under /botpress/<token>/), and its Sender calls the
+// (Routes, mounted by the app among pkg/httpapi's under /botpress/<token>/,
+// on the narrow Bridge interface it declares), and its Sender calls the
 // integration's webhook with agent messages, assignments and stops.
 //
 // What the integration sends, from its source (botpress/growth,
@@ -13,9 +14,9 @@
 //     use, are dropped rather than failing the handoff.
 //   - createRemoteConversation: only {title, description}: the client parses
 //     the startHitl input through a schema that strips the user id, the
-//     message history and hitlSession. The session is therefore recorded
-//     pending and opens at the end user's first message (see hitl.Bridge
-//     SendUserMessage). The contract's optional "messages" are kept as the
+//     message history and hitlSession. The session is therefore a deferred
+//     one (hitl.Bridge.CreateDeferred): it opens at the end user's first
+//     message. The contract's optional "messages" are kept as the
 //     start of the transcript.
 //   - botSendsMessage: our session id, our user id (or "BOT" for the bot's
 //     own messages) and the Botpress message payload, which usually carries

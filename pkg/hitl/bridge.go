@@ -32,7 +32,7 @@ type Bridge struct {
 	Outbox          Outbox
 	Log             *slog.Logger
 	Now             func() time.Time
-	// IdleTimeout ends sessions that have an idle deadline (Botpress
+	// IdleTimeout ends sessions that have an idle deadline (deferred
 	// sessions) after this long without activity; zero means
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
@@ -410,7 +410,7 @@ func (b *Bridge) StopSession(ctx context.Context, sessionID, note string) (Sessi
 }
 
 // closeAtProvider ends the provider conversation of s, if it has one (a
-// pending session has none).
+// deferred session not yet open has none).
 func (b *Bridge) closeAtProvider(ctx context.Context, s Session) error {
 	provider, ok := b.Providers[s.Provider]
 	if !ok || s.ProviderConversationID == "" {

@@ -11,11 +11,10 @@ const (
 	Zoho     = "zoho"
 )
 
-// Channel names: which callback contract a session's events are delivered with.
-const (
-	ChannelNative   = "native"
-	ChannelBotpress = "botpress"
-)
+// ChannelNative is the channel of the native bot API. A session's channel
+// names the callback contract its events are delivered with; other bot
+// contracts declare their own (botpress.Channel).
+const ChannelNative = "native"
 
 // User is an end user the bot registered.
 type User struct {
@@ -32,7 +31,7 @@ type User struct {
 type Status string
 
 const (
-	StatusPending  Status = "pending"  // recorded without an end user; opens at the user's first message (Botpress)
+	StatusPending  Status = "pending"  // a deferred session not yet open: no end user until the first message
 	StatusOpening  Status = "opening"  // recorded, provider conversation not yet open
 	StatusWaiting  Status = "waiting"  // open at the provider, no agent yet
 	StatusAssigned Status = "assigned" // an agent has it
@@ -118,17 +117,17 @@ type Session struct {
 	// Metrics are derived from the times above when the session is read.
 	Metrics *Metrics `json:"metrics,omitempty"`
 
-	// Title and Description are kept for sessions that open lazily: the
+	// Title and Description are kept for deferred sessions: the
 	// provider conversation is opened with them at the user's first message.
 	Title       string `json:"title,omitempty"`
 	Description string `json:"description,omitempty"`
 	// Context is structured data for the agent, kept until the session opens.
 	Context map[string]string `json:"-"`
-	// Transcript is what a pending session will show the agent first (bot
+	// Transcript is what a deferred session will show the agent first (bot
 	// messages sent before the user wrote); stores drop it once it opens.
 	Transcript []TranscriptEntry `json:"-"`
 	// IdleUntil, when set, is when the session ends for inactivity unless
-	// either side acts before (Botpress sessions).
+	// either side acts before (deferred sessions).
 	IdleUntil time.Time `json:"idleUntil,omitzero"`
 }
 

@@ -154,7 +154,7 @@ type DeadLetter struct {
 	DeadAt time.Time `json:"deadAt"`
 }
 
-// MaxTranscriptBytes bounds the JSON of a pending session's transcript,
+// MaxTranscriptBytes bounds the JSON of a deferred session's transcript,
 // which stores keep inside the session.
 const MaxTranscriptBytes = 64 << 10
 
@@ -275,8 +275,8 @@ type SessionStore interface {
 	// is ErrNotFound; a store may refuse with CodeRateLimited when the
 	// session's outbox is full.
 	Record(ctx context.Context, c Change, owner string, leaseUntil time.Time) (Recorded, error)
-	// BindUser gives a pending session its end user and sets it opening,
-	// so that exactly one caller opens its provider conversation; a session
+	// BindUser gives a deferred session not yet open (StatusPending) its
+	// end user and sets it opening, so that exactly one caller opens its provider conversation; a session
 	// opening since before staleBefore (its opener died) is taken over the
 	// same way. It returns the session as bound, transcript included;
 	// CodeConflict if the session is in any other state.
@@ -285,8 +285,9 @@ type SessionStore interface {
 	// is still opening, to pending without a user, so a later message can
 	// try again. In any other case it changes nothing and is no error.
 	UnbindUser(ctx context.Context, id string, boundAt time.Time) error
-	// AppendTranscript adds e to a pending session's transcript.
-	// CodeConflict if the session is not pending; CodeRateLimited if the
+	// AppendTranscript adds e to the transcript of a deferred session not
+	// yet open.
+	// CodeConflict once it is bound or open; CodeRateLimited if the
 	// transcript's JSON would pass MaxTranscriptBytes.
 	AppendTranscript(ctx context.Context, id string, e TranscriptEntry, at time.Time) error
 	// ExtendIdle moves the idle deadline of a session to until. A closed

@@ -27,8 +27,9 @@ type ActionsConfig struct {
 	DeadLetters DeadLetters
 	BotAPIKeys  []string
 	AdminAPIKey string // empty disables the admin routes
-	// BotpressPathToken guards the Botpress routes; empty disables them.
-	BotpressPathToken string
+	// BotRoutes add the routes of other bots' contracts (such as
+	// botpress.Routes.Mount); each guards its own.
+	BotRoutes []func(mux *http.ServeMux)
 	// PlatformRoutes add the platforms' own routes (integration.Parts.Routes,
 	// such as an OAuth connect flow) when AdminAPIKey is not empty. Without
 	// an admin key none exists: nobody can start such a flow, so no
@@ -37,14 +38,14 @@ type ActionsConfig struct {
 	Log            *slog.Logger
 }
 
-// Actions returns the handler of the native bot API (/v1/…), the Botpress
-// compatibility routes (/botpress/…), the operator and the platforms'
-// routes, and /healthz.
+// Actions returns the handler of the native bot API (/v1/…), the other
+// bots' contract routes, the operator and the platforms' routes, and
+// /healthz.
 func Actions(c ActionsConfig) http.Handler {
-	a := &actions{ActionsConfig: c, bots: newKeyring(c.BotAPIKeys...), admin: newKeyring(c.AdminAPIKey), botpress: newKeyring(c.BotpressPathToken)}
+	a := &actions{ActionsConfig: c, bots: NewKeyring(c.BotAPIKeys...), admin: NewKeyring(c.AdminAPIKey)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("POST /v1/users", a.bot(a.createUser))
 	mux.Handle("POST /v1/sessions", a.bot(a.startSession))
@@ -56,7 +57,9 @@ func Actions(c ActionsConfig) http.Handler {
 	mux.Handle("GET /v1/availability", a.bot(a.availability))
 	mux.Handle("GET /v1/admin/dead-letters", a.operator(a.listDeadLetters))
 	mux.Handle("POST /v1/admin/dead-letters/{sessionId}/replay", a.operator(a.replay))
-	a.botpressRoutes(mux)
+	for _, routes := range c.BotRoutes {
+		routes(mux)
+	}
 	if c.AdminAPIKey != "" {
 		operator := func(h integration.HandlerFunc) http.Handler { return a.operator(handlerFunc(h)) }
 		for _, routes := range c.PlatformRoutes {
@@ -84,7 +87,7 @@ func Canonical(next http.Handler, log *slog.Logger) http.Handler {
 
 type actions struct {
 	ActionsConfig
-	bots, admin, botpress keyring
+	bots, admin Keyring
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
@@ -92,28 +95,28 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 func (a *actions) bot(h handlerFunc) http.Handler      { return a.guard(a.bots, h) }
 func (a *actions) operator(h handlerFunc) http.Handler { return a.guard(a.admin, h) }
 
-func (a *actions) guard(keys keyring, h handlerFunc) http.Handler {
+func (a *actions) guard(keys Keyring, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !keys.has(bearer(r)) {
-			writeError(w, r, a.Log, hitl.Errorf(hitl.CodeUnauthenticated, "a valid API key is required (Authorization: Bearer <key>)"))
+		if !keys.Has(bearer(r)) {
+			WriteError(w, r, a.Log, hitl.Errorf(hitl.CodeUnauthenticated, "a valid API key is required (Authorization: Bearer <key>)"))
 			return
 		}
 		if err := h(w, r); err != nil {
-			writeError(w, r, a.Log, err)
+			WriteError(w, r, a.Log, err)
 		}
 	})
 }
 
 func (a *actions) createUser(w http.ResponseWriter, r *http.Request) error {
 	var in hitl.UserDetails
-	if err := decode(w, r, &in); err != nil {
+	if err := Decode(w, r, &in); err != nil {
 		return err
 	}
 	u, err := a.Bridge.CreateUser(r.Context(), in)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"userId": u.ID})
+	WriteJSON(w, http.StatusCreated, map[string]string{"userId": u.ID})
 	return nil
 }
 
@@ -138,7 +141,7 @@ func (a *actions) startSession(w http.ResponseWriter, r *http.Request) error {
 		IfNoAgent         string            `json:"ifNoAgent"`
 		Context           map[string]string `json:"context"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := Decode(w, r, &in); err != nil {
 		return err
 	}
 	if len(in.MessageHistory) > hitl.MaxHistory {
@@ -156,7 +159,7 @@ func (a *actions) startSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, struct {
+	WriteJSON(w, http.StatusCreated, struct {
 		SessionID              string      `json:"sessionId"`
 		Provider               string      `json:"provider"`
 		Status                 hitl.Status `json:"status"`
@@ -187,7 +190,7 @@ func (a *actions) getSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s)
+	WriteJSON(w, http.StatusOK, s)
 	return nil
 }
 
@@ -198,7 +201,7 @@ func (a *actions) sendMessage(w http.ResponseWriter, r *http.Request) error {
 		UserID  string          `json:"userId"`
 		From    string          `json:"from"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := Decode(w, r, &in); err != nil {
 		return err
 	}
 	m, err := hitl.DecodeMessage(in.Type, in.Payload)
@@ -217,7 +220,7 @@ func (a *actions) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"messageId": id})
+	WriteJSON(w, http.StatusAccepted, map[string]string{"messageId": id})
 	return nil
 }
 
@@ -236,7 +239,7 @@ func (a *actions) stopSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.Log.Info("session stopped by the bot", "session_id", s.ID)
-	writeJSON(w, http.StatusOK, map[string]string{"status": string(s.Status)})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": string(s.Status)})
 	return nil
 }
 
@@ -248,7 +251,7 @@ func (a *actions) listDeadLetters(w http.ResponseWriter, r *http.Request) error 
 	if dead == nil {
 		dead = []hitl.DeadLetter{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadLetters": dead})
+	WriteJSON(w, http.StatusOK, map[string]any{"deadLetters": dead})
 	return nil
 }
 
@@ -257,7 +260,7 @@ func (a *actions) replay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+	WriteJSON(w, http.StatusOK, map[string]int{"replayed": n})
 	return nil
 }
 
@@ -272,7 +275,7 @@ func (a *actions) typing(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
+	WriteJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
 	return nil
 }
 
@@ -287,7 +290,7 @@ func (a *actions) seen(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
+	WriteJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
 	return nil
 }
 
@@ -297,7 +300,7 @@ func (a *actions) availability(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
+	WriteJSON(w, http.StatusOK, struct {
 		Provider string `json:"provider"`
 		hitl.Availability
 	}{cmp.Or(provider, a.Bridge.DefaultProvider), av})

@@ -36,9 +36,9 @@ var statusOf = map[hitl.Code]int{
 	hitl.CodeInternal:        http.StatusInternalServerError,
 }
 
-// writeError answers with the JSON error format. The cause goes to the log,
+// WriteError answers with the JSON error format. The cause goes to the log,
 // never to the caller.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := hitl.ErrorCode(err)
 	status := statusOf[code]
 	level := slog.LevelInfo
@@ -49,10 +49,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if d := hitl.RetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": string(code), "message": hitl.ErrorMessage(err)}})
+	WriteJSON(w, status, map[string]any{"error": map[string]string{"code": string(code), "message": hitl.ErrorMessage(err)}})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers status with v as JSON, never cached.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -75,8 +76,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// decode reads a JSON request body into v.
-func decode(w http.ResponseWriter, r *http.Request, v any) error {
+// Decode reads a JSON request body into v.
+func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	b, err := readBody(w, r)
 	if err != nil {
 		return err
@@ -87,12 +88,13 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return hitl.DecodeJSON(b, v)
 }
 
-// keyring holds digests of accepted keys; comparing digests in constant
+// Keyring holds digests of accepted keys; comparing digests in constant
 // time reveals neither a key nor its length.
-type keyring [][sha256.Size]byte
+type Keyring [][sha256.Size]byte
 
-func newKeyring(keys ...string) keyring {
-	var k keyring
+// NewKeyring holds the non-empty keys.
+func NewKeyring(keys ...string) Keyring {
+	var k Keyring
 	for _, key := range keys {
 		if key != "" {
 			k = append(k, sha256.Sum256([]byte(key)))
@@ -101,7 +103,8 @@ func newKeyring(keys ...string) keyring {
 	return k
 }
 
-func (k keyring) has(presented string) bool {
+// Has reports whether presented is one of the keys.
+func (k Keyring) Has(presented string) bool {
 	d := sha256.Sum256([]byte(presented))
 	ok := 0
 	for _, want := range k {
@@ -144,6 +147,6 @@ func (w *statusWriter) WriteHeader(status int) {
 // notFound answers unknown routes in the JSON error format.
 func notFound(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such route"))
+		WriteError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such route"))
 	}
 }

@@ -30,17 +30,17 @@ func Webhooks(b *hitl.Bridge, parsers map[string]integration.WebhookParser, log 
 		provider := r.PathValue("provider")
 		parser, ok := parsers[provider]
 		if !ok {
-			writeError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such webhook"))
+			WriteError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such webhook"))
 			return
 		}
 		body, err := readBody(w, r)
 		if err != nil {
-			writeError(w, r, log, err)
+			WriteError(w, r, log, err)
 			return
 		}
 		events, err := parser.Parse(r.Header, body)
 		if err != nil {
-			writeError(w, r, log, err)
+			WriteError(w, r, log, err)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), WebhookBudget)
@@ -48,11 +48,11 @@ func Webhooks(b *hitl.Bridge, parsers map[string]integration.WebhookParser, log 
 		for _, e := range events {
 			if err := b.HandleProviderEvent(ctx, e); err != nil {
 				// A store failure: let the provider retry the delivery.
-				writeError(w, r, log, err)
+				WriteError(w, r, log, err)
 				return
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"accepted": len(events)})
+		WriteJSON(w, http.StatusOK, map[string]any{"accepted": len(events)})
 	})
 	mux.Handle("/", notFound(log))
 	return logged(log, mux)

@@ -45,7 +45,7 @@
 // gsi1 holds dead letters (gsi1pk DEAD, gsi1sk the burial time); gsi2 holds
 // open sessions with an expiring visitor token (gsi2pk VISITOR, gsi2sk the
 // expiry), on the session item; gsi3 holds open sessions with an idle
-// deadline (gsi3pk IDLE, gsi3sk the deadline: Botpress sessions), on the
+// deadline (gsi3pk IDLE, gsi3sk the deadline: deferred sessions), on the
 // delivery item. Times in sort keys and in compared attributes are
 // fixed-width UTC strings, so string order is time order. Scheduled reads
 // query only what is due, but for the sweep above.
@@ -95,7 +95,7 @@
 // under DynamoDB's 400 KB; past that (a long bot outage) Record fails with
 // code rate_limited until deliveries resume, instead of failing on size
 // (should DynamoDB refuse the size first, Record reports the same). A
-// pending session's transcript holds at most hitl.MaxTranscriptBytes
+// deferred session's transcript holds at most hitl.MaxTranscriptBytes
 // (64 KiB) of JSON and Opened removes it; nothing but the session's end is
 // recorded while it is pending, so transcript and outbox never grow
 // together.

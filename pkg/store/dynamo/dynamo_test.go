@@ -442,12 +442,12 @@ func TestWriteUnitsPerAgentMessage(t *testing.T) {
 	}
 }
 
-func TestCallsOfPendingSessions(t *testing.T) {
+func TestCallsOfDeferredSessions(t *testing.T) {
 	ctx := context.Background()
 	calls := &awstest.Counter{}
 	st := newStore(t, awstest.DynamoDB(t, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, calls.AddTo) }))
 	s := hitl.Session{
-		ID: "s1", Provider: hitl.LiveChat, Channel: hitl.ChannelBotpress, Status: hitl.StatusPending,
+		ID: "s1", Provider: hitl.LiveChat, Channel: "contract", Status: hitl.StatusPending,
 		CreatedAt: t0, UpdatedAt: t0, IdleUntil: t0.Add(30 * time.Minute),
 	}
 	if _, err := st.CreateSession(ctx, s, ""); err != nil {

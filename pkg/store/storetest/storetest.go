@@ -61,7 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) hitl.Store) {
 		{"DeadLettersOrder", testDeadLettersOrder},
 		{"AcquireLease", testAcquireLease},
 		{"AcquireLeaseConcurrent", testAcquireLeaseConcurrent},
-		{"Pending", testPending},
+		{"Deferred", testDeferred},
 		{"TranscriptFull", testTranscriptFull},
 		{"BindUser", testBindUser},
 		{"BindUserConcurrent", testBindUserConcurrent},

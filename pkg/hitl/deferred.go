@@ -9,23 +9,24 @@ import (
 	"unicode/utf8"
 )
 
-// Sessions that open lazily (the Botpress "Human in the Loop API" contract).
+// Deferred sessions: sessions that open at the end user's first message.
 //
-// Botpress's createRemoteConversation names no end user and carries no
-// history, so such a session is recorded pending with its title and
-// description. Bot messages sent while it is pending are kept as its
-// transcript. The end user's first message binds the user to the session
-// with one conditional write, so concurrent first messages open one
-// provider conversation: the winner opens it as that user, with the title,
-// description and transcript, and the others wait for it. Bot messages sent
-// once it is open reach the agent as the visitor's, marked BotPrefix.
+// A bot contract that names no end user and carries no history when it
+// asks for a handoff (Botpress's, in pkg/botpress) records a deferred
+// session with its title and description; its status is StatusPending
+// until it opens. Bot messages sent meanwhile are kept as its transcript.
+// The end user's first message binds the user to the session with one
+// conditional write, so concurrent first messages open one provider
+// conversation: the winner opens it as that user, with the title,
+// description and transcript, and the others wait for it. Bot messages
+// sent once it is open reach the agent as the visitor's, marked BotPrefix.
 //
-// Such sessions also end after IdleTimeout without activity from either
-// side: the deadline is kept on the session and moved forward only when
-// more than half of it is used, so a busy conversation costs one write per
-// half timeout, not one per message.
+// Deferred sessions also end after IdleTimeout without activity from
+// either side: the deadline is kept on the session and moved forward only
+// when more than half of it is used, so a busy conversation costs one
+// write per half timeout, not one per message.
 
-// DefaultIdleTimeout is how long a Botpress session may stay inactive.
+// DefaultIdleTimeout is how long a deferred session may stay inactive.
 const DefaultIdleTimeout = 30 * time.Minute
 
 // BotPrefix marks bot-authored messages the agent receives through the
@@ -50,28 +51,34 @@ func (b *Bridge) idleTimeout() time.Duration {
 	return DefaultIdleTimeout
 }
 
-// PendingRequest asks for a session that opens at the end user's first
-// message.
-type PendingRequest struct {
+// DeferredRequest asks for a deferred session: one that opens at the end
+// user's first message.
+type DeferredRequest struct {
 	Provider    string
 	Channel     string
 	Title       string
 	Description string
 	// Transcript is shown to the agent first, before the bot messages that
-	// arrive while the session is pending.
+	// arrive before it opens.
 	Transcript []TranscriptEntry
 }
 
-// CreatePending records a session without an end user and without calling
-// the provider. Its idle deadline starts now.
-func (b *Bridge) CreatePending(ctx context.Context, in PendingRequest) (Session, error) {
+// HasProvider reports whether a provider of that name is configured.
+func (b *Bridge) HasProvider(name string) bool {
+	_, ok := b.Providers[name]
+	return ok
+}
+
+// CreateDeferred records a deferred session: without an end user and
+// without calling the provider. Its idle deadline starts now.
+func (b *Bridge) CreateDeferred(ctx context.Context, in DeferredRequest) (Session, error) {
 	if in.Provider == "" {
 		in.Provider = b.DefaultProvider
 	}
 	if in.Channel == "" {
 		in.Channel = ChannelNative
 	}
-	if _, ok := b.Providers[in.Provider]; !ok {
+	if !b.HasProvider(in.Provider) {
 		return Session{}, Errorf(CodeInvalid, "provider %q is not configured", in.Provider)
 	}
 	switch {
@@ -91,9 +98,9 @@ func (b *Bridge) CreatePending(ctx context.Context, in PendingRequest) (Session,
 		CreatedAt: now, UpdatedAt: now, IdleUntil: now.Add(b.idleTimeout()),
 	}
 	if _, err := b.Store.CreateSession(ctx, s, ""); err != nil {
-		return Session{}, fmt.Errorf("create pending session: %w", err)
+		return Session{}, fmt.Errorf("create deferred session: %w", err)
 	}
-	b.Log.Info("session pending", "session_id", s.ID, "provider", s.Provider, "channel", s.Channel)
+	b.Log.Info("session deferred", "session_id", s.ID, "provider", s.Provider, "channel", s.Channel)
 	return s, nil
 }
 
@@ -106,8 +113,8 @@ func transcriptBytes(entries []TranscriptEntry) int {
 	return n
 }
 
-// SendUserMessage is SendMessage for a session of channel that may still be
-// pending: the first message opens the provider conversation as userID.
+// SendUserMessage is SendMessage for a deferred session of channel: the
+// first message opens the provider conversation as userID.
 func (b *Bridge) SendUserMessage(ctx context.Context, channel, sessionID, userID string, m Message) (string, error) {
 	s, err := b.sessionOf(ctx, channel, sessionID)
 	if err != nil {
@@ -133,7 +140,7 @@ func (b *Bridge) SendUserMessage(ctx context.Context, channel, sessionID, userID
 }
 
 // SendBotMessage delivers a bot-authored message to the agent: kept in the
-// transcript while the session is pending, sent as the bot once it is open
+// transcript until the deferred session opens, sent as the bot once it is open
 // (see send).
 func (b *Bridge) SendBotMessage(ctx context.Context, channel, sessionID string, m Message) (string, error) {
 	s, err := b.sessionOf(ctx, channel, sessionID)
@@ -191,7 +198,7 @@ func (b *Bridge) staleOpening(s Session) bool {
 	return s.Status == StatusOpening && s.UpdatedAt.Before(b.now().Add(-staleOpen))
 }
 
-// bindAndOpen binds userID to the pending (or abandoned opening) session s
+// bindAndOpen binds userID to the unopened (or abandoned opening) session s
 // and opens its provider conversation. If another caller bound it first,
 // it returns the session as it now is.
 func (b *Bridge) bindAndOpen(ctx context.Context, s Session, userID string) (Session, error) {
@@ -219,7 +226,7 @@ func (b *Bridge) bindAndOpen(ctx context.Context, s Session, userID string) (Ses
 	return opened, nil
 }
 
-// unbind returns a session whose open failed to pending.
+// unbind returns a session whose open failed to StatusPending.
 func (b *Bridge) unbind(id string, boundAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -13,9 +13,10 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
-// lazyFixture is a fixture whose sessions open at the user's first message,
+// deferredFixture is a fixture of deferred sessions (opening at the user's
+// first message),
 // with a settable clock and a count of idle-deadline writes.
-type lazyFixture struct {
+type deferredFixture struct {
 	*fixture
 	now     time.Time
 	extends atomic.Int32
@@ -34,14 +35,14 @@ func (s countingStore) ExtendIdle(ctx context.Context, id string, until time.Tim
 	return s.Store.ExtendIdle(ctx, id, until)
 }
 
-func newLazyFixture(t *testing.T) *lazyFixture {
-	f := &lazyFixture{fixture: newFixture(t), now: time.Now().UTC()}
+func newDeferredFixture(t *testing.T) *deferredFixture {
+	f := &deferredFixture{fixture: newFixture(t), now: time.Now().UTC()}
 	st := countingStore{Store: f.store, n: &f.extends}
 	f.bridge.Store = st
 	f.bridge.Now = func() time.Time { return f.now }
 	d := f.bridge.Outbox.(*delivery.Dispatcher)
 	d.Store = st
-	d.Senders[hitl.ChannelBotpress] = f.bot
+	d.Senders[contract] = f.bot
 	f.provider.send = func(_ context.Context, _ hitl.Session, m hitl.Message) (hitl.Sent, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -51,16 +52,19 @@ func newLazyFixture(t *testing.T) *lazyFixture {
 	return f
 }
 
-func (f *lazyFixture) pending(t *testing.T) hitl.Session {
+// contract is the channel of the fixture's deferred sessions.
+const contract = "contract"
+
+func (f *deferredFixture) deferred(t *testing.T) hitl.Session {
 	t.Helper()
-	s, err := f.bridge.CreatePending(context.Background(), hitl.PendingRequest{Channel: hitl.ChannelBotpress, Title: "Order #7", Description: "late"})
+	s, err := f.bridge.CreateDeferred(context.Background(), hitl.DeferredRequest{Channel: contract, Title: "Order #7", Description: "late"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func (f *lazyFixture) sentTexts() []string {
+func (f *deferredFixture) sentTexts() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
@@ -72,42 +76,42 @@ func (f *lazyFixture) sentTexts() []string {
 
 func text(s string) hitl.Message { return hitl.Message{Type: hitl.TypeText, Text: s} }
 
-func TestCreatePendingValidates(t *testing.T) {
-	f := newLazyFixture(t)
-	for name, req := range map[string]hitl.PendingRequest{
+func TestCreateDeferredValidates(t *testing.T) {
+	f := newDeferredFixture(t)
+	for name, req := range map[string]hitl.DeferredRequest{
 		"unknown provider": {Provider: "teams"},
 		"huge title":       {Title: strings.Repeat("x", 600)},
 		"huge transcript":  {Transcript: []hitl.TranscriptEntry{{From: "bot", Message: text(strings.Repeat("x", hitl.MaxTranscriptBytes))}}},
 	} {
-		if _, err := f.bridge.CreatePending(context.Background(), req); hitl.ErrorCode(err) != hitl.CodeInvalid {
+		if _, err := f.bridge.CreateDeferred(context.Background(), req); hitl.ErrorCode(err) != hitl.CodeInvalid {
 			t.Errorf("%s: err = %v, want invalid_argument", name, err)
 		}
 	}
 }
 
 func TestFirstUserMessageOpensWithTheBotTranscript(t *testing.T) {
-	f := newLazyFixture(t)
+	f := newDeferredFixture(t)
 	ctx := context.Background()
-	s := f.pending(t)
+	s := f.deferred(t)
 	var req hitl.OpenRequest
 	f.provider.open = func(_ context.Context, r hitl.OpenRequest) (hitl.Opened, error) {
 		req = r
 		return hitl.Opened{ConversationID: "CONV-1", Visitor: hitl.Visitor{ID: "v1"}}, nil
 	}
-	if _, err := f.bridge.SendBotMessage(ctx, hitl.ChannelBotpress, s.ID, text("Connecting you")); err != nil {
+	if _, err := f.bridge.SendBotMessage(ctx, contract, s.ID, text("Connecting you")); err != nil {
 		t.Fatal(err)
 	}
 	if f.provider.opens.Load() != 0 {
 		t.Fatal("a bot message opened the conversation")
 	}
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, f.user.ID, text("hello")); err != nil {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, s.ID, f.user.ID, text("hello")); err != nil {
 		t.Fatal(err)
 	}
 	if req.User.ID != f.user.ID || req.Title != "Order #7" || req.Description != "late" ||
 		len(req.Transcript) != 1 || req.Transcript[0].From != "bot" || req.Transcript[0].Message.Text != "Connecting you" {
 		t.Fatalf("open request = %+v", req)
 	}
-	if _, err := f.bridge.SendBotMessage(ctx, hitl.ChannelBotpress, s.ID, hitl.Message{Type: hitl.TypeImage, URL: "https://x.test/a.png"}); err != nil {
+	if _, err := f.bridge.SendBotMessage(ctx, contract, s.ID, hitl.Message{Type: hitl.TypeImage, URL: "https://x.test/a.png"}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"hello", hitl.BotPrefix + "[image] https://x.test/a.png"}
@@ -119,7 +123,7 @@ func TestFirstUserMessageOpensWithTheBotTranscript(t *testing.T) {
 		t.Fatalf("session = %+v", got)
 	}
 	other, _ := f.bridge.CreateUser(ctx, hitl.UserDetails{Name: "Eve"})
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, other.ID, text("hi")); hitl.ErrorCode(err) != hitl.CodeInvalid {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, s.ID, other.ID, text("hi")); hitl.ErrorCode(err) != hitl.CodeInvalid {
 		t.Fatalf("message from another user: err = %v", err)
 	}
 	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelNative, s.ID, f.user.ID, text("hi")); hitl.ErrorCode(err) != hitl.CodeNotFound {
@@ -128,8 +132,8 @@ func TestFirstUserMessageOpensWithTheBotTranscript(t *testing.T) {
 }
 
 func TestConcurrentFirstMessagesOpenOneConversation(t *testing.T) {
-	f := newLazyFixture(t)
-	s := f.pending(t)
+	f := newDeferredFixture(t)
+	s := f.deferred(t)
 	release := make(chan struct{})
 	f.provider.open = func(context.Context, hitl.OpenRequest) (hitl.Opened, error) {
 		<-release
@@ -138,7 +142,7 @@ func TestConcurrentFirstMessagesOpenOneConversation(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if _, err := f.bridge.SendUserMessage(context.Background(), hitl.ChannelBotpress, s.ID, f.user.ID, text("hi")); err != nil {
+			if _, err := f.bridge.SendUserMessage(context.Background(), contract, s.ID, f.user.ID, text("hi")); err != nil {
 				t.Error(err)
 			}
 		})
@@ -152,35 +156,35 @@ func TestConcurrentFirstMessagesOpenOneConversation(t *testing.T) {
 }
 
 func TestFailedOpenIsRetriedByTheNextMessage(t *testing.T) {
-	f := newLazyFixture(t)
+	f := newDeferredFixture(t)
 	ctx := context.Background()
-	s := f.pending(t)
+	s := f.deferred(t)
 	f.provider.open = func(context.Context, hitl.OpenRequest) (hitl.Opened, error) { return hitl.Opened{}, errors.New("boom") }
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, f.user.ID, text("hi")); hitl.ErrorCode(err) != hitl.CodeProvider {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, s.ID, f.user.ID, text("hi")); hitl.ErrorCode(err) != hitl.CodeProvider {
 		t.Fatalf("err = %v, want provider_error", err)
 	}
 	if got, _ := f.bridge.GetSession(ctx, s.ID); got.Status != hitl.StatusPending || got.UserID != "" {
 		t.Fatalf("after a failed open the session is %+v, want pending", got)
 	}
 	f.provider.open = nil
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, f.user.ID, text("again")); err != nil {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, s.ID, f.user.ID, text("again")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, "usr_missing", text("x")); hitl.ErrorCode(err) != hitl.CodeInvalid {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, s.ID, "usr_missing", text("x")); hitl.ErrorCode(err) != hitl.CodeInvalid {
 		t.Fatalf("unknown user on an open session: err = %v", err)
 	}
 }
 
 func TestAbandonedOpenIsTakenOver(t *testing.T) {
-	f := newLazyFixture(t)
+	f := newDeferredFixture(t)
 	ctx := context.Background()
-	s := f.pending(t)
+	s := f.deferred(t)
 	// An opener bound the session and died.
 	if _, err := f.store.BindUser(ctx, s.ID, f.user.ID, f.now, f.now); err != nil {
 		t.Fatal(err)
 	}
 	f.now = f.now.Add(3 * time.Minute)
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, s.ID, f.user.ID, text("anyone?")); err != nil {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, s.ID, f.user.ID, text("anyone?")); err != nil {
 		t.Fatal(err)
 	}
 	if f.provider.opens.Load() != 1 {
@@ -189,20 +193,20 @@ func TestAbandonedOpenIsTakenOver(t *testing.T) {
 }
 
 func TestIdleSessionsEnd(t *testing.T) {
-	f := newLazyFixture(t)
+	f := newDeferredFixture(t)
 	ctx := context.Background()
 	var closed []string
 	f.provider.close = func(_ context.Context, s hitl.Session) error {
 		closed = append(closed, s.ProviderConversationID)
 		return nil
 	}
-	opened, never := f.pending(t), f.pending(t)
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, opened.ID, f.user.ID, text("hi")); err != nil {
+	opened, never := f.deferred(t), f.deferred(t)
+	if _, err := f.bridge.SendUserMessage(ctx, contract, opened.ID, f.user.ID, text("hi")); err != nil {
 		t.Fatal(err)
 	}
 	// Activity in the first half of the timeout writes nothing.
 	f.now = f.now.Add(10 * time.Minute)
-	if _, err := f.bridge.SendUserMessage(ctx, hitl.ChannelBotpress, opened.ID, f.user.ID, text("still here")); err != nil || f.extends.Load() != 0 {
+	if _, err := f.bridge.SendUserMessage(ctx, contract, opened.ID, f.user.ID, text("still here")); err != nil || f.extends.Load() != 0 {
 		t.Fatalf("send: %v; %d idle deadline writes, want 0", err, f.extends.Load())
 	}
 	// An agent's message past half of it moves the deadline once.
@@ -230,7 +234,7 @@ func TestIdleSessionsEnd(t *testing.T) {
 		}
 	}
 	if len(stops) != 2 || stops[0].SessionID != never.ID || stops[1].SessionID != opened.ID ||
-		stops[0].Reason != hitl.ReasonTimeout || stops[1].Reason != hitl.ReasonTimeout || stops[0].Channel != hitl.ChannelBotpress {
+		stops[0].Reason != hitl.ReasonTimeout || stops[1].Reason != hitl.ReasonTimeout || stops[0].Channel != contract {
 		t.Fatalf("stop events %+v", stops)
 	}
 	if n, err := f.bridge.ExpireIdle(ctx); err != nil || n != 0 {
@@ -239,18 +243,18 @@ func TestIdleSessionsEnd(t *testing.T) {
 }
 
 func TestStopChannelSession(t *testing.T) {
-	f := newLazyFixture(t)
+	f := newDeferredFixture(t)
 	ctx := context.Background()
-	s := f.pending(t)
-	if found, err := f.bridge.StopChannelSession(ctx, hitl.ChannelBotpress, "conv_unknown"); found || err != nil {
+	s := f.deferred(t)
+	if found, err := f.bridge.StopChannelSession(ctx, contract, "conv_unknown"); found || err != nil {
 		t.Fatalf("unknown id: found=%v err=%v", found, err)
 	}
 	native := f.start(t, "")
-	if found, err := f.bridge.StopChannelSession(ctx, hitl.ChannelBotpress, native.ID); found || err != nil {
+	if found, err := f.bridge.StopChannelSession(ctx, contract, native.ID); found || err != nil {
 		t.Fatalf("native session: found=%v err=%v", found, err)
 	}
-	if found, err := f.bridge.StopChannelSession(ctx, hitl.ChannelBotpress, s.ID); !found || err != nil {
-		t.Fatalf("pending session: found=%v err=%v", found, err)
+	if found, err := f.bridge.StopChannelSession(ctx, contract, s.ID); !found || err != nil {
+		t.Fatalf("deferred session: found=%v err=%v", found, err)
 	}
 	if got, _ := f.bridge.GetSession(ctx, s.ID); got.CloseReason != hitl.ReasonBotStopped {
 		t.Fatalf("session = %+v", got)

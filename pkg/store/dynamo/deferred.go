@@ -13,6 +13,11 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
+// Deferred sessions (hitl.Bridge.CreateDeferred) open at the end user's
+// first message: BindUser, UnbindUser and AppendTranscript act on them
+// while they are not yet open (hitl.StatusPending); ExtendIdle and
+// IdleSessions keep their idle deadline.
+
 func (s *Store) BindUser(ctx context.Context, id, userID string, at, staleBefore time.Time) (hitl.Session, error) {
 	up := expression.Set(name(attrStatus), value(hitl.StatusOpening)).
 		Set(name("userId"), value(userID)).

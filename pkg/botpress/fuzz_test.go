@@ -1,4 +1,4 @@
-package httpapi_test
+package botpress_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
@@ -19,6 +20,18 @@ import (
 )
 
 const botpressToken = "fuzz-botpress-token-0123456789"
+
+// echoProvider accepts everything, so the fuzzer explores the decoders
+// and the Bridge rather than provider failures.
+type echoProvider struct{}
+
+func (echoProvider) Open(_ context.Context, r hitl.OpenRequest) (hitl.Opened, error) {
+	return hitl.Opened{ConversationID: "c-" + r.SessionID}, nil
+}
+func (echoProvider) Send(context.Context, hitl.Session, hitl.Message) (hitl.Sent, error) {
+	return hitl.Sent{MessageID: "m"}, nil
+}
+func (echoProvider) Close(context.Context, hitl.Session) error { return nil }
 
 // FuzzBotpressAPI sends arbitrary bodies, under the right path token or
 // another, to every route of Botpress's "Human in the Loop API"
@@ -33,13 +46,15 @@ func FuzzBotpressAPI(f *testing.F) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bridge := &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"echo": echoProvider{}}, DefaultProvider: "echo", Log: log,
 		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
-	h := httpapi.Actions(httpapi.ActionsConfig{Bridge: bridge, BotAPIKeys: []string{botKey}, BotpressPathToken: botpressToken, Log: log})
+	// Mounted as the app mounts them, among the native routes.
+	h := httpapi.Actions(httpapi.ActionsConfig{Bridge: bridge, Log: log,
+		BotRoutes: []func(*http.ServeMux){botpress.Routes{Bridge: bridge, PathToken: botpressToken, Log: log}.Mount}})
 	ctx := context.Background()
 	user, err := bridge.CreateUser(ctx, hitl.UserDetails{Name: "Ada"})
 	if err != nil {
 		f.Fatal(err)
 	}
-	pending, err := bridge.CreatePending(ctx, hitl.PendingRequest{Channel: hitl.ChannelBotpress, Title: "t"})
+	deferred, err := bridge.CreateDeferred(ctx, hitl.DeferredRequest{Channel: botpress.Channel, Title: "t"})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -49,10 +64,10 @@ func FuzzBotpressAPI(f *testing.F) {
 		`{}`,
 		`{"payload":{"name":"Ada","email":"ada@bot.botpress.invalid","pictureUrl":"https://x/a.png","role":"end-user"}}`,
 		`{"payload":{"title":"t","description":"d","messages":[{"type":"text","text":"hi"},{"type":"image","imageUrl":"https://x/a.png"}]}}`,
-		`{"remoteConversationId":"` + pending.ID + `","remoteUserId":"` + user.ID + `","payload":{"type":"text","text":"hi","userId":"u"}}`,
-		`{"remoteConversationId":"` + pending.ID + `","remoteUserId":"BOT","payload":{"options":[{"label":"a","value":"a"}],"text":"pick"}}`,
-		`{"remoteConversationId":"` + pending.ID + `","remoteUserId":"` + user.ID + `","payload":{"items":[{"type":"card","payload":{"title":"t"}}]}}`,
-		`{"payload":{"botpressConversationId":"` + pending.ID + `"}}`,
+		`{"remoteConversationId":"` + deferred.ID + `","remoteUserId":"` + user.ID + `","payload":{"type":"text","text":"hi","userId":"u"}}`,
+		`{"remoteConversationId":"` + deferred.ID + `","remoteUserId":"BOT","payload":{"options":[{"label":"a","value":"a"}],"text":"pick"}}`,
+		`{"remoteConversationId":"` + deferred.ID + `","remoteUserId":"` + user.ID + `","payload":{"items":[{"type":"card","payload":{"title":"t"}}]}}`,
+		`{"payload":{"botpressConversationId":"` + deferred.ID + `"}}`,
 		`{"payload":null}`, `[]`, `"x"`, `{"payload":{"type":["text"]}}`,
 	} {
 		for i := range routes {

@@ -12,12 +12,12 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
-// Sessions that open lazily: pending, bound to their user by the first
-// message, with a transcript and an idle deadline.
+// Deferred sessions: recorded without a user (StatusPending), bound to
+// their user by the first message, with a transcript and an idle deadline.
 
-func newPending(id string) hitl.Session {
+func newDeferred(id string) hitl.Session {
 	s := newSession(id)
-	s.UserID, s.Status, s.Channel = "", hitl.StatusPending, hitl.ChannelBotpress
+	s.UserID, s.Status, s.Channel = "", hitl.StatusPending, "contract"
 	s.Title, s.Description, s.IdleUntil = "Order "+id, "late delivery", t0.Add(30*time.Minute)
 	s.Transcript = []hitl.TranscriptEntry{
 		{From: "user", Message: hitl.Message{Type: hitl.TypeText, Text: "where is my parcel"}},
@@ -26,9 +26,9 @@ func newPending(id string) hitl.Session {
 	return s
 }
 
-func createPending(t *testing.T, st hitl.Store, id string) hitl.Session {
+func createDeferred(t *testing.T, st hitl.Store, id string) hitl.Session {
 	t.Helper()
-	s, err := st.CreateSession(ctx, newPending(id), "")
+	s, err := st.CreateSession(ctx, newDeferred(id), "")
 	if err != nil {
 		t.Fatalf("CreateSession %s: %v", id, err)
 	}
@@ -39,9 +39,9 @@ func botEntry(text string) hitl.TranscriptEntry {
 	return hitl.TranscriptEntry{From: "bot", Message: hitl.Message{Type: hitl.TypeText, Text: text}}
 }
 
-func testPending(t *testing.T, st hitl.Store) {
-	s := createPending(t, st, "s1")
-	wantSession(t, s, newPending("s1"))
+func testDeferred(t *testing.T, st hitl.Store) {
+	s := createDeferred(t, st, "s1")
+	wantSession(t, s, newDeferred("s1"))
 	wantSession(t, getSession(t, st, s.ID), s)
 
 	add := botEntry("An agent will be with you shortly")
@@ -63,7 +63,7 @@ func testPending(t *testing.T, st hitl.Store) {
 }
 
 func testTranscriptFull(t *testing.T, st hitl.Store) {
-	s := createPending(t, st, "s1")
+	s := createDeferred(t, st, "s1")
 	big := botEntry(strings.Repeat("x", 10<<10))
 	var err error
 	for i := 0; err == nil; i++ {
@@ -81,7 +81,7 @@ func testTranscriptFull(t *testing.T, st hitl.Store) {
 }
 
 func testBindUser(t *testing.T, st hitl.Store) {
-	s := createPending(t, st, "s1")
+	s := createDeferred(t, st, "s1")
 	at := t0.Add(time.Minute)
 	bound, err := st.BindUser(ctx, s.ID, "usr_1", at, t0)
 	if err != nil {
@@ -140,7 +140,7 @@ func testBindUser(t *testing.T, st hitl.Store) {
 }
 
 func testBindUserConcurrent(t *testing.T, st hitl.Store) {
-	s := createPending(t, st, "s1")
+	s := createDeferred(t, st, "s1")
 	var won countRecorded
 	var wg sync.WaitGroup
 	for i := range racers {
@@ -159,12 +159,12 @@ func testBindUserConcurrent(t *testing.T, st hitl.Store) {
 }
 
 func testIdleSessions(t *testing.T, st hitl.Store) {
-	a := createPending(t, st, "a") // idle at t0+30m
-	b := createPending(t, st, "b")
+	a := createDeferred(t, st, "a") // idle at t0+30m
+	b := createDeferred(t, st, "b")
 	if err := st.ExtendIdle(ctx, b.ID, t0.Add(10*time.Minute)); err != nil {
 		t.Fatalf("ExtendIdle: %v", err)
 	}
-	c := createPending(t, st, "c")
+	c := createDeferred(t, st, "c")
 	closeSession(t, st, c)
 	openSession(t, st, "d") // no idle deadline
 
@@ -220,7 +220,7 @@ func testIdleSessions(t *testing.T, st hitl.Store) {
 }
 
 func testRecordReportsIdleDeadline(t *testing.T, st hitl.Store) {
-	s := createPending(t, st, "s1")
+	s := createDeferred(t, st, "s1")
 	if r := record(t, st, newChange(s, "e1"), "o1", t0.Add(time.Minute)); !r.Applied || !r.IdleUntil.Equal(s.IdleUntil) {
 		t.Errorf("Record = %+v, want applied with the idle deadline %v", r, s.IdleUntil)
 	}

@@ -12,6 +12,11 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
+// Deferred sessions (hitl.Bridge.CreateDeferred) open at the end user's
+// first message: BindUser, UnbindUser and AppendTranscript act on them
+// while they are not yet open (hitl.StatusPending); ExtendIdle and
+// IdleSessions keep their idle deadline.
+
 func (s *Store) BindUser(_ context.Context, id, userID string, at, staleBefore time.Time) (hitl.Session, error) {
 	var bound hitl.Session
 	err := s.db.Update(func(tx *bbolt.Tx) error {
