@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +136,15 @@ func (b *bench) newEnv(l *lane, p provider, api storeAPI) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the config secret: %w", err)
 	}
-	return &env{Env: e, lane: l, table: table, settings: functionSettings(e, p, l.proxy.URL, table, aws.ToString(secret.ARN))}, nil
+	settings := functionSettings(e, p, l.proxy.URL, table, aws.ToString(secret.ARN))
+	for _, name := range p.documents {
+		doc, err := l.sm.CreateSecret(b.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(strings.ToLower(name) + "-" + table), SecretString: aws.String("{}")})
+		if err != nil {
+			return nil, fmt.Errorf("create the secret of %s: %w", name, err)
+		}
+		settings[name] = aws.ToString(doc.ARN)
+	}
+	return &env{Env: e, lane: l, table: table, settings: settings}, nil
 }
 
 // roundTrip is the median time of a GetItem to l's moto_server through

@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -17,10 +18,12 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
 // provider is what the table needs to measure one provider's paths. Adding
-// a provider (Zoho SalesIQ) is adding one of these to providers: open a
+// a provider is adding one of these to providers: open a
 // session against its simulator, make an agent message's webhook delivery
 // (signed as the provider signs it), and name the settings its functions
 // need.
@@ -43,6 +46,13 @@ type provider struct {
 	// tokenCalls names the actions that mint or renew a token.
 	calls      func(e *apptest.Env) map[string]int
 	tokenCalls []string
+	// documents name the settings that give the functions a secret of
+	// their own to keep a document in (a platform's token): the harness
+	// creates each empty in moto's Secrets Manager.
+	documents []string
+	// scheduled says the scheduled-run figures apply: their due work is
+	// visitor tokens to renew, which only LiveChat has.
+	scheduled bool
 }
 
 // conversation is a session and its provider conversation.
@@ -54,7 +64,7 @@ type conversation struct {
 
 // providers are the providers the table measures, by hitl name.
 func providers(t testing.TB) []provider {
-	return []provider{liveChat(t)}
+	return []provider{liveChat(t), salesIQ()}
 }
 
 // liveChat makes agent messages from the sample webhook that `sam local
@@ -106,7 +116,94 @@ func liveChat(t testing.TB) provider {
 			return n
 		},
 		tokenCalls: []string{"accounts/token"},
+		scheduled:  true,
 	}
+}
+
+// salesIQ measures Zoho SalesIQ on apptest's simulator: each session is
+// picked up by an operator, and agent messages are
+// conversation.operator.replied deliveries signed with the simulator's key
+// (https://www.zoho.com/salesiq/help/developer-section/webhooks.html).
+func salesIQ() provider {
+	operator := zohotest.Operator{ID: "9000000001", Name: "Jane", Email: "jane@example.com"}
+	return provider{
+		name: hitl.Zoho,
+		handoff: func(t testing.TB, e *apptest.Env) conversation {
+			sessionID, convID := e.HandoffTo(t, hitl.Zoho)
+			if status, err := e.Zoho.OperatorAccepts(convID, operator); err != nil || status != 200 {
+				t.Fatalf("operator picks up %s: %d, %v", convID, status, err)
+			}
+			return conversation{sessionID: sessionID, chatID: convID}
+		},
+		agentMessage: func(e *apptest.Env, c conversation, n int) request {
+			body, err := salesIQReply(e, c.chatID, operator, n)
+			if err != nil {
+				panic(err) // a conversation of the harness's own: a bug of the harness
+			}
+			return request{
+				method: "POST", path: "/webhooks/zoho", body: body, want: 200,
+				header: map[string]string{"Content-Type": "application/json", zoho.SignatureHeader: e.Zoho.Sign(body)},
+			}
+		},
+		settings: func(e *apptest.Env) map[string]string {
+			z := e.Config.Platforms[hitl.Zoho].(*zoho.Settings)
+			return map[string]string{
+				"ZOHO_REGION":        z.Region,
+				"ZOHO_SCREEN_NAME":   z.ScreenName,
+				"ZOHO_APP_ID":        z.AppID,
+				"ZOHO_DEPARTMENT_ID": z.DepartmentID,
+				"ZOHO_ORG_ID":        z.OrgID,
+				"ZOHO_ACCOUNTS_URL":  z.AccountsURL,
+				"ZOHO_SALESIQ_URL":   z.SalesIQURL,
+			}
+		},
+		secret: func(s config.Secret) config.Secret {
+			s.Blocks = maps.Clone(s.Blocks)
+			delete(s.Blocks, hitl.LiveChat)
+			return s
+		},
+		calls: func(e *apptest.Env) map[string]int {
+			n := map[string]int{}
+			for _, c := range e.Zoho.CallLog() {
+				n[c]++
+			}
+			return n
+		},
+		tokenCalls: []string{"token"},
+		documents:  []string{"ZOHO_TOKEN_SECRET_ARN"},
+	}
+}
+
+// salesIQReply is the conversation.operator.replied delivery of the
+// operator's text message number n: the simulator's envelope of the
+// conversation as it is, stamped now, with the message the webhook page
+// documents (sender, msgid, text).
+func salesIQReply(e *apptest.Env, convID string, op zohotest.Operator, n int) ([]byte, error) {
+	raw, err := e.Zoho.Envelope("conversation.operator.replied", convID, 1)
+	if err != nil {
+		return nil, err
+	}
+	// Numbers stay as written: app_id is past float64's exact integers.
+	var env map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&env); err != nil {
+		return nil, err
+	}
+	entity, ok := env["entity"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the envelope of %s has no entity", convID)
+	}
+	now := time.Now()
+	env["event_time"] = strconv.FormatInt(now.UnixMilli(), 10)
+	entity["message"] = map[string]any{
+		"sender": map[string]any{"name": op.Name, "id": op.ID, "type": "operator"},
+		"msgid":  fmt.Sprintf("bench-%d-%d", now.UnixNano(), n),
+		"text":   "Hi Ada, I'm Jane from support. I can help with the refund.",
+		"type":   "text",
+		"time":   strconv.FormatInt(now.UnixMilli(), 10),
+	}
+	return json.Marshal(env)
 }
 
 // botMessage is the bot's text message number n to a session.
