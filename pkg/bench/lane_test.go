@@ -4,6 +4,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
@@ -137,12 +138,22 @@ func (b *bench) newEnv(l *lane, p provider, api storeAPI) (*env, error) {
 		return nil, fmt.Errorf("create the config secret: %w", err)
 	}
 	settings := functionSettings(e, p, l.proxy.URL, table, aws.ToString(secret.ARN))
-	for _, name := range p.documents {
-		doc, err := l.sm.CreateSecret(b.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(strings.ToLower(name) + "-" + table), SecretString: aws.String("{}")})
+	if p.documents != nil {
+		docs, err := p.documents(b.ctx, e)
 		if err != nil {
-			return nil, fmt.Errorf("create the secret of %s: %w", name, err)
+			return nil, err
 		}
-		settings[name] = aws.ToString(doc.ARN)
+		for name, v := range docs {
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			doc, err := l.sm.CreateSecret(b.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(strings.ToLower(name) + "-" + table), SecretString: aws.String(string(raw))})
+			if err != nil {
+				return nil, fmt.Errorf("create the secret of %s: %w", name, err)
+			}
+			settings[name] = aws.ToString(doc.ARN)
+		}
 	}
 	return &env{Env: e, lane: l, table: table, settings: settings}, nil
 }

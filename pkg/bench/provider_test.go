@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -46,10 +47,11 @@ type provider struct {
 	// tokenCalls names the actions that mint or renew a token.
 	calls      func(e *apptest.Env) map[string]int
 	tokenCalls []string
-	// documents name the settings that give the functions a secret of
-	// their own to keep a document in (a platform's token): the harness
-	// creates each empty in moto's Secrets Manager.
-	documents []string
+	// documents are the documents the functions keep in secrets of their
+	// own (a platform's token), as the platform's setup leaves them on e,
+	// by the setting that names the secret: the harness stores each in
+	// moto's Secrets Manager.
+	documents func(ctx context.Context, e *apptest.Env) (map[string]any, error)
 	// scheduled says the scheduled-run figures apply: their due work is
 	// visitor tokens to renew, which only LiveChat has.
 	scheduled bool
@@ -170,7 +172,28 @@ func salesIQ() provider {
 			return n
 		},
 		tokenCalls: []string{"token"},
-		documents:  []string{"ZOHO_TOKEN_SECRET_ARN"},
+		documents: func(ctx context.Context, e *apptest.Env) (map[string]any, error) {
+			// The access token setup leaves: minted from the refresh
+			// token, shared by e's bridge and the functions.
+			z := e.Config.Platforms[hitl.Zoho].(*zoho.Settings)
+			var sec zoho.ConfigSecret
+			if err := json.Unmarshal(e.Config.Secret.Blocks[hitl.Zoho], &sec); err != nil {
+				return nil, fmt.Errorf("read the zoho block: %w", err)
+			}
+			o, err := zoho.NewOAuth(zoho.OAuthConfig{Region: z.Region, AccountsURL: z.AccountsURL, ClientID: sec.ClientID, ClientSecret: sec.ClientSecret,
+				RedirectURL: "https://bot.example.com/zoho/callback", HTTPClient: e.Net.Client()})
+			if err != nil {
+				return nil, err
+			}
+			tok, err := o.Refresh(ctx, sec.RefreshToken)
+			if err != nil {
+				return nil, fmt.Errorf("mint a zoho token: %w", err)
+			}
+			if err := e.ZohoTokens.Save(ctx, tok); err != nil {
+				return nil, err
+			}
+			return map[string]any{"ZOHO_TOKEN_SECRET_ARN": tok}, nil
+		},
 	}
 }
 
