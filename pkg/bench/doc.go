@@ -11,7 +11,7 @@
 //
 //	go test -tags bench -run '^TestBenchTable$' -count=1 -timeout 30m -v ./pkg/bench
 //
-// It needs moto_server on PATH and takes about twenty minutes on two
+// It needs moto_server on PATH and takes twenty to twenty-five minutes on two
 // cores; HITL_BENCH_QUICK=1 runs everything small in about two minutes, to
 // check the harness (its figures are not comparable and go to
 // latest-quick.json).
