@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,19 +23,30 @@ var lambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w
 // helloPkg is the cold-start baseline, a hello-world aws-lambda-go function.
 const helloPkg = "./pkg/bench/internal/hello"
 
-// functionNames lists the Lambda functions: the folders of functions/
-// except the local server.
+// functionNames lists the Lambda functions: the Makefile's FUNCTIONS
+// (dir=LogicalId pairs), so that the local server and the demo, which are
+// no functions, stay out.
 func functionNames(root string) ([]string, error) {
-	dirs, err := os.ReadDir(filepath.Join(root, "functions"))
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	if err != nil {
 		return nil, err
 	}
+	_, list, ok := strings.Cut(string(makefile), "\nFUNCTIONS :=")
+	if !ok {
+		return nil, errors.New("the Makefile sets no FUNCTIONS")
+	}
 	var names []string
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(root, "functions", d.Name(), "main.go")); err == nil && d.IsDir() && d.Name() != "local" {
-			names = append(names, d.Name())
+	for _, line := range strings.Split(list, "\n") {
+		more := strings.HasSuffix(line, "\\")
+		for _, pair := range strings.Fields(strings.TrimSuffix(line, "\\")) {
+			dir, _, _ := strings.Cut(pair, "=")
+			names = append(names, dir)
+		}
+		if !more {
+			break
 		}
 	}
+	slices.Sort(names)
 	return names, nil
 }
 

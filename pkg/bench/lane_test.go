@@ -4,10 +4,12 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,7 +137,25 @@ func (b *bench) newEnv(l *lane, p provider, api storeAPI) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create the config secret: %w", err)
 	}
-	return &env{Env: e, lane: l, table: table, settings: functionSettings(e, p, l.proxy.URL, table, aws.ToString(secret.ARN))}, nil
+	settings := functionSettings(e, p, l.proxy.URL, table, aws.ToString(secret.ARN))
+	if p.documents != nil {
+		docs, err := p.documents(b.ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		for name, v := range docs {
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			doc, err := l.sm.CreateSecret(b.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(strings.ToLower(name) + "-" + table), SecretString: aws.String(string(raw))})
+			if err != nil {
+				return nil, fmt.Errorf("create the secret of %s: %w", name, err)
+			}
+			settings[name] = aws.ToString(doc.ARN)
+		}
+	}
+	return &env{Env: e, lane: l, table: table, settings: settings}, nil
 }
 
 // roundTrip is the median time of a GetItem to l's moto_server through

@@ -225,7 +225,13 @@ func (b *bench) latency(p provider) error {
 				continue
 			}
 			offset := 1_000_000 // new event ids
-			rps, took, err := throughput(b.ctx, e.Server.URL, loadWorkers, b.size.loadRequests, 30*time.Second, func(i int) request { return path.next(offset + i) })
+			// Made before the run: the harness's own work (Zoho's RSA
+			// signatures) takes no CPU from the server it measures.
+			reqs := make([]request, b.size.loadRequests)
+			for i := range reqs {
+				reqs[i] = path.next(offset + i)
+			}
+			rps, took, err := throughput(b.ctx, e.Server.URL, loadWorkers, len(reqs), 30*time.Second, func(i int) request { return reqs[i] })
 			if err != nil {
 				return fmt.Errorf("%s throughput: %w", path.name, err)
 			}

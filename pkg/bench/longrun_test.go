@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +200,8 @@ func (b *bench) longRun(p provider, e *env, settings map[string]string, convs []
 	switch name {
 	case webhooksFunction:
 		section := forProvider(sectionAgentCalls, p.name)
-		add(count(section, "DynamoDB", dynamoCalls).atMost(maxDynamoPerAgentMessage, "%.0f").note("%s", perOp(c.aws.Calls, "dynamodb", b.size.runEvents)))
+		add(count(section, "DynamoDB", dynamoCalls).atMost(maxDynamoPerAgentMessage, "%.0f").
+			note("%s", strings.Join(slices.DeleteFunc([]string{perOp(c.aws.Calls, "dynamodb", b.size.runEvents), p.agentNote}, func(s string) bool { return s == "" }), "; ")))
 		add(count(section, "Secrets Manager", sm).exactly(0, "%.0f"))
 		add(count(section, "bot", c.bot).exactly(1, "%.0f"))
 		add(count(section, "provider", c.providerCalls()).note("the hosted reference integrations make 3 platform calls per agent message"))

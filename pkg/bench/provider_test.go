@@ -3,6 +3,8 @@
 package bench
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -17,10 +19,12 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
+	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
 // provider is what the table needs to measure one provider's paths. Adding
-// a provider (Zoho SalesIQ) is adding one of these to providers: open a
+// a provider is adding one of these to providers: open a
 // session against its simulator, make an agent message's webhook delivery
 // (signed as the provider signs it), and name the settings its functions
 // need.
@@ -43,6 +47,17 @@ type provider struct {
 	// tokenCalls names the actions that mint or renew a token.
 	calls      func(e *apptest.Env) map[string]int
 	tokenCalls []string
+	// documents are the documents the functions keep in secrets of their
+	// own (a platform's token), as the platform's setup leaves them on e,
+	// by the setting that names the secret: the harness stores each in
+	// moto's Secrets Manager.
+	documents func(ctx context.Context, e *apptest.Env) (map[string]any, error)
+	// agentNote, if any, explains the provider's agent-message DynamoDB
+	// calls.
+	agentNote string
+	// scheduled says the scheduled-run figures apply: their due work is
+	// visitor tokens to renew, which only LiveChat has.
+	scheduled bool
 }
 
 // conversation is a session and its provider conversation.
@@ -54,7 +69,7 @@ type conversation struct {
 
 // providers are the providers the table measures, by hitl name.
 func providers(t testing.TB) []provider {
-	return []provider{liveChat(t)}
+	return []provider{liveChat(t), salesIQ()}
 }
 
 // liveChat makes agent messages from the sample webhook that `sam local
@@ -106,7 +121,117 @@ func liveChat(t testing.TB) provider {
 			return n
 		},
 		tokenCalls: []string{"accounts/token"},
+		scheduled:  true,
 	}
+}
+
+// salesIQ measures Zoho SalesIQ on apptest's simulator: each session is
+// picked up by an operator, and agent messages are
+// conversation.operator.replied deliveries signed with the simulator's key
+// (https://www.zoho.com/salesiq/help/developer-section/webhooks.html).
+func salesIQ() provider {
+	operator := zohotest.Operator{ID: "9000000001", Name: "Jane", Email: "jane@example.com"}
+	return provider{
+		name: hitl.Zoho,
+		handoff: func(t testing.TB, e *apptest.Env) conversation {
+			sessionID, convID := e.HandoffTo(t, hitl.Zoho)
+			if status, err := e.Zoho.OperatorAccepts(convID, operator); err != nil || status != 200 {
+				t.Fatalf("operator picks up %s: %d, %v", convID, status, err)
+			}
+			return conversation{sessionID: sessionID, chatID: convID}
+		},
+		agentMessage: func(e *apptest.Env, c conversation, n int) request {
+			body, err := salesIQReply(e, c.chatID, operator, n)
+			if err != nil {
+				panic(err) // a conversation of the harness's own: a bug of the harness
+			}
+			return request{
+				method: "POST", path: "/webhooks/zoho", body: body, want: 200,
+				header: map[string]string{"Content-Type": "application/json", zoho.SignatureHeader: e.Zoho.Sign(body)},
+			}
+		},
+		settings: func(e *apptest.Env) map[string]string {
+			z := e.Config.Platforms[hitl.Zoho].(*zoho.Settings)
+			return map[string]string{
+				"ZOHO_REGION":        z.Region,
+				"ZOHO_SCREEN_NAME":   z.ScreenName,
+				"ZOHO_APP_ID":        z.AppID,
+				"ZOHO_DEPARTMENT_ID": z.DepartmentID,
+				"ZOHO_ORG_ID":        z.OrgID,
+				"ZOHO_ACCOUNTS_URL":  z.AccountsURL,
+				"ZOHO_SALESIQ_URL":   z.SalesIQURL,
+			}
+		},
+		secret: func(s config.Secret) config.Secret {
+			s.Blocks = maps.Clone(s.Blocks)
+			delete(s.Blocks, hitl.LiveChat)
+			return s
+		},
+		calls: func(e *apptest.Env) map[string]int {
+			n := map[string]int{}
+			for _, c := range e.Zoho.CallLog() {
+				n[c]++
+			}
+			return n
+		},
+		tokenCalls: []string{"token"},
+		agentNote: "a reply within 2 minutes of its conversation's opened_time may precede the opening (zoho mayPrecedeOpen) and costs " +
+			"a Query for held events per conversation id it carries; the bench opens its conversations just before each run, so its first 2 minutes pay it",
+		documents: func(ctx context.Context, e *apptest.Env) (map[string]any, error) {
+			// The access token setup leaves: minted from the refresh
+			// token, shared by e's bridge and the functions.
+			z := e.Config.Platforms[hitl.Zoho].(*zoho.Settings)
+			var sec zoho.ConfigSecret
+			if err := json.Unmarshal(e.Config.Secret.Blocks[hitl.Zoho], &sec); err != nil {
+				return nil, fmt.Errorf("read the zoho block: %w", err)
+			}
+			o, err := zoho.NewOAuth(zoho.OAuthConfig{Region: z.Region, AccountsURL: z.AccountsURL, ClientID: sec.ClientID, ClientSecret: sec.ClientSecret,
+				RedirectURL: "https://bot.example.com/zoho/callback", HTTPClient: e.Net.Client()})
+			if err != nil {
+				return nil, err
+			}
+			tok, err := o.Refresh(ctx, sec.RefreshToken)
+			if err != nil {
+				return nil, fmt.Errorf("mint a zoho token: %w", err)
+			}
+			if err := e.ZohoTokens.Save(ctx, tok); err != nil {
+				return nil, err
+			}
+			return map[string]any{"ZOHO_TOKEN_SECRET_ARN": tok}, nil
+		},
+	}
+}
+
+// salesIQReply is the conversation.operator.replied delivery of the
+// operator's text message number n: the simulator's envelope of the
+// conversation as it is, stamped now, with the message the webhook page
+// documents (sender, msgid, text).
+func salesIQReply(e *apptest.Env, convID string, op zohotest.Operator, n int) ([]byte, error) {
+	raw, err := e.Zoho.Envelope("conversation.operator.replied", convID, 1)
+	if err != nil {
+		return nil, err
+	}
+	// Numbers stay as written: app_id is past float64's exact integers.
+	var env map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&env); err != nil {
+		return nil, err
+	}
+	entity, ok := env["entity"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the envelope of %s has no entity", convID)
+	}
+	now := time.Now()
+	env["event_time"] = strconv.FormatInt(now.UnixMilli(), 10)
+	entity["message"] = map[string]any{
+		"sender": map[string]any{"name": op.Name, "id": op.ID, "type": "operator"},
+		"msgid":  fmt.Sprintf("bench-%d-%d", now.UnixNano(), n),
+		"text":   "Hi Ada, I'm Jane from support. I can help with the refund.",
+		"type":   "text",
+		"time":   strconv.FormatInt(now.UnixMilli(), 10),
+	}
+	return json.Marshal(env)
 }
 
 // botMessage is the bot's text message number n to a session.

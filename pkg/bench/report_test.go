@@ -28,6 +28,11 @@ type figure struct {
 	Target  string  `json:"target,omitempty"` // e.g. "≤ 2"
 	Status  string  `json:"status,omitempty"` // ok, MISSING, ERROR; empty without a target
 	Note    string  `json:"note,omitempty"`
+	// Runs, Min and Max: a figure measured more than once is the median
+	// run's, with the spread of the values.
+	Runs int     `json:"runs,omitempty"`
+	Min  float64 `json:"min,omitempty"`
+	Max  float64 `json:"max,omitempty"`
 }
 
 // Sections of the table, in the order of issue 6. Sections about one
@@ -296,4 +301,62 @@ func (r *report) save(dir string) (*report, string, error) {
 		return nil, "", err
 	}
 	return previous, stamped, os.WriteFile(latest, b, 0o644)
+}
+
+// repeat runs measure b.size.repeats times, each on a report of its own,
+// and adds to the table each figure's median over the runs (see medians).
+// A failed run ends the repetition: the runs before it still count.
+func (b *bench) repeat(measure func() error) error {
+	table := b.r
+	defer func() { b.r = table }()
+	var runs [][]figure
+	var err error
+	for i := range b.size.repeats {
+		b.r = &report{}
+		err = measure()
+		runs = append(runs, b.r.Figures)
+		if err != nil {
+			err = fmt.Errorf("run %d of %d: %w", i+1, b.size.repeats, err)
+			break
+		}
+	}
+	for _, f := range medians(runs) {
+		table.add(f)
+	}
+	return err
+}
+
+// medians merges the figures of several runs, in the first run's order:
+// a figure whose runs printed the same text stays as it is; otherwise it
+// is the median run's figure (by value: for a "p50 / p99" row, the p99),
+// with its target and status, followed by the lowest and highest runs'
+// texts in brackets.
+func medians(runs [][]figure) []figure {
+	type key struct{ section, name string }
+	byKey := map[key][]figure{}
+	var order []key
+	for _, run := range runs {
+		for _, f := range run {
+			k := key{f.Section, f.Name}
+			if byKey[k] == nil {
+				order = append(order, k)
+			}
+			byKey[k] = append(byKey[k], f)
+		}
+	}
+	out := make([]figure, 0, len(order))
+	for _, k := range order {
+		fs := byKey[k]
+		if !slices.ContainsFunc(fs, func(f figure) bool { return f.Text != fs[0].Text }) {
+			out = append(out, fs[0])
+			continue
+		}
+		slices.SortStableFunc(fs, func(a, b figure) int { return cmp.Compare(a.Value, b.Value) })
+		m := fs[len(fs)/2]
+		lo, hi := fs[0], fs[len(fs)-1]
+		m.Text = fmt.Sprintf("%s [%s – %s]", m.Text, lo.Text, hi.Text)
+		m.Runs, m.Min, m.Max = len(fs), lo.Value, hi.Value
+		out = append(out, m)
+	}
+	return out
 }

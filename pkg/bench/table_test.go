@@ -34,6 +34,7 @@ type sizes struct {
 	loadRequests         int // requests of a throughput run
 	echoRequests         int
 	capacityMessages     int // agent messages priced, in one conversation
+	repeats              int // runs of the time figures; the table shows their median
 }
 
 // fullSizes are the table's; quickSizes (HITL_BENCH_QUICK=1) check the
@@ -41,13 +42,13 @@ type sizes struct {
 var (
 	fullSizes = sizes{
 		conversations: 100, runEvents: 10_000, coldStarts: 9, closedSessions: 10_000, dueItems: 10,
-		latencyConversations: 20, latencyEmbedded: 2000, latencyMoto: 300, loadRequests: 5000, echoRequests: 20_000,
-		capacityMessages: 120,
+		latencyConversations: 20, latencyEmbedded: 1000, latencyMoto: 300, loadRequests: 3000, echoRequests: 20_000,
+		capacityMessages: 120, repeats: 3,
 	}
 	quickSizes = sizes{
 		conversations: 10, runEvents: 200, coldStarts: 3, closedSessions: 200, dueItems: 10,
 		latencyConversations: 5, latencyEmbedded: 200, latencyMoto: 30, loadRequests: 500, echoRequests: 2000,
-		capacityMessages: 120,
+		capacityMessages: 120, repeats: 3,
 	}
 )
 
@@ -161,6 +162,7 @@ func (b *bench) finish() {
 		"AWS is moto_server on loopback behind a counting proxy that forwards one request at a time; calls are counted there, bot and provider calls at their simulators.",
 		"Warm means after the container's first invocation; the long runs first send one event per conversation, then measure the next 10,000.",
 		fmt.Sprintf("Prices: us-east-1 on-demand as of %s: HTTP API $1.00/M requests; Lambda arm64 $0.20/M requests and $%.10f/GB-s at 128 MB, billed per 1 ms; DynamoDB $0.625/M WRU and $0.125/M RRU; Secrets Manager $0.05 per 10,000 calls.", pricesDate, priceLambdaGBSecond),
+		fmt.Sprintf("Cold starts and the local server's latency and throughput are measured %d times: each such figure is the median of the runs, their spread (min – max) in brackets when they differ; the other figures are counts and sizes, taken once (the long runs' durations, and so the Lambda share of the cost, come from their one run).", b.size.repeats),
 		fmt.Sprintf("The machine is shared: the 1-minute load average went from %.2f to %.2f during the run; time figures are noisy, counts are not.", b.r.Machine.LoadBefore, b.r.Machine.LoadAfter),
 	)
 	b.r.sort()
@@ -251,7 +253,9 @@ func dynamoKey(pk, sk string) map[string]types.AttributeValue {
 
 // measureProvider takes every per-provider figure.
 func (b *bench) measureProvider(p provider) {
-	b.step("scheduled run on 10,000 closed sessions ("+p.name+")", func() error { return b.scheduledRun(p) })
+	if p.scheduled {
+		b.step("scheduled run on 10,000 closed sessions ("+p.name+")", func() error { return b.scheduledRun(p) })
+	}
 	var main *env
 	var convs []conversation
 	ok := b.step("bridge on moto, "+fmt.Sprint(b.size.conversations)+" conversations ("+p.name+")", func() error {
@@ -265,9 +269,9 @@ func (b *bench) measureProvider(p provider) {
 		return nil
 	})
 	if ok {
-		b.step("cold starts ("+p.name+")", func() error { return b.coldStarts(p, main, convs[0]) })
+		b.step("cold starts ("+p.name+")", func() error { return b.repeat(func() error { return b.coldStarts(p, main, convs[0]) }) })
 		b.step("10,000-event runs ("+p.name+")", func() error { return b.longRuns(p, main, convs) })
 	}
-	b.step("handler latency and throughput ("+p.name+")", func() error { return b.latency(p) })
+	b.step("handler latency and throughput ("+p.name+")", func() error { return b.repeat(func() error { return b.latency(p) }) })
 	b.step("cost per message ("+p.name+")", func() error { return b.cost(p) })
 }
