@@ -4,7 +4,7 @@
 #   make test     cfn-lint + unit and integration tests (needs moto_server), the
 #                 reliability suites in their short form, then make fuzz
 #   make reliability  the reliability figures in their long form (~15 min)
-#   make fuzz     every fuzz target for FUZZTIME each (default 10s)
+#   make fuzz     every fuzz target for FUZZTIME each (default 10s; signed-input ones FUZZTIME_SLOW inputs)
 #   make lint     gofmt, go vet, staticcheck (if installed), go mod tidy, cfn-lint
 #   make bench    the performance table, with its targets (needs moto_server; ~10 min)
 #   make build    Lambda binaries (linux/arm64) in bin/<function>/bootstrap
@@ -107,18 +107,23 @@ test: test-tools test-browser-deps
 	exit $$status
 	@$(MAKE) --no-print-directory fuzz
 
-# Fuzz targets as <package>:<target>. A crasher is kept in the package's
-# testdata/fuzz/<target>/ and replayed by every later go test.
-FUZZ_TARGETS := ./pkg/livechat:FuzzParse ./pkg/zoho:FuzzParse ./pkg/httpapi:FuzzNativeAPI \
+# Fuzz targets as <package>:<target>[:slow]. A crasher is kept in the
+# package's testdata/fuzz/<target>/ and replayed by every later go test.
+# Slow targets (each input is RSA-signed) run a count of inputs: a time
+# budget that ends while a slow input runs is reported by go test as a
+# failure ("context deadline exceeded").
+FUZZ_TARGETS := ./pkg/livechat:FuzzParse ./pkg/zoho:FuzzParse:slow ./pkg/httpapi:FuzzNativeAPI \
 	./pkg/botpress:FuzzBotpressAPI ./pkg/apigw:FuzzAdapter
 FUZZTIME ?= 10s
+FUZZTIME_SLOW ?= 10000x
 
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		pkg=$${t%%:*}; rest=$${t#*:}; name=$${rest%%:*}; time=$(FUZZTIME); \
+		case "$$rest" in *:slow) time=$(FUZZTIME_SLOW);; esac; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $$time $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $$time "$$pkg"; \
 	done
 
 # The reliability figures of pkg/reliability (faults, load, forgery,
