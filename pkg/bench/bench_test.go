@@ -144,10 +144,9 @@ func openSession(b *testing.B, newStore apptest.StoreFactory) (hitl.Store, hitl.
 	if _, err := st.CreateSession(ctx, s, ""); err != nil {
 		b.Fatal(err)
 	}
-	visitor := hitl.Visitor{
-		ID: "c5e4d3b2-a190-4f8e-b7d6-c5b4a3928170", Token: "dal:" + strings.Repeat("t", 40), TokenExpiresAt: now.Add(8 * time.Hour),
-		Cookies: []string{"__lc_cid=" + strings.Repeat("c", 36), "__lc_cst=" + strings.Repeat("s", 60)},
-	}
+	// LiveChat's credentials: a customer token and its identity cookies.
+	creds := `{"token":"dal:` + strings.Repeat("t", 40) + `","cookies":["__lc_cid=` + strings.Repeat("c", 36) + `","__lc_cst=` + strings.Repeat("s", 60) + `"]}`
+	visitor := hitl.Visitor{ID: "c5e4d3b2-a190-4f8e-b7d6-c5b4a3928170", Credentials: hitl.Credentials(creds), CredentialsExpireAt: now.Add(8 * time.Hour)}
 	if err := st.Opened(ctx, s.ID, hitl.Opened{ConversationID: "CHAT" + hitl.NewID("c"), Visitor: visitor}, now); err != nil {
 		b.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func renamedValue(v types.AttributeValue, ids *strings.Replacer) types.Attribute
 	return v
 }
 
-// dueWork makes n/2 visitor tokens due for renewal and n/2 outboxes due
+// dueWork makes n/2 visitor credentials due for renewal and n/2 outboxes due
 // for delivery, on sessions opened through the bridge: tokens that expire
 // within the refresh horizon, and events recorded under a delivery lease
 // that ended (a deliverer that died).
@@ -107,7 +107,7 @@ func dueWork(t testing.TB, ctx context.Context, e *apptest.Env, p provider, n in
 		}
 		if i%2 == 0 {
 			v := s.Visitor
-			v.TokenExpiresAt = now.Add(30 * time.Minute)
+			v.CredentialsExpireAt = now.Add(30 * time.Minute)
 			if err := e.Store.SaveVisitor(ctx, s.ID, v); err != nil {
 				return fmt.Errorf("make a token due: %w", err)
 			}

@@ -611,7 +611,7 @@ func (b *Bridge) record(ctx context.Context, s Session, c Change) error {
 }
 
 // RefreshVisitors renews provider visitor credentials that expire before
-// horizon, so no hot path ever finds an expired token. It returns how many
+// horizon, so no hot path ever finds expired ones. It returns how many
 // were renewed.
 func (b *Bridge) RefreshVisitors(ctx context.Context, horizon time.Duration) (int, error) {
 	due, err := b.Store.VisitorsExpiring(ctx, b.now().Add(horizon), 100)
@@ -620,17 +620,17 @@ func (b *Bridge) RefreshVisitors(ctx context.Context, horizon time.Duration) (in
 	}
 	var errs []error
 	n := 0
-	for _, s := range due {
-		r, ok := b.Providers[s.Provider].(VisitorRefresher)
+	for _, d := range due {
+		r, ok := b.Providers[d.Provider].(VisitorRefresher)
 		if !ok {
 			continue
 		}
-		v, err := r.RefreshVisitor(ctx, s.Visitor)
+		v, err := r.RefreshVisitor(ctx, d.Visitor)
 		if err == nil {
-			err = b.Store.SaveVisitor(ctx, s.ID, v)
+			err = b.Store.SaveVisitor(ctx, d.SessionID, v)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("refresh visitor of session %s: %w", s.ID, err))
+			errs = append(errs, fmt.Errorf("refresh visitor of session %s: %w", d.SessionID, err))
 			continue
 		}
 		n++

@@ -2,10 +2,13 @@ package hitl_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,7 +32,7 @@ func (f *fakeProvider) Open(ctx context.Context, r hitl.OpenRequest) (hitl.Opene
 	if f.open != nil {
 		return f.open(ctx, r)
 	}
-	return hitl.Opened{ConversationID: "CONV-" + r.SessionID, Visitor: hitl.Visitor{ID: "visitor-1", Token: "tok"}}, nil
+	return hitl.Opened{ConversationID: "CONV-" + r.SessionID, Visitor: hitl.Visitor{ID: "visitor-1", Credentials: hitl.Credentials("tok")}}, nil
 }
 
 func (f *fakeProvider) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl.Sent, error) {
@@ -280,15 +283,80 @@ func TestSendMessageChecksTheUserAndKeepsRefreshedVisitor(t *testing.T) {
 	}
 	f.provider.send = func(_ context.Context, s hitl.Session, _ hitl.Message) (hitl.Sent, error) {
 		v := s.Visitor
-		v.Token = "fresh"
+		v.Credentials = hitl.Credentials("fresh")
 		return hitl.Sent{MessageID: "m1", Visitor: &v}, nil
 	}
 	if id, err := f.bridge.SendMessage(ctx, s.ID, f.user.ID, hitl.Message{Type: hitl.TypeText, Text: "hi"}); err != nil || id != "m1" {
 		t.Fatalf("send = %q, %v", id, err)
 	}
 	got, _ := f.store.GetSession(ctx, s.ID)
-	if got.Visitor.Token != "fresh" {
-		t.Fatalf("refreshed token not kept: %q", got.Visitor.Token)
+	if string(got.Visitor.Credentials) != "fresh" {
+		t.Fatalf("refreshed credentials not kept: %q", []byte(got.Visitor.Credentials))
+	}
+}
+
+// refreshingProvider is a fakeProvider whose visitor credentials expire.
+type refreshingProvider struct {
+	fakeProvider
+	refresh func(context.Context, hitl.Visitor) (hitl.Visitor, error)
+}
+
+func (p *refreshingProvider) RefreshVisitor(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error) {
+	return p.refresh(ctx, v)
+}
+
+func TestRefreshVisitorsRenewsDueCredentialsOnly(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := time.Now()
+	soon := hitl.Visitor{ID: "visitor-1", Credentials: hitl.Credentials("old"), CredentialsExpireAt: now.Add(10 * time.Minute)}
+	later := hitl.Visitor{ID: "visitor-1", Credentials: hitl.Credentials("later"), CredentialsExpireAt: now.Add(5 * time.Hour)}
+	due, notDue, other := f.start(t, ""), f.start(t, ""), f.start(t, "")
+	for id, v := range map[string]hitl.Visitor{due.ID: soon, notDue.ID: later} {
+		if err := f.store.SaveVisitor(ctx, id, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	renewed := now.Add(8 * time.Hour)
+	p := &refreshingProvider{refresh: func(_ context.Context, v hitl.Visitor) (hitl.Visitor, error) {
+		if string(v.Credentials) != "old" {
+			t.Errorf("refreshed credentials %q, want the due ones", []byte(v.Credentials))
+		}
+		return hitl.Visitor{ID: v.ID, Credentials: hitl.Credentials("new"), CredentialsExpireAt: renewed}, nil
+	}}
+	f.bridge.Providers["fake"] = p
+	// A due visitor of a provider that renews nothing is left alone.
+	f.bridge.Providers["plain"] = &fakeProvider{}
+	if err := f.store.SaveVisitor(ctx, other.ID, soon); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.bridge.RefreshVisitors(ctx, time.Hour); err != nil || n != 2 {
+		t.Fatalf("RefreshVisitors = %d, %v; want 2 (the two due sessions of the renewing provider)", n, err)
+	}
+	for id, want := range map[string]string{due.ID: "new", other.ID: "new", notDue.ID: "later"} {
+		got, err := f.store.GetSession(ctx, id)
+		if err != nil || string(got.Visitor.Credentials) != want {
+			t.Errorf("session %s credentials %q, %v; want %q", id, []byte(got.Visitor.Credentials), err, want)
+		}
+	}
+	if n, err := f.bridge.RefreshVisitors(ctx, time.Hour); err != nil || n != 0 {
+		t.Errorf("second RefreshVisitors = %d, %v; want nothing due", n, err)
+	}
+}
+
+func TestVisitorCredentialsNeverPrint(t *testing.T) {
+	v := hitl.Visitor{ID: "visitor-1", Credentials: hitl.Credentials("s3cret")}
+	var log strings.Builder
+	slog.New(slog.NewJSONHandler(&log, nil)).Info("x", "visitor", v, "credentials", v.Credentials)
+	slog.New(slog.NewTextHandler(&log, nil)).Info("x", "visitor", v, "credentials", v.Credentials)
+	out := fmt.Sprintf("%v %+v %#v %s %v", v, v, v, v.Credentials, v.Credentials) + log.String()
+	if body, err := json.Marshal(hitl.Session{ID: "ses_1", Visitor: v}); err != nil {
+		t.Fatal(err)
+	} else {
+		out += string(body)
+	}
+	if strings.Contains(out, "s3cret") || !strings.Contains(out, "visitor-1") {
+		t.Errorf("credentials printed, or the id not: %s", out)
 	}
 }
 

@@ -1,6 +1,7 @@
 package hitl
 
 import (
+	"log/slog"
 	"math"
 	"time"
 )
@@ -77,14 +78,30 @@ type Availability struct {
 }
 
 // Visitor is the end user's identity at the provider, kept so messages are
-// sent as the same person. Token and Cookies are credentials: never logged,
-// never returned by the API.
+// sent as the same person. ID is public; Credentials are the provider's
+// own encoding of whatever lets it act as the visitor (LiveChat: a customer
+// token and the cookies that renew it): the domain and the stores keep
+// them without reading them, never log them and never return them.
 type Visitor struct {
-	ID             string    `json:"id,omitempty"`
-	Token          string    `json:"-"`
-	TokenExpiresAt time.Time `json:"-"`
-	Cookies        []string  `json:"-"` // "name=value" pairs that let the provider refresh the token
+	ID          string      `json:"id,omitempty"`
+	Credentials Credentials `json:"-"`
+	// CredentialsExpireAt is when the provider wants the credentials
+	// renewed (VisitorRefresher); zero when they never expire.
+	CredentialsExpireAt time.Time `json:"-"`
 }
+
+// Credentials are a provider's opaque encoding of a visitor's secrets.
+// They print and log as "[redacted]", so that a visitor in a log line or
+// an error message shows its id only.
+type Credentials []byte
+
+func (Credentials) String() string { return "[redacted]" }
+
+// GoString keeps %#v from printing the bytes too.
+func (Credentials) GoString() string { return "[redacted]" }
+
+// LogValue keeps slog from printing the bytes.
+func (Credentials) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // Session is one handoff of one end user to a provider's agents.
 type Session struct {

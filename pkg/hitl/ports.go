@@ -44,7 +44,8 @@ type BotSender interface {
 }
 
 // VisitorRefresher is implemented by providers whose visitor credentials
-// expire (LiveChat customer tokens).
+// expire (LiveChat customer tokens). RefreshVisitor renews v's credentials
+// and returns the visitor to keep, with their next expiry.
 type VisitorRefresher interface {
 	RefreshVisitor(ctx context.Context, v Visitor) (Visitor, error)
 }
@@ -94,6 +95,14 @@ type Opened struct {
 type Sent struct {
 	MessageID string
 	Visitor   *Visitor // non-nil when the provider refreshed the credentials
+}
+
+// ExpiringVisitor is a session's visitor whose credentials are due for
+// renewal, with what renewing them needs to know of the session.
+type ExpiringVisitor struct {
+	SessionID string
+	Provider  string
+	Visitor   Visitor
 }
 
 // Change is a state change of a session and the event it causes, applied
@@ -251,17 +260,20 @@ type SessionStore interface {
 	// at now, in the order they were first held. They stay held until they
 	// expire: replaying them twice is harmless, Record drops duplicates.
 	Held(ctx context.Context, provider, conversationID string, now time.Time) ([]ProviderEvent, error)
-	// SaveVisitor replaces the session's visitor credentials. A closed
-	// session keeps its visitor: saving to it stores nothing and is no error.
+	// SaveVisitor replaces the session's visitor: its id, credentials and
+	// their expiry. A closed session keeps its visitor: saving to it stores
+	// nothing and is no error.
 	SaveVisitor(ctx context.Context, id string, v Visitor) error
 	// DeleteSession removes a session that never opened, with its
 	// idempotency key if the key names it and any conversation it kept, so a
 	// retry can try again. A missing session is no error; an opened one is
 	// kept (CodeConflict).
 	DeleteSession(ctx context.Context, id, idempotencyKey string) error
-	// VisitorsExpiring lists sessions not closed whose visitor token expires
-	// before t, soonest first; cost grows with the result, not the table.
-	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]Session, error)
+	// VisitorsExpiring lists the visitors of sessions not closed whose
+	// credentials expire before t, soonest first; cost grows with the
+	// result, not the table, and a store reads no more of each session than
+	// ExpiringVisitor holds.
+	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]ExpiringVisitor, error)
 
 	// Record applies c and appends c.Event to the session's outbox in one
 	// atomic step, unless the session is closed (and c not AfterClose),

@@ -163,7 +163,7 @@ func (c *Client) agentCallAs(ctx context.Context, authorization, action string, 
 // renewed first, and one LiveChat refuses is renewed and the call
 // repeated; either happens once per operation.
 func (c *Client) asCustomer(ctx context.Context, v *visitor, action string, applyOnce bool, in, out any) error {
-	if !v.refreshed && !v.TokenExpiresAt.IsZero() && c.now().Add(refreshMargin).After(v.TokenExpiresAt) {
+	if !v.refreshed && !v.ExpiresAt.IsZero() && c.now().Add(refreshMargin).After(v.ExpiresAt) {
 		if err := c.refresh(ctx, v); err != nil {
 			return err
 		}

@@ -57,7 +57,8 @@ type Config struct {
 }
 
 // Client is the LiveChat provider. It keeps no per-session state: the
-// visitor's credentials travel in hitl.Session.Visitor.
+// customer's token and cookies travel in hitl.Session.Visitor, encoded by
+// this package (credentials).
 type Client struct {
 	apiURL, accountsURL     string
 	organizationID          string
@@ -185,15 +186,18 @@ type event struct {
 // its routing.
 func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, error) {
 	op := "open livechat chat for session " + req.SessionID
-	v := &visitor{Visitor: req.Visitor}
+	v, err := newVisitor(req.Visitor)
+	if err != nil {
+		return hitl.Opened{}, publicError(op, err)
+	}
 	if v.ID == "" {
-		nv, err := c.grant(ctx, nil)
+		nc, err := c.grant(ctx, nil)
 		if err != nil {
 			return hitl.Opened{}, publicError(op+": create customer", err)
 		}
-		v.Visitor = nv
+		v.customer = nc
 		if req.KeepVisitor != nil {
-			if err := req.KeepVisitor(ctx, nv); err != nil {
+			if err := req.KeepVisitor(ctx, nc.visitor()); err != nil {
 				return hitl.Opened{}, fmt.Errorf("%s: keep the new customer: %w", op, err)
 			}
 		}
@@ -209,7 +213,7 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 	var started struct {
 		ChatID string `json:"chat_id"`
 	}
-	err := c.agentCall(ctx, "start_chat", true, map[string]any{
+	err = c.agentCall(ctx, "start_chat", true, map[string]any{
 		"chat": map[string]any{
 			"access": map[string]any{"group_ids": []int{c.groupID}},
 			"users":  []map[string]string{{"id": v.ID, "type": "customer"}},
@@ -236,7 +240,7 @@ func (c *Client) Open(ctx context.Context, req hitl.OpenRequest) (hitl.Opened, e
 	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat chat opened",
 		slog.String("session_id", req.SessionID), slog.String("chat_id", chatID),
 		slog.String("customer_id", v.ID), slog.Int("group_id", c.groupID))
-	return hitl.Opened{ConversationID: chatID, Visitor: v.Visitor}, nil
+	return hitl.Opened{ConversationID: chatID, Visitor: v.visitor()}, nil
 }
 
 // resume finishes a handoff an earlier attempt started and died in.
@@ -263,7 +267,7 @@ func (c *Client) resume(ctx context.Context, op string, req hitl.OpenRequest, v 
 	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat chat resumed",
 		slog.String("session_id", req.SessionID), slog.String("chat_id", chat.ID),
 		slog.String("customer_id", v.ID), slog.String("outcome", outcome))
-	return hitl.Opened{ConversationID: chat.ID, Visitor: v.Visitor}, nil
+	return hitl.Opened{ConversationID: chat.ID, Visitor: v.visitor()}, nil
 }
 
 // keep records the chat before anything routes it.
@@ -439,7 +443,10 @@ func truncate(s string) string { return hitl.Clip(s, hitl.MaxTextBytes, "…") }
 // the renewed visitor is in Sent.Visitor, even when the send then fails.
 func (c *Client) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl.Sent, error) {
 	op := "send to livechat chat " + s.ProviderConversationID
-	v := &visitor{Visitor: s.Visitor}
+	v, err := newVisitor(s.Visitor)
+	if err != nil {
+		return hitl.Sent{}, publicError(op, err)
+	}
 	ev, err := c.eventFor(ctx, v, s, m)
 	var sent struct {
 		EventID string `json:"event_id"`
@@ -449,7 +456,8 @@ func (c *Client) Send(ctx context.Context, s hitl.Session, m hitl.Message) (hitl
 	}
 	out := hitl.Sent{MessageID: sent.EventID}
 	if v.refreshed {
-		out.Visitor = &v.Visitor
+		nv := v.visitor()
+		out.Visitor = &nv
 	}
 	if err != nil {
 		return out, publicError(op, err)
@@ -532,42 +540,54 @@ func (c *Client) Close(ctx context.Context, s hitl.Session) error {
 // RefreshVisitor renews the visitor's token through the cookie grant; the
 // customer stays the same.
 func (c *Client) RefreshVisitor(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error) {
-	nv, err := c.renew(ctx, v)
-	if err != nil {
-		return hitl.Visitor{}, publicError("refresh livechat customer "+v.ID, err)
+	op := "refresh livechat customer " + v.ID
+	cust, err := customerOf(v)
+	if err == nil {
+		cust, err = c.renew(ctx, cust)
 	}
-	return nv, nil
+	if err != nil {
+		return hitl.Visitor{}, publicError(op, err)
+	}
+	return cust.visitor(), nil
 }
 
-func (c *Client) renew(ctx context.Context, v hitl.Visitor) (hitl.Visitor, error) {
-	if len(v.Cookies) == 0 {
-		return hitl.Visitor{}, hitl.Errorf(hitl.CodeProvider, "the LiveChat customer has no identity cookies to renew its token")
+func (c *Client) renew(ctx context.Context, cust customer) (customer, error) {
+	if len(cust.Cookies) == 0 {
+		return customer{}, hitl.Errorf(hitl.CodeProvider, "the LiveChat customer has no identity cookies to renew its token")
 	}
-	nv, err := c.grant(ctx, v.Cookies)
+	nc, err := c.grant(ctx, cust.Cookies)
 	if err != nil {
-		return hitl.Visitor{}, err
+		return customer{}, err
 	}
-	if nv.ID != v.ID {
+	if nc.ID != cust.ID {
 		// Unrecognised cookies make the accounts server create a new
 		// customer; messages must not continue under another identity.
-		return hitl.Visitor{}, hitl.Errorf(hitl.CodeProvider, "LiveChat did not recognise the customer's identity cookies")
+		return customer{}, hitl.Errorf(hitl.CodeProvider, "LiveChat did not recognise the customer's identity cookies")
 	}
-	return nv, nil
+	return nc, nil
 }
 
 // visitor is the end user's identity during one operation. Its token is
 // renewed at most once per operation.
 type visitor struct {
-	hitl.Visitor
+	customer
 	refreshed bool
 }
 
+func newVisitor(v hitl.Visitor) (*visitor, error) {
+	cust, err := customerOf(v)
+	if err != nil {
+		return nil, err
+	}
+	return &visitor{customer: cust}, nil
+}
+
 func (c *Client) refresh(ctx context.Context, v *visitor) error {
-	nv, err := c.renew(ctx, v.Visitor)
+	nc, err := c.renew(ctx, v.customer)
 	if err != nil {
 		return err
 	}
-	v.Visitor, v.refreshed = nv, true
-	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat customer token renewed", slog.String("customer_id", nv.ID))
+	v.customer, v.refreshed = nc, true
+	c.log.LogAttrs(ctx, slog.LevelInfo, "livechat customer token renewed", slog.String("customer_id", nc.ID))
 	return nil
 }

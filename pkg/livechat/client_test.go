@@ -115,14 +115,15 @@ func TestOpen(t *testing.T) {
 	}
 
 	v := opened.Visitor
-	if v.ID == "" || v.Token == "" || len(v.Cookies) != 2 {
-		t.Fatalf("visitor = %+v", v)
+	token, cookies := credentials(t, v)
+	if v.ID == "" || token == "" || len(cookies) != 2 {
+		t.Fatalf("visitor %s: token %q, cookies %q", v.ID, token, cookies)
 	}
-	if want := f.now.Add(8 * time.Hour); !v.TokenExpiresAt.Equal(want) {
-		t.Errorf("token expires at %v, want %v", v.TokenExpiresAt, want)
+	if want := f.now.Add(8 * time.Hour); !v.CredentialsExpireAt.Equal(want) {
+		t.Errorf("token expires at %v, want %v", v.CredentialsExpireAt, want)
 	}
-	if !strings.HasPrefix(v.Cookies[0], "__lc_cid=") || !strings.HasPrefix(v.Cookies[1], "__lc_cst=") {
-		t.Errorf("cookies = %q", v.Cookies)
+	if !strings.HasPrefix(cookies[0], "__lc_cid=") || !strings.HasPrefix(cookies[1], "__lc_cst=") {
+		t.Errorf("cookies = %q", cookies)
 	}
 	customer, _ := f.sim.Customer(v.ID)
 	if customer.Name != "Ada Lovelace" || customer.Email != "ada@example.com" {
@@ -200,7 +201,7 @@ func TestOpenReusesVisitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if third.Visitor.ID != first.Visitor.ID || third.Visitor.Token == first.Visitor.Token || f.sim.Calls("token") != 2 {
+	if third.Visitor.ID != first.Visitor.ID || token(t, third.Visitor) == token(t, first.Visitor) || f.sim.Calls("token") != 2 {
 		t.Errorf("visitor %+v after expiry, %d token grants", third.Visitor, f.sim.Calls("token"))
 	}
 	// The chat was handed over the first time: resuming leaves it be.
@@ -468,7 +469,7 @@ func TestSendRenewsRefusedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sent.Visitor == nil || sent.Visitor.ID != s.Visitor.ID || sent.Visitor.Token == s.Visitor.Token {
+	if sent.Visitor == nil || sent.Visitor.ID != s.Visitor.ID || token(t, *sent.Visitor) == token(t, s.Visitor) {
 		t.Fatalf("sent.Visitor = %+v", sent.Visitor)
 	}
 	if f.sim.Calls("send_event") != 2 || f.sim.Calls("token") != 2 {
@@ -480,7 +481,7 @@ func TestSendRenewsRefusedToken(t *testing.T) {
 func TestSendRenewsTokenAboutToExpire(t *testing.T) {
 	f := newFixture(t)
 	s := f.open(t)
-	f.now = s.Visitor.TokenExpiresAt.Add(-30 * time.Second)
+	f.now = s.Visitor.CredentialsExpireAt.Add(-30 * time.Second)
 
 	sent, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"})
 	if err != nil {
@@ -506,7 +507,7 @@ func TestSendRenewsOnlyOnce(t *testing.T) {
 	if f.sim.Calls("send_event") != 2 || f.sim.Calls("token") != 2 {
 		t.Errorf("calls: %q", f.sim.CallLog())
 	}
-	if strings.Contains(err.Error(), s.Visitor.Token) || strings.Contains(err.Error(), sent.Visitor.Token) {
+	if strings.Contains(err.Error(), token(t, s.Visitor)) || strings.Contains(err.Error(), token(t, *sent.Visitor)) {
 		t.Error("error quotes a token")
 	}
 }
@@ -581,13 +582,14 @@ func TestRefreshVisitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.ID != s.Visitor.ID || v.Token == s.Visitor.Token || !v.TokenExpiresAt.Equal(f.now.Add(8*time.Hour)) || !slices.Equal(v.Cookies, s.Visitor.Cookies) {
+	oldToken, oldCookies := credentials(t, s.Visitor)
+	newToken, newCookies := credentials(t, v)
+	if v.ID != s.Visitor.ID || newToken == oldToken || !v.CredentialsExpireAt.Equal(f.now.Add(8*time.Hour)) || !slices.Equal(newCookies, oldCookies) {
 		t.Errorf("refreshed %+v from %+v", v, s.Visitor)
 	}
 
 	// Unrecognised cookies would create another customer: refused.
-	stale := s.Visitor
-	stale.Cookies = []string{"__lc_cid=" + s.Visitor.ID, "__lc_cst=forged"}
+	stale := livechat.WithCredentials(s.Visitor, oldToken, []string{"__lc_cid=" + s.Visitor.ID, "__lc_cst=forged"})
 	if _, err := f.client.RefreshVisitor(context.Background(), stale); hitl.ErrorCode(err) != hitl.CodeProvider {
 		t.Errorf("forged cookies: err = %v", err)
 	}
@@ -646,8 +648,9 @@ func assertNoSecrets(t *testing.T, logs string, sim *livechattest.Server, visito
 	t.Helper()
 	secrets := []string{sim.Options().PAT, sim.AgentToken()}
 	for _, v := range visitors {
-		secrets = append(secrets, v.Token)
-		for _, c := range v.Cookies {
+		token, cookies := credentials(t, v)
+		secrets = append(secrets, token)
+		for _, c := range cookies {
 			// __lc_cid is the customer id; __lc_cst is the secret part.
 			if value, ok := strings.CutPrefix(c, "__lc_cst="); ok {
 				secrets = append(secrets, value)
@@ -658,5 +661,43 @@ func assertNoSecrets(t *testing.T, logs string, sim *livechattest.Server, visito
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("logs contain a secret: %s", logs)
 		}
+	}
+}
+
+// credentials returns the customer token and cookies v holds.
+func credentials(t *testing.T, v hitl.Visitor) (token string, cookies []string) {
+	t.Helper()
+	token, cookies, err := livechat.Credentials(v)
+	if err != nil {
+		t.Fatalf("credentials of visitor %s: %v", v.ID, err)
+	}
+	return token, cookies
+}
+
+// token returns the customer token v holds.
+func token(t *testing.T, v hitl.Visitor) string {
+	t.Helper()
+	tok, _ := credentials(t, v)
+	return tok
+}
+
+// TestCredentialsLayout: the credentials are LiveChat's JSON, the layout
+// the stores also give sessions saved before credentials were opaque;
+// bytes of another layout are refused without being quoted.
+func TestCredentialsLayout(t *testing.T) {
+	legacy := hitl.Visitor{ID: "c1", Credentials: hitl.Credentials(`{"token":"dal:tok","cookies":["__lc_cid=c1","__lc_cst=s"]}`)}
+	if tok, cookies, err := livechat.Credentials(legacy); err != nil || tok != "dal:tok" || !slices.Equal(cookies, []string{"__lc_cid=c1", "__lc_cst=s"}) {
+		t.Errorf("legacy layout read as %q, %q, %v", tok, cookies, err)
+	}
+	round := livechat.WithCredentials(hitl.Visitor{ID: "c1"}, "dal:tok", []string{"__lc_cid=c1", "__lc_cst=s"})
+	if string(round.Credentials) != string(legacy.Credentials) {
+		t.Errorf("credentials encoded as %s, want %s", []byte(round.Credentials), []byte(legacy.Credentials))
+	}
+	f := newFixture(t)
+	s := hitl.Session{ID: "ses_1", Provider: hitl.LiveChat, ProviderConversationID: "CHAT1",
+		Visitor: hitl.Visitor{ID: "c1", Credentials: hitl.Credentials("\x00not-livechat-secret")}}
+	_, err := f.client.Send(context.Background(), s, hitl.Message{Type: hitl.TypeText, Text: "hi"})
+	if hitl.ErrorCode(err) != hitl.CodeInternal || strings.Contains(err.Error(), "secret") || len(f.sim.CallLog()) != 0 {
+		t.Errorf("send with foreign credentials: %v, calls %q", err, f.sim.CallLog())
 	}
 }

@@ -224,8 +224,8 @@ func (f *fakeLiveChat) botClient(t *testing.T) *livechat.Client {
 func TestConformanceAPIAnswers(t *testing.T) {
 	corpus := loadCorpus(t, "api_")
 	grant := corpus["api_customer_token_grant"]
-	visitor := hitl.Visitor{ID: "6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", Token: "dal:conformance-customer-token",
-		TokenExpiresAt: time.Now().Add(time.Hour), Cookies: []string{"__lc_cid=6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", "__lc_cst=x"}}
+	visitor := livechat.WithCredentials(hitl.Visitor{ID: "6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", CredentialsExpireAt: time.Now().Add(time.Hour)},
+		"dal:conformance-customer-token", []string{"__lc_cid=6d1f2a8e-5b3c-4e7d-9a0b-2c4d6e8f1a3b", "__lc_cst=x"})
 	accountsMe := corpus["api_accounts_me"]
 	for name, f := range corpus {
 		for variant, body := range simcore.WithUnknownFields(t, f.Body) {
@@ -252,7 +252,7 @@ func TestConformanceAPIAnswers(t *testing.T) {
 				case name == "api_customer_token_grant":
 					lc := newFakeLiveChat(t, f)
 					v, err := lc.client(t).RefreshVisitor(ctx, visitor)
-					if err != nil || v.ID != want["visitor"] || v.Token == "" || len(v.Cookies) != 2 {
+					if tok, cookies := credentials(t, v); err != nil || v.ID != want["visitor"] || tok == "" || len(cookies) != 2 {
 						t.Fatalf("visitor %+v, err %v", v, err)
 					}
 				case name == "api_customer_token_error":

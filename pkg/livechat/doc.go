@@ -4,7 +4,8 @@
 //
 // Each end user is a LiveChat customer created through the cookie grant; the
 // customer's token expires after 8 hours and is renewed with the identity
-// cookies kept in hitl.Visitor. Chats are started and closed with the
+// cookies; token and cookies are kept as the hitl.Visitor's opaque
+// credentials, which this package alone encodes and reads. Chats are started and closed with the
 // integration's personal access token. Bot messages are sent as a LiveChat
 // bot when one is configured (Config.BotID), with the bot's own token.
 //

@@ -79,10 +79,12 @@ func (c *Client) Typing(ctx context.Context, s hitl.Session, text string) error 
 	if strings.TrimSpace(text) == "" {
 		text = unknownPreview
 	}
-	v := &visitor{Visitor: s.Visitor}
-	err := c.asCustomer(ctx, v, "send_sneak_peek", false, map[string]any{
-		"chat_id": s.ProviderConversationID, "sneak_peek_text": truncate(text),
-	}, nil)
+	v, err := newVisitor(s.Visitor)
+	if err == nil {
+		err = c.asCustomer(ctx, v, "send_sneak_peek", false, map[string]any{
+			"chat_id": s.ProviderConversationID, "sneak_peek_text": truncate(text),
+		}, nil)
+	}
 	if err != nil {
 		return publicError("send sneak peek to livechat chat "+s.ProviderConversationID, err)
 	}
@@ -93,10 +95,12 @@ func (c *Client) Typing(ctx context.Context, s hitl.Session, text string) error 
 // the Customer Chat API's mark_events_as_seen
 // (https://platform.text.com/docs/messaging/customer-chat-api#mark-events-as-seen).
 func (c *Client) MarkSeen(ctx context.Context, s hitl.Session, upTo time.Time) error {
-	v := &visitor{Visitor: s.Visitor}
-	err := c.asCustomer(ctx, v, "mark_events_as_seen", false, map[string]any{
-		"chat_id": s.ProviderConversationID, "seen_up_to": upTo.UTC().Format(seenLayout),
-	}, nil)
+	v, err := newVisitor(s.Visitor)
+	if err == nil {
+		err = c.asCustomer(ctx, v, "mark_events_as_seen", false, map[string]any{
+			"chat_id": s.ProviderConversationID, "seen_up_to": upTo.UTC().Format(seenLayout),
+		}, nil)
+	}
 	if err != nil {
 		return publicError("mark livechat chat "+s.ProviderConversationID+" seen", err)
 	}

@@ -16,10 +16,46 @@ import (
 // The cookies that carry a customer identity at the accounts server.
 var identityCookies = []string{"__lc_cid", "__lc_cst"}
 
+// customer is a LiveChat customer as the client acts as one: its id, its
+// token and the token's expiry, and the identity cookies that renew it.
+type customer struct {
+	ID        string
+	Token     string
+	ExpiresAt time.Time
+	Cookies   []string
+}
+
+// credentials are the secrets of a customer, as LiveChat keeps them in a
+// hitl.Visitor's opaque Credentials: JSON, the expiry being the visitor's
+// CredentialsExpireAt. The stores convert sessions saved before
+// credentials were opaque into this same layout: keep its field names.
+type credentials struct {
+	Token   string   `json:"token"`
+	Cookies []string `json:"cookies,omitempty"`
+}
+
+// customerOf reads the customer a visitor holds; a visitor without
+// credentials (none created yet) is a customer without a token.
+func customerOf(v hitl.Visitor) (customer, error) {
+	var creds credentials
+	if len(v.Credentials) > 0 && json.Unmarshal(v.Credentials, &creds) != nil {
+		// The decoder's message may quote the bytes: it is left out.
+		return customer{}, hitl.Errorf(hitl.CodeInternal, "the credentials kept for LiveChat customer %s are not LiveChat's", v.ID)
+	}
+	return customer{ID: v.ID, Token: creds.Token, ExpiresAt: v.CredentialsExpireAt, Cookies: creds.Cookies}, nil
+}
+
+// visitor is the customer as the bridge keeps it.
+func (c customer) visitor() hitl.Visitor {
+	// Strings only: encoding cannot fail.
+	creds, _ := json.Marshal(credentials{Token: c.Token, Cookies: c.Cookies})
+	return hitl.Visitor{ID: c.ID, Credentials: creds, CredentialsExpireAt: c.ExpiresAt}
+}
+
 // grant runs the customer cookie grant. Without cookies the accounts server
 // creates a new customer; with a visitor's cookies it issues a new token for
 // that same customer.
-func (c *Client) grant(ctx context.Context, cookies []string) (hitl.Visitor, error) {
+func (c *Client) grant(ctx context.Context, cookies []string) (customer, error) {
 	in := map[string]string{
 		"grant_type":      "cookie",
 		"client_id":       c.clientID,
@@ -31,7 +67,7 @@ func (c *Client) grant(ctx context.Context, cookies []string) (hitl.Visitor, err
 	}
 	payload, err := json.Marshal(in)
 	if err != nil {
-		return hitl.Visitor{}, fmt.Errorf("encode customer token request: %w", err)
+		return customer{}, fmt.Errorf("encode customer token request: %w", err)
 	}
 	cookieHeader := strings.Join(cookies, "; ")
 	resp, body, err := c.api.Do(ctx, outbound.Request{
@@ -52,7 +88,7 @@ func (c *Client) grant(ctx context.Context, cookies []string) (hitl.Visitor, err
 		},
 	})
 	if err != nil {
-		return hitl.Visitor{}, err
+		return customer{}, err
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -60,18 +96,18 @@ func (c *Client) grant(ctx context.Context, cookies []string) (hitl.Visitor, err
 		ExpiresIn   int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" || tok.EntityID == "" || tok.ExpiresIn <= 0 {
-		return hitl.Visitor{}, fmt.Errorf("livechat customer_token: answer lacks access_token, entity_id or expires_in")
+		return customer{}, fmt.Errorf("livechat customer_token: answer lacks access_token, entity_id or expires_in")
 	}
-	v := hitl.Visitor{
-		ID:             tok.EntityID,
-		Token:          tok.AccessToken,
-		TokenExpiresAt: c.now().Add(time.Duration(tok.ExpiresIn) * time.Second),
-		Cookies:        mergeCookies(cookies, resp.Cookies()),
+	cust := customer{
+		ID:        tok.EntityID,
+		Token:     tok.AccessToken,
+		ExpiresAt: c.now().Add(time.Duration(tok.ExpiresIn) * time.Second),
+		Cookies:   mergeCookies(cookies, resp.Cookies()),
 	}
-	if len(v.Cookies) != len(identityCookies) {
-		return hitl.Visitor{}, fmt.Errorf("livechat customer_token: answer lacks the identity cookies")
+	if len(cust.Cookies) != len(identityCookies) {
+		return customer{}, fmt.Errorf("livechat customer_token: answer lacks the identity cookies")
 	}
-	return v, nil
+	return cust, nil
 }
 
 // mergeCookies keeps the identity cookies as "name=value" pairs, taking

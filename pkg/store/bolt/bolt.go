@@ -27,7 +27,7 @@ var (
 	convsBucket    = []byte("convs")    // provider \x00 conversation id → session id
 	idemBucket     = []byte("idem")     // idempotency key → session id
 	dueBucket      = []byte("due")      // due time \x00 session id → nothing
-	visitorsBucket = []byte("visitors") // token expiry \x00 session id → nothing
+	visitorsBucket = []byte("visitors") // credentials expiry \x00 session id → nothing
 	idleBucket     = []byte("idle")     // idle deadline \x00 session id → nothing
 	deadBucket     = []byte("dead")     // dead time \x00 session id \x00 sequence → deadLetter
 	leasesBucket   = []byte("leases")   // lease name → lease
@@ -79,6 +79,18 @@ func (s *Store) Close() error {
 const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 func timeKey(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// indexed returns the session ids an index bucket (due, visitors, idle)
+// lists, in time order, while within holds for their time key; at most
+// limit.
+func indexed(tx *bbolt.Tx, bucket []byte, limit int, within func(at string) bool) []string {
+	var ids []string
+	c := tx.Bucket(bucket).Cursor()
+	for k, _ := c.First(); k != nil && len(ids) < limit && within(string(k[:len(timeLayout)])); k, _ = c.Next() {
+		ids = append(ids, string(k[len(timeLayout)+1:]))
+	}
+	return ids
+}
 
 func getJSON(b *bbolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))

@@ -106,9 +106,8 @@ func (s *Store) IdleSessions(_ context.Context, now time.Time, limit int) ([]hit
 	var out []hitl.Session
 	end := timeKey(now)
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(idleBucket).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(timeLayout)]) <= end; k, _ = c.Next() {
-			r, err := loadExisting(tx, string(k[len(timeLayout)+1:]))
+		for _, id := range indexed(tx, idleBucket, limit, func(at string) bool { return at <= end }) {
+			r, err := loadExisting(tx, id)
 			if err != nil {
 				return err
 			}

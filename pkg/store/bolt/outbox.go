@@ -147,10 +147,7 @@ func (s *Store) DueOutboxes(_ context.Context, now time.Time, limit int) ([]stri
 	var ids []string
 	end := timeKey(now)
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(dueBucket).Cursor()
-		for k, _ := c.First(); k != nil && len(ids) < limit && string(k[:len(timeLayout)]) <= end; k, _ = c.Next() {
-			ids = append(ids, string(k[len(timeLayout)+1:]))
-		}
+		ids = indexed(tx, dueBucket, limit, func(at string) bool { return at <= end })
 		return nil
 	})
 	if err != nil {

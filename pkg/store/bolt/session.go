@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -31,10 +32,39 @@ type record struct {
 }
 
 type visitor struct {
-	ID             string    `json:"id,omitempty"`
+	ID                  string    `json:"id,omitempty"`
+	Credentials         []byte    `json:"credentials,omitempty"`
+	CredentialsExpireAt time.Time `json:"credentialsExpireAt,omitzero"`
+
+	// Records written before visitor credentials were opaque hold
+	// LiveChat's customer token, its expiry and its identity cookies
+	// instead; loadRecord reads them into the fields above, in the layout
+	// LiveChat encodes them in (pkg/livechat, credentials), and the next
+	// save drops them. They may go when no session opened before that
+	// change is still open.
 	Token          string    `json:"token,omitempty"`
 	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
 	Cookies        []string  `json:"cookies,omitempty"`
+}
+
+func newVisitor(v hitl.Visitor) visitor {
+	return visitor{ID: v.ID, Credentials: v.Credentials, CredentialsExpireAt: v.CredentialsExpireAt}
+}
+
+// upgrade converts a legacy visitor to the current fields.
+func (v *visitor) upgrade() error {
+	if len(v.Credentials) > 0 || v.Token == "" {
+		return nil
+	}
+	creds, err := json.Marshal(struct {
+		Token   string   `json:"token"`
+		Cookies []string `json:"cookies,omitempty"`
+	}{v.Token, v.Cookies})
+	if err != nil {
+		return err
+	}
+	*v = visitor{ID: v.ID, Credentials: creds, CredentialsExpireAt: v.TokenExpiresAt}
+	return nil
 }
 
 type retry struct {
@@ -45,7 +75,7 @@ type retry struct {
 
 func (r *record) session() hitl.Session {
 	s := r.Session
-	s.Visitor = hitl.Visitor(r.Visitor)
+	s.Visitor = hitl.Visitor{ID: r.Visitor.ID, Credentials: r.Visitor.Credentials, CredentialsExpireAt: r.Visitor.CredentialsExpireAt}
 	s.Transcript, s.Context = r.Transcript, r.Context
 	return s
 }
@@ -77,8 +107,8 @@ func (r *record) indexEntries() []indexEntry {
 	if !r.Due.IsZero() {
 		add(dueBucket, r.Due)
 	}
-	if !r.Session.Closed() && !r.Visitor.TokenExpiresAt.IsZero() {
-		add(visitorsBucket, r.Visitor.TokenExpiresAt)
+	if !r.Session.Closed() && !r.Visitor.CredentialsExpireAt.IsZero() {
+		add(visitorsBucket, r.Visitor.CredentialsExpireAt)
 	}
 	if !r.Session.Closed() && !r.Session.IdleUntil.IsZero() {
 		add(idleBucket, r.Session.IdleUntil)
@@ -90,6 +120,9 @@ func (r *record) indexEntries() []indexEntry {
 func loadRecord(tx *bbolt.Tx, id string) (r *record, found bool, err error) {
 	r = &record{}
 	found, err = getJSON(tx.Bucket(sessionsBucket), id, r)
+	if err == nil {
+		err = r.Visitor.upgrade()
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("decode session %s: %w", id, err)
 	}
@@ -197,7 +230,7 @@ func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyK
 				return err
 			}
 		}
-		return save(tx, nil, &record{Session: sess, Visitor: visitor(sess.Visitor), Transcript: sess.Transcript, Context: sess.Context})
+		return save(tx, nil, &record{Session: sess, Visitor: newVisitor(sess.Visitor), Transcript: sess.Transcript, Context: sess.Context})
 	})
 	switch {
 	case err != nil:
@@ -285,7 +318,7 @@ func (s *Store) Opened(_ context.Context, id string, o hitl.Opened, at time.Time
 				return false, err
 			}
 			r.Session.UpdatedAt = at
-			r.Visitor, r.Transcript, r.Context = visitor(o.Visitor), nil, nil
+			r.Visitor, r.Transcript, r.Context = newVisitor(o.Visitor), nil, nil
 			return false, nil
 		})
 	})
@@ -333,7 +366,7 @@ func mapConversation(tx *bbolt.Tx, r *record, ids []string, at time.Time) error 
 func (s *Store) SaveVisitor(_ context.Context, id string, v hitl.Visitor) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		return change(tx, id, func(r *record) (bool, error) {
-			r.Visitor = visitor(v)
+			r.Visitor = newVisitor(v)
 			return r.Session.Closed(), nil
 		})
 	})
@@ -380,17 +413,16 @@ func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) erro
 	return nil
 }
 
-func (s *Store) VisitorsExpiring(_ context.Context, t time.Time, limit int) ([]hitl.Session, error) {
-	var out []hitl.Session
+func (s *Store) VisitorsExpiring(_ context.Context, t time.Time, limit int) ([]hitl.ExpiringVisitor, error) {
+	var out []hitl.ExpiringVisitor
 	before := timeKey(t)
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(visitorsBucket).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit && string(k[:len(timeLayout)]) < before; k, _ = c.Next() {
-			r, err := loadExisting(tx, string(k[len(timeLayout)+1:]))
+		for _, id := range indexed(tx, visitorsBucket, limit, func(at string) bool { return at < before }) {
+			r, err := loadExisting(tx, id)
 			if err != nil {
 				return err
 			}
-			out = append(out, r.session())
+			out = append(out, hitl.ExpiringVisitor{SessionID: id, Provider: r.Session.Provider, Visitor: r.session().Visitor})
 		}
 		return nil
 	})

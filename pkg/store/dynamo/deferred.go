@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -117,11 +118,20 @@ func (s *Store) ExtendIdle(ctx context.Context, id string, until time.Time) erro
 
 func (s *Store) IdleSessions(ctx context.Context, now time.Time, limit int) ([]hitl.Session, error) {
 	kc := expression.Key("gsi3pk").Equal(value(idle)).And(expression.Key("gsi3sk").LessThanEqual(value(ts(now))))
-	out, err := s.indexedSessions(ctx, "gsi3", kc, limit, sessionOfDelivery, func(sess hitl.Session) bool {
-		return !sess.Closed() && !sess.IdleUntil.IsZero() && !sess.IdleUntil.After(now)
-	})
+	keys, err := s.queryIndex(ctx, "gsi3", kc, limit)
+	var found []hitl.Session
+	if err == nil && len(keys) > 0 {
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = stringAttr(k, "sk") // the session id of a delivery item's key
+		}
+		found, err = s.sessions(ctx, ids)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list sessions idle at %s: %w", ts(now), err)
 	}
-	return out, nil
+	// The index lags the table: keep what still holds.
+	return slices.DeleteFunc(found, func(sess hitl.Session) bool {
+		return sess.Closed() || sess.IdleUntil.IsZero() || sess.IdleUntil.After(now)
+	}), nil
 }

@@ -86,7 +86,7 @@ const (
 	sessionSK = "SESSION"
 
 	deadLetters = "DEAD"    // gsi1pk of dead letters
-	visitors    = "VISITOR" // gsi2pk of expiring visitor tokens
+	visitors    = "VISITOR" // gsi2pk of expiring visitor credentials
 	idle        = "IDLE"    // gsi3pk of sessions with an idle deadline
 )
 
@@ -165,9 +165,8 @@ type sessionItem struct {
 	UpdatedAt              string            `dynamodbav:"updatedAt"`
 	ClosedAt               string            `dynamodbav:"closedAt,omitempty"`
 	VisitorID              string            `dynamodbav:"visitorId,omitempty"`
-	VisitorToken           string            `dynamodbav:"visitorToken,omitempty"`
-	VisitorTokenExpiresAt  string            `dynamodbav:"visitorTokenExpiresAt,omitempty"`
-	VisitorCookies         []string          `dynamodbav:"visitorCookies,omitempty"`
+	VisitorCredentials     []byte            `dynamodbav:"visitorCredentials,omitempty"`
+	VisitorExpireAt        string            `dynamodbav:"visitorCredentialsExpireAt,omitempty"`
 	Title                  string            `dynamodbav:"title,omitempty"`
 	Description            string            `dynamodbav:"description,omitempty"`
 	Transcript             []string          `dynamodbav:"transcript,omitempty"`      // entry JSON, oldest first, while pending
@@ -177,6 +176,41 @@ type sessionItem struct {
 	// it closes.
 	FirstReplyAt string `dynamodbav:"firstReplyAt,omitempty"`
 	IdleUntil    string `dynamodbav:"idleUntil,omitempty"`
+
+	legacyVisitor
+}
+
+// legacyVisitor holds the visitor attributes of session items written
+// before visitor credentials were opaque: LiveChat's customer token, its
+// expiry and its identity cookies. visitor reads them once into the new
+// shape, and setVisitor removes them; they may go when no session opened
+// before that change is still open.
+type legacyVisitor struct {
+	Token          string   `dynamodbav:"visitorToken,omitempty"`
+	TokenExpiresAt string   `dynamodbav:"visitorTokenExpiresAt,omitempty"`
+	Cookies        []string `dynamodbav:"visitorCookies,omitempty"`
+}
+
+// legacyAttrs are legacyVisitor's attribute names.
+var legacyAttrs = []string{"visitorToken", "visitorTokenExpiresAt", "visitorCookies"}
+
+// visitor is the session's visitor, from a legacy item too: its token and
+// cookies become the credentials in the layout LiveChat encodes them in
+// (pkg/livechat, credentials).
+func (it *sessionItem) visitor() (hitl.Visitor, error) {
+	v := hitl.Visitor{ID: it.VisitorID, Credentials: it.VisitorCredentials, CredentialsExpireAt: parseTS(it.VisitorExpireAt)}
+	if len(v.Credentials) > 0 || it.Token == "" {
+		return v, nil
+	}
+	creds, err := json.Marshal(struct {
+		Token   string   `json:"token"`
+		Cookies []string `json:"cookies,omitempty"`
+	}{it.Token, it.Cookies})
+	if err != nil {
+		return hitl.Visitor{}, fmt.Errorf("convert the legacy visitor of session %s: %w", it.ID, err)
+	}
+	v.Credentials, v.CredentialsExpireAt = creds, parseTS(it.TokenExpiresAt)
+	return v, nil
 }
 
 // deliveryItem is a session's delivery state and what every event changes:
@@ -253,8 +287,7 @@ func newSessionItem(s hitl.Session) (sessionItem, error) {
 		BotConversationID: s.BotConversationID, ProviderConversationID: s.ProviderConversationID,
 		Status: s.Status, Agent: newAgentItem(s.Agent), CloseReason: s.CloseReason,
 		CreatedAt: ts(s.CreatedAt), UpdatedAt: ts(s.UpdatedAt), ClosedAt: ts(s.ClosedAt),
-		VisitorID: s.Visitor.ID, VisitorToken: s.Visitor.Token,
-		VisitorTokenExpiresAt: ts(s.Visitor.TokenExpiresAt), VisitorCookies: s.Visitor.Cookies,
+		VisitorID: s.Visitor.ID, VisitorCredentials: s.Visitor.Credentials, VisitorExpireAt: ts(s.Visitor.CredentialsExpireAt),
 		Title: s.Title, Description: s.Description,
 		Queue: s.Queue, AssignedAt: ts(s.AssignedAt), Context: s.Context,
 	}
@@ -266,8 +299,8 @@ func newSessionItem(s hitl.Session) (sessionItem, error) {
 		it.Transcript = append(it.Transcript, string(raw))
 	}
 	it.TranscriptBytes = jsonBytes(it.Transcript)
-	if !s.Closed() && it.VisitorTokenExpiresAt != "" {
-		it.GSI2PK, it.GSI2SK = visitors, it.VisitorTokenExpiresAt
+	if !s.Closed() && it.VisitorExpireAt != "" {
+		it.GSI2PK, it.GSI2SK = visitors, it.VisitorExpireAt
 	}
 	if s.Closed() {
 		it.FirstReplyAt, it.IdleUntil = ts(s.FirstReplyAt), ts(s.IdleUntil)
@@ -297,16 +330,17 @@ func newAgentItem(a *hitl.Agent) *agentItem {
 // session is the session the items hold; d is nil when the session has no
 // delivery item (closed and delivered).
 func (it *sessionItem) session(d *deliveryItem) (hitl.Session, error) {
+	v, err := it.visitor()
+	if err != nil {
+		return hitl.Session{}, err
+	}
 	s := hitl.Session{
 		ID: it.ID, UserID: it.UserID, Provider: it.Provider, Channel: it.Channel,
 		BotConversationID: it.BotConversationID, ProviderConversationID: it.ProviderConversationID,
 		AltConversationIDs: it.AltConversationIDs, Status: it.Status, CloseReason: it.CloseReason, CloseNote: it.CloseNote,
 		CreatedAt: parseTS(it.CreatedAt), OpenedAt: parseTS(it.OpenedAt), UpdatedAt: parseTS(it.UpdatedAt), ClosedAt: parseTS(it.ClosedAt),
-		Visitor: hitl.Visitor{
-			ID: it.VisitorID, Token: it.VisitorToken,
-			TokenExpiresAt: parseTS(it.VisitorTokenExpiresAt), Cookies: it.VisitorCookies,
-		},
-		Title: it.Title, Description: it.Description, IdleUntil: parseTS(it.IdleUntil),
+		Visitor: v,
+		Title:   it.Title, Description: it.Description, IdleUntil: parseTS(it.IdleUntil),
 		Queue: it.Queue, AssignedAt: parseTS(it.AssignedAt), FirstReplyAt: parseTS(it.FirstReplyAt), Context: it.Context,
 	}
 	if d != nil && !d.Closed {

@@ -84,7 +84,7 @@ func openSession(t *testing.T, st hitl.Store, id string) hitl.Session {
 	if _, err := st.CreateSession(ctx, s, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-" + id, Visitor: hitl.Visitor{ID: "v1", Token: "secret", TokenExpiresAt: t0.Add(time.Hour)}}, t0); err != nil {
+	if err := st.Opened(ctx, id, hitl.Opened{ConversationID: "conv-" + id, Visitor: hitl.Visitor{ID: "v1", Credentials: hitl.Credentials("secret"), CredentialsExpireAt: t0.Add(time.Hour)}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -378,7 +378,8 @@ func TestWriteUnitsPerAgentMessage(t *testing.T) {
 	if _, err := st.CreateSession(ctx, sess, ""); err != nil {
 		t.Fatal(err)
 	}
-	v := hitl.Visitor{ID: strings.Repeat("v", 36), Token: strings.Repeat("t", 600), TokenExpiresAt: t0.Add(8 * time.Hour), Cookies: []string{strings.Repeat("c", 300)}}
+	creds := `{"token":"` + strings.Repeat("t", 600) + `","cookies":["` + strings.Repeat("c", 300) + `"]}`
+	v := hitl.Visitor{ID: strings.Repeat("v", 36), Credentials: hitl.Credentials(creds), CredentialsExpireAt: t0.Add(8 * time.Hour)}
 	if err := st.Opened(ctx, sess.ID, hitl.Opened{ConversationID: "S1ABCDEFGH", Visitor: v}, t0); err != nil {
 		t.Fatal(err)
 	}

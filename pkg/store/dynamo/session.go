@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -345,29 +344,25 @@ func visitorID(v *hitl.Visitor) string {
 	return v.ID
 }
 
-// setVisitor adds to up the writes that store v and index its token expiry.
-// The session must not be closed.
+// setVisitor adds to up the writes that store v and index its credentials'
+// expiry, and that remove a legacy item's visitor attributes. The session
+// must not be closed.
 func setVisitor(up expression.UpdateBuilder, v hitl.Visitor) expression.UpdateBuilder {
-	set := func(attr, val string) {
-		if val == "" {
+	set := func(attr string, val any, empty bool) {
+		if empty {
 			up = up.Remove(name(attr))
 		} else {
 			up = up.Set(name(attr), value(val))
 		}
 	}
-	set("visitorId", v.ID)
-	set("visitorToken", v.Token)
-	set("visitorTokenExpiresAt", ts(v.TokenExpiresAt))
-	set("gsi2sk", ts(v.TokenExpiresAt))
-	if v.TokenExpiresAt.IsZero() {
-		up = up.Remove(name("gsi2pk"))
-	} else {
-		up = up.Set(name("gsi2pk"), value(visitors))
-	}
-	if len(v.Cookies) == 0 {
-		up = up.Remove(name("visitorCookies"))
-	} else {
-		up = up.Set(name("visitorCookies"), value(v.Cookies))
+	expiry := ts(v.CredentialsExpireAt)
+	set("visitorId", v.ID, v.ID == "")
+	set("visitorCredentials", []byte(v.Credentials), len(v.Credentials) == 0)
+	set("visitorCredentialsExpireAt", expiry, expiry == "")
+	set("gsi2sk", expiry, expiry == "")
+	set("gsi2pk", visitors, expiry == "")
+	for _, attr := range legacyAttrs {
+		up = up.Remove(name(attr))
 	}
 	return up
 }
@@ -458,43 +453,47 @@ func (s *Store) deleteSession(ctx context.Context, id, idempotencyKey string) er
 	return errContention
 }
 
-func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.Session, error) {
-	kc := expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t))))
-	out, err := s.indexedSessions(ctx, "gsi2", kc, limit, sessionOfItem, func(sess hitl.Session) bool {
-		return !sess.Closed() && !sess.Visitor.TokenExpiresAt.IsZero() && sess.Visitor.TokenExpiresAt.Before(t)
-	})
+func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.ExpiringVisitor, error) {
+	out, err := s.visitorsExpiring(ctx, t, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list visitors expiring before %s: %w", ts(t), err)
 	}
 	return out, nil
 }
 
-// indexedSessions reads the sessions that index lists under kc, in index
-// order, and keeps those for which still holds: the index lags the table.
-// id gives the session id of an index entry's table key.
-func (s *Store) indexedSessions(ctx context.Context, index string, kc expression.KeyConditionBuilder, limit int, id func(key map[string]types.AttributeValue) string, still func(hitl.Session) bool) ([]hitl.Session, error) {
-	keys, err := s.queryIndex(ctx, index, kc, limit)
+// visitorsExpiring reads the session items gsi2 lists, not their delivery
+// items: the visitor and the provider are on the session item.
+func (s *Store) visitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.ExpiringVisitor, error) {
+	kc := expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t))))
+	keys, err := s.queryIndex(ctx, "gsi2", kc, limit)
 	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		ids[i] = id(k)
-	}
-	found, err := s.sessions(ctx, ids)
+	items, err := s.batchGet(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(found, func(sess hitl.Session) bool { return !still(sess) }), nil
+	var out []hitl.ExpiringVisitor
+	for _, k := range keys {
+		raw, ok := items[itemID(k)]
+		if !ok {
+			continue
+		}
+		var it sessionItem
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return nil, fmt.Errorf("decode session item: %w", err)
+		}
+		v, err := it.visitor()
+		if err != nil {
+			return nil, err
+		}
+		// The index lags the table: keep what still holds.
+		if it.Status != hitl.StatusClosed && !v.CredentialsExpireAt.IsZero() && v.CredentialsExpireAt.Before(t) {
+			out = append(out, hitl.ExpiringVisitor{SessionID: it.ID, Provider: it.Provider, Visitor: v})
+		}
+	}
+	return out, nil
 }
-
-// sessionOfItem is the session id of a session item's key.
-func sessionOfItem(k map[string]types.AttributeValue) string {
-	return strings.TrimPrefix(stringAttr(k, "pk"), sessionPrefix)
-}
-
-// sessionOfDelivery is the session id of a delivery item's key.
-func sessionOfDelivery(k map[string]types.AttributeValue) string { return stringAttr(k, "sk") }
 
 // queryIndex returns the table keys of up to limit items of index matching
 // kc, in index order.

@@ -170,15 +170,8 @@ func testIdleSessions(t *testing.T, st hitl.Store) {
 
 	idle := func(now time.Time, limit int) []string {
 		t.Helper()
-		got, err := st.IdleSessions(ctx, now, limit)
-		if err != nil {
-			t.Fatalf("IdleSessions: %v", err)
-		}
-		var ids []string
-		for _, s := range got {
-			ids = append(ids, s.ID)
-		}
-		return ids
+		return listedIDs(t, "IdleSessions", func() ([]hitl.Session, error) { return st.IdleSessions(ctx, now, limit) },
+			func(s hitl.Session) string { return s.ID })
 	}
 	if got := idle(t0.Add(5*time.Minute), 10); len(got) != 0 {
 		t.Errorf("IdleSessions(t0+5m) = %v, want none", got)

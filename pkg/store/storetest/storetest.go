@@ -258,13 +258,25 @@ func testOpened(t *testing.T, st hitl.Store) {
 
 func testSaveVisitor(t *testing.T, st hitl.Store) {
 	s := openSession(t, st, "s1")
-	v := hitl.Visitor{ID: s.Visitor.ID, Token: "new-token", TokenExpiresAt: t0.Add(2 * time.Hour), Cookies: []string{"c=3"}}
+	v := hitl.Visitor{ID: s.Visitor.ID, Credentials: hitl.Credentials("\x00renewed\xff"), CredentialsExpireAt: t0.Add(2 * time.Hour)}
 	if err := st.SaveVisitor(ctx, s.ID, v); err != nil {
 		t.Fatalf("SaveVisitor: %v", err)
 	}
 	want := s
 	want.Visitor = v
 	wantSession(t, getSession(t, st, s.ID), want)
+
+	// Credentials that never expire, and none at all.
+	for _, nv := range []hitl.Visitor{{ID: "v-2", Credentials: hitl.Credentials("forever")}, {ID: "v-3"}} {
+		if err := st.SaveVisitor(ctx, s.ID, nv); err != nil {
+			t.Fatalf("SaveVisitor: %v", err)
+		}
+		want.Visitor = nv
+		wantSession(t, getSession(t, st, s.ID), want)
+	}
+	if err := st.SaveVisitor(ctx, s.ID, v); err != nil {
+		t.Fatalf("SaveVisitor: %v", err)
+	}
 
 	if err := st.SaveVisitor(ctx, "missing", v); !errors.Is(err, hitl.ErrNotFound) {
 		t.Errorf("SaveVisitor of a missing session: err = %v, want ErrNotFound", err)
@@ -275,7 +287,7 @@ func testSaveVisitor(t *testing.T, st hitl.Store) {
 		t.Errorf("SaveVisitor of a closed session: %v", err)
 	}
 	if got := getSession(t, st, s.ID); !reflect.DeepEqual(got.Visitor, v) {
-		t.Errorf("SaveVisitor changed a closed session's visitor: %+v", got.Visitor)
+		t.Errorf("SaveVisitor changed a closed session's visitor: %s", dumpVisitor(got.Visitor))
 	}
 }
 
@@ -284,20 +296,14 @@ func testVisitorsExpiring(t *testing.T, st hitl.Store) {
 	b := openSessionWith(t, st, "b", newVisitor("b", t0.Add(3*time.Hour)))
 	c := openSessionWith(t, st, "c", newVisitor("c", t0.Add(30*time.Minute)))
 	closeSession(t, st, c)
-	openSessionWith(t, st, "d", hitl.Visitor{ID: "zoho-visitor"}) // no expiring token
-	createSession(t, st, "e")                                     // not opened
+	openSessionWith(t, st, "d", hitl.Visitor{ID: "zoho-visitor"})                                       // no credentials
+	openSessionWith(t, st, "e", hitl.Visitor{ID: "v-e", Credentials: hitl.Credentials("never expire")}) // no expiry
+	createSession(t, st, "f")                                                                           // not opened
 
 	expiring := func(before time.Time, limit int) []string {
 		t.Helper()
-		got, err := st.VisitorsExpiring(ctx, before, limit)
-		if err != nil {
-			t.Fatalf("VisitorsExpiring: %v", err)
-		}
-		var ids []string
-		for _, s := range got {
-			ids = append(ids, s.ID)
-		}
-		return ids
+		return listedIDs(t, "VisitorsExpiring", func() ([]hitl.ExpiringVisitor, error) { return st.VisitorsExpiring(ctx, before, limit) },
+			func(v hitl.ExpiringVisitor) string { return v.SessionID })
 	}
 	if got := expiring(t0.Add(2*time.Hour), 10); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("VisitorsExpiring(t0+2h) = %v, want [a]", got)
@@ -313,23 +319,29 @@ func testVisitorsExpiring(t *testing.T, st hitl.Store) {
 	}
 
 	got, err := st.VisitorsExpiring(ctx, t0.Add(2*time.Hour), 10)
-	if err != nil || len(got) != 1 {
-		t.Fatalf("VisitorsExpiring = %v, %v", got, err)
+	want := hitl.ExpiringVisitor{SessionID: a.ID, Provider: a.Provider, Visitor: a.Visitor}
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("VisitorsExpiring = %v, %v; want a's visitor %s", got, err, dumpVisitor(want.Visitor))
 	}
-	wantSession(t, got[0], a)
 
 	nb := newVisitor("b", t0.Add(10*time.Minute))
 	if err := st.SaveVisitor(ctx, b.ID, nb); err != nil {
 		t.Fatal(err)
 	}
 	if got := expiring(t0.Add(2*time.Hour), 10); !slices.Equal(got, []string{"b", "a"}) {
-		t.Errorf("after b's token changed, VisitorsExpiring(t0+2h) = %v, want [b a]", got)
+		t.Errorf("after b's credentials changed, VisitorsExpiring(t0+2h) = %v, want [b a]", got)
 	}
 	if err := st.SaveVisitor(ctx, a.ID, newVisitor("a", t0.Add(5*time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	if got := expiring(t0.Add(2*time.Hour), 10); !slices.Equal(got, []string{"b"}) {
-		t.Errorf("after a's token was renewed, VisitorsExpiring(t0+2h) = %v, want [b]", got)
+		t.Errorf("after a's credentials were renewed, VisitorsExpiring(t0+2h) = %v, want [b]", got)
+	}
+	if err := st.SaveVisitor(ctx, b.ID, hitl.Visitor{ID: nb.ID, Credentials: nb.Credentials}); err != nil {
+		t.Fatal(err)
+	}
+	if got := expiring(t0.Add(2*time.Hour), 10); len(got) != 0 {
+		t.Errorf("after b's credentials stopped expiring, VisitorsExpiring(t0+2h) = %v, want none", got)
 	}
 }
 
@@ -887,8 +899,10 @@ func newSession(id string) hitl.Session {
 	}
 }
 
+// newVisitor is a visitor whose credentials are arbitrary bytes (neither
+// text nor JSON): stores keep them without reading them.
 func newVisitor(id string, expires time.Time) hitl.Visitor {
-	return hitl.Visitor{ID: "v-" + id, Token: "token-" + id, TokenExpiresAt: expires, Cookies: []string{"a=1", "b=2"}}
+	return hitl.Visitor{ID: "v-" + id, Credentials: append(hitl.Credentials{0, 0xff, '{'}, id...), CredentialsExpireAt: expires}
 }
 
 func newEvent(s hitl.Session, id string) hitl.Event {
@@ -1007,6 +1021,20 @@ func ids(events []hitl.Event) []string {
 	return out
 }
 
+// listedIDs calls list and returns the session id of each thing it lists.
+func listedIDs[T any](t *testing.T, what string, list func() ([]T, error), id func(T) string) []string {
+	t.Helper()
+	got, err := list()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var out []string
+	for _, x := range got {
+		out = append(out, id(x))
+	}
+	return out
+}
+
 func wantSession(t *testing.T, got, want hitl.Session) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
@@ -1033,11 +1061,16 @@ func sameRetry(a, b hitl.Retry) bool {
 }
 
 // dump shows a value with the fields JSON hides, for failure messages.
+// dumpVisitor shows the test credentials, which print as "[redacted]".
+func dumpVisitor(v hitl.Visitor) string {
+	return fmt.Sprintf("{ID:%s Credentials:%q CredentialsExpireAt:%s}", v.ID, []byte(v.Credentials), v.CredentialsExpireAt)
+}
+
 func dump(v any) string {
 	switch v := v.(type) {
 	case hitl.Session:
 		b, _ := json.Marshal(v)
-		return fmt.Sprintf("%s visitor=%+v", b, v.Visitor)
+		return fmt.Sprintf("%s visitor=%s", b, dumpVisitor(v.Visitor))
 	case []hitl.Event:
 		var parts []string
 		for _, e := range v {
