@@ -92,6 +92,23 @@ func indexed(tx *bbolt.Tx, bucket []byte, limit int, within func(at string) bool
 	return ids
 }
 
+// indexedRecords reads, in one transaction, the sessions indexed lists,
+// each as of gives it.
+func indexedRecords[T any](s *Store, bucket []byte, limit int, within func(at string) bool, of func(*record) T) ([]T, error) {
+	var out []T
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		for _, id := range indexed(tx, bucket, limit, within) {
+			r, err := loadExisting(tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, of(r))
+		}
+		return nil
+	})
+	return out, err
+}
+
 func getJSON(b *bbolt.Bucket, key string, v any) (bool, error) {
 	raw := b.Get([]byte(key))
 	if raw == nil {

@@ -14,18 +14,7 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) hitl.Store {
-		st, err := bolt.Open(filepath.Join(t.TempDir(), "hitl.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := st.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		return st
-	})
+	storetest.Run(t, func(t *testing.T) hitl.Store { return open(t) })
 }
 
 func open(t *testing.T) *bolt.Store {
@@ -34,7 +23,11 @@ func open(t *testing.T) *bolt.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return st
 }
 
@@ -61,26 +54,21 @@ func TestRememberedIDsForgotten(t *testing.T) {
 	ctx := context.Background()
 	st := open(t)
 	session(t, st, "s1")
-	for i := range 300 {
-		c := change("s1", fmt.Sprintf("e%d", i), t0.Add(time.Duration(i)*time.Second))
-		if _, err := st.Record(ctx, c, fmt.Sprintf("o%d", i), c.At.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Ack(ctx, "s1", fmt.Sprintf("o%d", i), 1, nil); err != nil {
-			t.Fatal(err)
+	deliver := func(prefix string, n int, from time.Time) {
+		for i := range n {
+			c := change("s1", fmt.Sprintf("%s%d", prefix, i), from.Add(time.Duration(i)*time.Second))
+			owner := fmt.Sprintf("own-%s%d", prefix, i)
+			if _, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.Ack(ctx, "s1", owner, 1, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	deliver("e", 300, t0)
 	// Long after, each event forgets a few of the old ids.
-	later := t0.Add(hitl.DedupeSpan + time.Hour)
-	for i := range 100 {
-		c := change("s1", fmt.Sprintf("f%d", i), later.Add(time.Duration(i)*time.Second))
-		if _, err := st.Record(ctx, c, fmt.Sprintf("p%d", i), c.At.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Ack(ctx, "s1", fmt.Sprintf("p%d", i), 1, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver("f", 100, t0.Add(hitl.DedupeSpan+time.Hour))
 	if n, err := st.RememberedIDs(); err != nil || n != 100 {
 		t.Errorf("remembered ids = %d, %v; want the 100 recent ones", n, err)
 	}

@@ -103,18 +103,8 @@ func (s *Store) ExtendIdle(_ context.Context, id string, until time.Time) error 
 }
 
 func (s *Store) IdleSessions(_ context.Context, now time.Time, limit int) ([]hitl.Session, error) {
-	var out []hitl.Session
 	end := timeKey(now)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		for _, id := range indexed(tx, idleBucket, limit, func(at string) bool { return at <= end }) {
-			r, err := loadExisting(tx, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, r.session())
-		}
-		return nil
-	})
+	out, err := indexedRecords(s, idleBucket, limit, func(at string) bool { return at <= end }, (*record).session)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions idle at %s: %w", end, err)
 	}

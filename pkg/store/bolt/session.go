@@ -414,17 +414,9 @@ func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) erro
 }
 
 func (s *Store) VisitorsExpiring(_ context.Context, t time.Time, limit int) ([]hitl.ExpiringVisitor, error) {
-	var out []hitl.ExpiringVisitor
 	before := timeKey(t)
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		for _, id := range indexed(tx, visitorsBucket, limit, func(at string) bool { return at < before }) {
-			r, err := loadExisting(tx, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, hitl.ExpiringVisitor{SessionID: id, Provider: r.Session.Provider, Visitor: r.session().Visitor})
-		}
-		return nil
+	out, err := indexedRecords(s, visitorsBucket, limit, func(at string) bool { return at < before }, func(r *record) hitl.ExpiringVisitor {
+		return hitl.ExpiringVisitor{SessionID: r.Session.ID, Provider: r.Session.Provider, Visitor: r.session().Visitor}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list visitors expiring before %s: %w", before, err)

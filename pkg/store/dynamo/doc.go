@@ -13,7 +13,8 @@
 //
 //	pk                       sk                 what
 //	USER#<id>                USER               a user
-//	SESSION#<id>             SESSION            a session: its state, visitor, title; while pending, its transcript
+//	SESSION#<id>             SESSION            a session: its state, visitor (id, opaque credentials, their expiry),
+//	                                            title; while pending, its transcript
 //	OUTBOX#<0-3>             <id>               the session's delivery item: outbox, lease, retry state, the ids
 //	                                            recorded since the last spill, the last event's time, the first
 //	                                            reply and the idle deadline (while open)
@@ -43,8 +44,8 @@
 // second, some 2,000 agent messages a second in all.
 //
 // gsi1 holds dead letters (gsi1pk DEAD, gsi1sk the burial time); gsi2 holds
-// open sessions with an expiring visitor token (gsi2pk VISITOR, gsi2sk the
-// expiry), on the session item; gsi3 holds open sessions with an idle
+// open sessions whose visitor credentials expire (gsi2pk VISITOR, gsi2sk
+// the expiry), on the session item; gsi3 holds open sessions with an idle
 // deadline (gsi3pk IDLE, gsi3sk the deadline: deferred sessions), on the
 // delivery item. Times in sort keys and in compared attributes are
 // fixed-width UTC strings, so string order is time order. Scheduled reads
@@ -85,7 +86,8 @@
 //     GetItem, then one TransactWriteItems per 99 dead-letter items.
 //   - DueOutboxes: one Query per partition of delivery items.
 //     VisitorsExpiring, IdleSessions, DeadLetters: a Query and a
-//     BatchGetItem.
+//     BatchGetItem (VisitorsExpiring: of the session items alone, which
+//     hold the visitor).
 //
 // A failed condition is an outcome (Applied false, ok false), not an error.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,14 +25,20 @@ func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
 
 var tables atomic.Int64
 
-// newStore returns a store on a fresh table of db.
-func newStore(t *testing.T, db *dynamodb.Client) *dynamo.Store {
+// newTable creates a fresh table in db and returns its name.
+func newTable(t *testing.T, db *dynamodb.Client) string {
 	t.Helper()
 	table := fmt.Sprintf("hitl-test-%d", tables.Add(1))
 	if err := dynamo.CreateTable(context.Background(), db, table); err != nil {
 		t.Fatal(err)
 	}
-	return dynamo.New(db, table)
+	return table
+}
+
+// newStore returns a store on a fresh table of db.
+func newStore(t *testing.T, db *dynamodb.Client) *dynamo.Store {
+	t.Helper()
+	return dynamo.New(db, newTable(t, db))
 }
 
 func TestContract(t *testing.T) {
@@ -42,8 +49,7 @@ func TestContract(t *testing.T) {
 func TestCreateTable(t *testing.T) {
 	ctx := context.Background()
 	db := awstest.DynamoDB(t)
-	newStore(t, db)
-	table := fmt.Sprintf("hitl-test-%d", tables.Load())
+	table := newTable(t, db)
 	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +102,24 @@ func message(s hitl.Session, id, text string) hitl.Change {
 		OccurredAt: t0, Agent: &hitl.Agent{ID: "ag1", Name: "Grace"}, Message: &hitl.Message{Type: hitl.TypeText, Text: text},
 		Channel: s.Channel, UserID: s.UserID,
 	}}
+}
+
+// deliver records n agent messages, e0 to e<n-1>, every apart from t0,
+// each delivered (acknowledged) before the next.
+func deliver(t *testing.T, st *dynamo.Store, s hitl.Session, n int, every time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		owner := fmt.Sprintf("o%d", i)
+		c := message(s, fmt.Sprintf("e%d", i), "hi")
+		c.At = t0.Add(time.Duration(i) * every)
+		if _, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Ack(ctx, s.ID, owner, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestCallsPerOperation(t *testing.T) {
@@ -253,21 +277,11 @@ func TestOutboxFull(t *testing.T) {
 func TestRememberedIDsBounded(t *testing.T) {
 	ctx := context.Background()
 	db := awstest.DynamoDB(t)
-	st := newStore(t, db)
-	table := fmt.Sprintf("hitl-test-%d", tables.Load())
+	table := newTable(t, db)
+	st := dynamo.New(db, table)
 	s := openSession(t, st, "s1")
 	const n = 130
-	for i := range n {
-		owner := fmt.Sprintf("o%d", i)
-		c := message(s, fmt.Sprintf("e%d", i), "hi")
-		c.At = t0.Add(time.Duration(i) * time.Second)
-		if _, err := st.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Ack(ctx, s.ID, owner, 1, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, st, s, n, time.Second)
 	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: dynamo.DeliveryKey(s.ID)})
 	if err != nil {
 		t.Fatal(err)
@@ -308,21 +322,11 @@ func TestRememberedIDsBounded(t *testing.T) {
 func TestDedupeAcrossStores(t *testing.T) {
 	ctx := context.Background()
 	db := awstest.DynamoDB(t)
-	a := newStore(t, db)
-	table := fmt.Sprintf("hitl-test-%d", tables.Load())
+	table := newTable(t, db)
+	a := dynamo.New(db, table)
 	s := openSession(t, a, "s1")
 	const n = 1000
-	for i := range n {
-		owner := fmt.Sprintf("o%d", i)
-		c := message(s, fmt.Sprintf("e%d", i), "hi")
-		c.At = t0.Add(time.Duration(i) * 500 * time.Millisecond) // 1,000 events in 8 minutes
-		if _, err := a.Record(ctx, c, owner, c.At.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := a.Ack(ctx, s.ID, owner, 1, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	deliver(t, a, s, n, 500*time.Millisecond) // 1,000 events in 8 minutes
 	calls := &awstest.Counter{}
 	b := dynamo.New(awstest.DynamoDB(t, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, calls.AddTo) }), table)
 	at := t0.Add(14 * time.Minute) // within the span of the first event
@@ -360,10 +364,7 @@ func TestDedupeAcrossStores(t *testing.T) {
 func TestWriteUnitsPerAgentMessage(t *testing.T) {
 	ctx := context.Background()
 	db := awstest.DynamoDB(t)
-	table := fmt.Sprintf("hitl-test-%d", tables.Add(1))
-	if err := dynamo.CreateTable(ctx, db, table); err != nil {
-		t.Fatal(err)
-	}
+	table := newTable(t, db)
 	meter, err := awstest.NewMeter(ctx, db, db, table)
 	if err != nil {
 		t.Fatal(err)
@@ -483,4 +484,102 @@ func TestCallsOfDeferredSessions(t *testing.T) {
 		t.Fatalf("IdleSessions = %v, %v", got, err)
 	}
 	check("IdleSessions", map[string]int{"BatchGetItem": 1, "Query": 1})
+}
+
+// readKeys is a dynamo.API that notes the partition key of every item a
+// GetItem or BatchGetItem asks for.
+type readKeys struct {
+	dynamo.API
+	pks []string
+}
+
+func (r *readKeys) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	r.note(in.Key)
+	return r.API.GetItem(ctx, in, optFns...)
+}
+
+func (r *readKeys) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	for _, ka := range in.RequestItems {
+		for _, k := range ka.Keys {
+			r.note(k)
+		}
+	}
+	return r.API.BatchGetItem(ctx, in, optFns...)
+}
+
+func (r *readKeys) note(k map[string]types.AttributeValue) {
+	r.pks = append(r.pks, k["pk"].(*types.AttributeValueMemberS).Value)
+}
+
+// TestVisitorsExpiringReadsSessionItemsOnly: the scheduled refresh reads
+// the session item of each due session, not its delivery item, and
+// renewing writes the session item alone.
+func TestVisitorsExpiringReadsSessionItemsOnly(t *testing.T) {
+	ctx := context.Background()
+	calls := &awstest.Counter{}
+	db := awstest.DynamoDB(t, func(o *dynamodb.Options) { o.APIOptions = append(o.APIOptions, calls.AddTo) })
+	table := newTable(t, db)
+	reads := &readKeys{API: db}
+	st := dynamo.New(reads, table)
+	for _, id := range []string{"s1", "s2"} {
+		openSession(t, st, id) // credentials expire at t0+1h
+	}
+	reads.pks = nil
+	calls.Reset()
+	due, err := st.VisitorsExpiring(ctx, t0.Add(2*time.Hour), 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("VisitorsExpiring = %v, %v", due, err)
+	}
+	if got := calls.Calls(); fmt.Sprint(got) != fmt.Sprint(map[string]int{"BatchGetItem": 1, "Query": 1}) {
+		t.Errorf("calls = %v, want a Query of the index and a BatchGetItem", got)
+	}
+	if !slices.Equal(reads.pks, []string{"SESSION#s1", "SESSION#s2"}) {
+		t.Errorf("items read %q, want the two session items only", reads.pks)
+	}
+	calls.Reset()
+	v := due[0].Visitor
+	v.CredentialsExpireAt = t0.Add(9 * time.Hour)
+	if err := st.SaveVisitor(ctx, due[0].SessionID, v); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls.Calls(); fmt.Sprint(got) != fmt.Sprint(map[string]int{"UpdateItem": 1}) {
+		t.Errorf("SaveVisitor calls = %v, want one UpdateItem", got)
+	}
+}
+
+// TestLegacyVisitor: a session item written before visitor credentials
+// were opaque, with LiveChat's token, its expiry and cookies as attributes
+// of their own and indexed by that expiry, reads in the new shape.
+func TestLegacyVisitor(t *testing.T) {
+	ctx := context.Background()
+	db := awstest.DynamoDB(t)
+	table := newTable(t, db)
+	st := dynamo.New(db, table)
+	s := openSession(t, st, "s1")
+	expiry := t0.Add(30 * time.Minute)
+	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+	k := map[string]types.AttributeValue{"pk": str("SESSION#" + s.ID), "sk": str("SESSION")}
+	var cookies []types.AttributeValue
+	for _, c := range storetest.LegacyCookies {
+		cookies = append(cookies, str(c))
+	}
+	_, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(table), Key: k,
+		UpdateExpression: aws.String("SET visitorId = :id, visitorToken = :t, visitorTokenExpiresAt = :e, visitorCookies = :c, gsi2sk = :e " +
+			"REMOVE visitorCredentials, visitorCredentialsExpireAt"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":id": str(storetest.LegacyVisitorID), ":t": str(storetest.LegacyToken),
+			":e": str(expiry.Format("2006-01-02T15:04:05.000000000Z")), ":c": &types.AttributeValueMemberL{Value: cookies},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.LegacyVisitor(t, st, s, expiry, func() bool {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Item["visitorToken"] != nil || out.Item["visitorTokenExpiresAt"] != nil || out.Item["visitorCookies"] != nil
+	})
 }

@@ -629,24 +629,12 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]hitl.DeadLetter, 
 
 func (s *Store) deadLetters(ctx context.Context, limit int) ([]hitl.DeadLetter, error) {
 	// Every dead item holds at least one event: limit items are enough.
-	keys, err := s.queryIndex(ctx, "gsi1", expression.Key("gsi1pk").Equal(value(deadLetters)), limit)
-	if err != nil || len(keys) == 0 {
-		return nil, err
-	}
-	items, err := s.batchGet(ctx, keys)
+	dead, err := indexedItems[deadItem](ctx, s, "gsi1", expression.Key("gsi1pk").Equal(value(deadLetters)), limit)
 	if err != nil {
 		return nil, err
 	}
 	var out []hitl.DeadLetter
-	for _, k := range keys {
-		raw, ok := items[itemID(k)]
-		if !ok {
-			continue // replayed meanwhile
-		}
-		var d deadItem
-		if err := attributevalue.UnmarshalMap(raw, &d); err != nil {
-			return nil, fmt.Errorf("decode dead letter item: %w", err)
-		}
+	for _, d := range dead {
 		events, err := decodeEvents(d.Events, d.Channel, d.UserID)
 		if err != nil {
 			return nil, err

@@ -465,24 +465,12 @@ func (s *Store) VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([
 // items: the visitor and the provider are on the session item.
 func (s *Store) visitorsExpiring(ctx context.Context, t time.Time, limit int) ([]hitl.ExpiringVisitor, error) {
 	kc := expression.Key("gsi2pk").Equal(value(visitors)).And(expression.Key("gsi2sk").LessThan(value(ts(t))))
-	keys, err := s.queryIndex(ctx, "gsi2", kc, limit)
-	if err != nil || len(keys) == 0 {
-		return nil, err
-	}
-	items, err := s.batchGet(ctx, keys)
+	items, err := indexedItems[sessionItem](ctx, s, "gsi2", kc, limit)
 	if err != nil {
 		return nil, err
 	}
 	var out []hitl.ExpiringVisitor
-	for _, k := range keys {
-		raw, ok := items[itemID(k)]
-		if !ok {
-			continue
-		}
-		var it sessionItem
-		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
-			return nil, fmt.Errorf("decode session item: %w", err)
-		}
+	for _, it := range items {
 		v, err := it.visitor()
 		if err != nil {
 			return nil, err
@@ -491,6 +479,33 @@ func (s *Store) visitorsExpiring(ctx context.Context, t time.Time, limit int) ([
 		if it.Status != hitl.StatusClosed && !v.CredentialsExpireAt.IsZero() && v.CredentialsExpireAt.Before(t) {
 			out = append(out, hitl.ExpiringVisitor{SessionID: it.ID, Provider: it.Provider, Visitor: v})
 		}
+	}
+	return out, nil
+}
+
+// indexedItems reads the items that index lists under kc, at most limit,
+// in index order, and decodes them as T; items deleted meanwhile are left
+// out.
+func indexedItems[T any](ctx context.Context, s *Store, index string, kc expression.KeyConditionBuilder, limit int) ([]T, error) {
+	keys, err := s.queryIndex(ctx, index, kc, limit)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(items))
+	for _, k := range keys {
+		raw, ok := items[itemID(k)]
+		if !ok {
+			continue
+		}
+		var it T
+		if err := attributevalue.UnmarshalMap(raw, &it); err != nil {
+			return nil, fmt.Errorf("decode item %s: %w", stringAttr(k, "pk"), err)
+		}
+		out = append(out, it)
 	}
 	return out, nil
 }
