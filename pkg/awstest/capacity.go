@@ -11,21 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 )
 
-// DynamoAPI is the part of the DynamoDB client a Meter wraps: the calls of
-// the DynamoDB store (pkg/store/dynamo.API).
-type DynamoAPI interface {
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
-	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-}
-
-// Meter is a DynamoAPI that estimates the capacity units DynamoDB
+// Meter is a dynamo.API that estimates the capacity units DynamoDB
 // on-demand would bill for the store's calls, from the sizes of the items
 // involved (moto_server's ConsumedCapacity is a constant, so it cannot
 // tell). The rules, from the DynamoDB developer guide ("Item sizes and
@@ -48,7 +38,7 @@ type DynamoAPI interface {
 // of its items. Operations the meter does not handle (a Query whose filter left
 // items out) pass through and are listed in unmetered.
 type Meter struct {
-	DynamoAPI
+	dynamo.API
 	peek    *dynamodb.Client
 	table   string
 	indexes []index
@@ -81,12 +71,12 @@ func (c Capacity) Minus(old Capacity) Capacity {
 
 // NewMeter meters api's calls on table; peek reads items without being
 // metered.
-func NewMeter(ctx context.Context, api DynamoAPI, peek *dynamodb.Client, table string) (*Meter, error) {
+func NewMeter(ctx context.Context, api dynamo.API, peek *dynamodb.Client, table string) (*Meter, error) {
 	out, err := peek.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
 		return nil, fmt.Errorf("describe table %s: %w", table, err)
 	}
-	m := &Meter{DynamoAPI: api, peek: peek, table: table, unmetered: map[string]int{}}
+	m := &Meter{API: api, peek: peek, table: table, unmetered: map[string]int{}}
 	for _, g := range out.Table.GlobalSecondaryIndexes {
 		ix := index{name: aws.ToString(g.IndexName), keysOnly: g.Projection != nil && g.Projection.ProjectionType == types.ProjectionTypeKeysOnly}
 		for _, k := range g.KeySchema {
@@ -112,7 +102,7 @@ func (m *Meter) ResetMax() {
 }
 
 func (m *Meter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	out, err := m.DynamoAPI.GetItem(ctx, in, optFns...)
+	out, err := m.API.GetItem(ctx, in, optFns...)
 	if err == nil {
 		m.add(Capacity{RRU: readUnits(itemSize(out.Item), aws.ToBool(in.ConsistentRead))})
 	}
@@ -124,7 +114,7 @@ func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns .
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.DynamoAPI.PutItem(ctx, in, optFns...)
+	out, err := m.API.PutItem(ctx, in, optFns...)
 	if err == nil {
 		m.wrote(before, in.Item)
 	}
@@ -136,7 +126,7 @@ func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, op
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.DynamoAPI.UpdateItem(ctx, in, optFns...)
+	out, err := m.API.UpdateItem(ctx, in, optFns...)
 	if err != nil {
 		// A failed condition still costs the write of the item as it is.
 		if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
@@ -157,7 +147,7 @@ func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, op
 	if err != nil {
 		return nil, err
 	}
-	out, err := m.DynamoAPI.DeleteItem(ctx, in, optFns...)
+	out, err := m.API.DeleteItem(ctx, in, optFns...)
 	if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
 		m.wrote(before, before)
 	} else if err == nil {
@@ -169,7 +159,7 @@ func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, op
 // Query is billed on the items it reads, its filter notwithstanding:
 // their total size, in started 4 KB.
 func (m *Meter) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	out, err := m.DynamoAPI.Query(ctx, in, optFns...)
+	out, err := m.API.Query(ctx, in, optFns...)
 	if err == nil {
 		size := 0
 		for _, it := range out.Items {
@@ -185,7 +175,7 @@ func (m *Meter) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...fu
 
 // BatchGetItem is billed as one read per item.
 func (m *Meter) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	out, err := m.DynamoAPI.BatchGetItem(ctx, in, optFns...)
+	out, err := m.API.BatchGetItem(ctx, in, optFns...)
 	if err == nil {
 		for table, items := range out.Responses {
 			consistent := aws.ToBool(in.RequestItems[table].ConsistentRead)
@@ -219,7 +209,7 @@ func (m *Meter) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWri
 			return nil, err
 		}
 	}
-	out, err := m.DynamoAPI.TransactWriteItems(ctx, in, optFns...)
+	out, err := m.API.TransactWriteItems(ctx, in, optFns...)
 	if _, cancelled := errors.AsType[*types.TransactionCanceledException](err); err != nil && !cancelled {
 		return out, err
 	}
