@@ -105,7 +105,7 @@ func TestMalformedInputIsRefusedCleanly(t *testing.T) {
 
 	// The same through the Lambda functions' adapter, from the sample
 	// events: the body as it is, base64-encoded, and badly encoded.
-	samples, err := filepath.Glob(filepath.Join(repoRoot(t), "events", "*.json"))
+	samples, err := filepath.Glob(filepath.Join(apptest.RepoRoot(t), "events", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,23 +197,6 @@ func invoke(fn lambda.Handler, payload []byte) (status int, answer []byte, panic
 		body, _ = base64.StdEncoding.DecodeString(resp.Body)
 	}
 	return resp.StatusCode, body, nil
-}
-
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }
 
 // malformedRoutes lists every route that takes a body, with genuine
