@@ -114,3 +114,36 @@ func TestWithUnknownFields(t *testing.T) {
 		t.Fatalf("a large number lost its digits: %s", one)
 	}
 }
+
+func TestTokens(t *testing.T) {
+	var clock Clock
+	tokens := NewTokens(clock.Now)
+	tokens.Issue("a", "ann", time.Hour)
+	tokens.Issue("b", "", time.Minute)
+	tokens.Issue("c", "cid", time.Hour)
+	if who, ok := tokens.Subject("a"); !ok || who != "ann" {
+		t.Fatalf("a: %q %v", who, ok)
+	}
+	if _, ok := tokens.Subject("unknown"); ok {
+		t.Fatal("a token never issued is good")
+	}
+	clock.Advance(time.Minute)
+	if _, ok := tokens.Subject("b"); ok {
+		t.Fatal("an expired token is good")
+	}
+	tokens.Revoke("a")
+	if _, ok := tokens.Subject("a"); ok {
+		t.Fatal("a revoked token is good")
+	}
+	if _, ok := tokens.Subject("c"); !ok {
+		t.Fatal("c expired early")
+	}
+	tokens.ExpireAll()
+	if _, ok := tokens.Subject("c"); ok {
+		t.Fatal("ExpireAll left c good")
+	}
+	tokens.Issue("d", "", time.Hour)
+	if _, ok := tokens.Subject("d"); !ok {
+		t.Fatal("a token issued after ExpireAll is not good")
+	}
+}
