@@ -19,6 +19,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // route is where malformed bodies go, with the genuine bodies they are
@@ -224,15 +225,15 @@ func malformedRoutes(t *testing.T, e *apptest.BotpressEnv) []route {
 	lcGenuine := tapped(t, e.Env, func() { liveChatActs(t, e.LiveChat, chatID) })
 	zGenuine := tapped(t, e.Env, func() { zohoActs(t, e.Zoho, convID) })
 	// One delivery of each kind; the long form takes them all.
-	bodiesOf := func(ds []webhookDelivery) []string {
+	bodiesOf := func(ds []simcore.Delivery) []string {
 		var out []string
 		seen := map[string]bool{}
 		for _, d := range ds {
 			var kind struct{ Action, Event string }
-			_ = json.Unmarshal(d.body, &kind)
+			_ = json.Unmarshal(d.Body, &kind)
 			if long || !seen[kind.Action+kind.Event] {
 				seen[kind.Action+kind.Event] = true
-				out = append(out, string(d.body))
+				out = append(out, string(d.Body))
 			}
 		}
 		return out

@@ -147,3 +147,32 @@ func TestTokens(t *testing.T) {
 		t.Fatal("a token issued after ExpireAll is not good")
 	}
 }
+
+func TestReceiverKeepsDeliveries(t *testing.T) {
+	r := NewReceiver(t)
+	post := func(body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, r.URL, strings.NewReader(body))
+		req.Header.Set("X-Signature", "sig-"+body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if post("one") != http.StatusOK {
+		t.Fatal("not answered 200")
+	}
+	r.SetStatus(http.StatusServiceUnavailable)
+	if post("two") != http.StatusServiceUnavailable {
+		t.Fatal("SetStatus not answered")
+	}
+	got := r.Take()
+	if len(got) != 2 || string(got[0].Body) != "one" || got[1].Header.Get("X-Signature") != "sig-two" {
+		t.Fatalf("took %+v", got)
+	}
+	if len(r.Take()) != 0 {
+		t.Fatal("Take returned deliveries twice")
+	}
+}
