@@ -20,6 +20,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/httplog"
 )
 
 // Config is what the operator routes need.
@@ -70,6 +71,7 @@ type ActionResult struct {
 type Handler struct {
 	cfg     Config
 	mux     *http.ServeMux
+	served  http.Handler // mux, logged
 	key     [sha256.Size]byte
 	sign    []byte                       // signs sessions and CSRF tokens
 	actions map[string]map[string]Action // by provider, then name
@@ -106,6 +108,10 @@ func NewHandler(cfg Config) *Handler {
 	h.mux.HandleFunc("POST /admin/setup", h.form(h.setupForm))
 	h.mux.HandleFunc("POST /admin/dead-letters/{sessionId}/replay", h.form(h.replayForm))
 	h.mux.HandleFunc("POST /admin/{provider}/{action}", h.form(h.actionForm))
+	h.served = h.mux
+	if cfg.Log != nil {
+		h.served = httplog.Handler(cfg.Log, h.mux)
+	}
 	return h
 }
 
@@ -137,23 +143,8 @@ func (h *Handler) Mount(next http.Handler) http.Handler {
 // ServeHTTP serves the operator routes; it logs the route, never the path's
 // values, a form or a cookie.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	w.Header().Set("Cache-Control", "no-store")
-	h.mux.ServeHTTP(sw, r)
-	if h.cfg.Log != nil {
-		h.cfg.Log.Info("request", "route", r.Pattern, "status", sw.status, "ms", time.Since(start).Milliseconds())
-	}
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
+	h.served.ServeHTTP(w, r)
 }
 
 // validKey compares presented with the admin key in constant time.

@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -155,13 +154,7 @@ func TestZohoConnectVerifiesThenSetsUpWebhook(t *testing.T) {
 		q := u.Query()
 		v := url.Values{"code": {e.Zoho.AuthorizationCode(q.Get("redirect_uri"))}, "state": {q.Get("state")},
 			"location": {"us"}, "accounts-server": {e.Zoho.AccountsURL()}}
-		resp, err := http.Get(e.Server.URL + "/oauth/zoho/callback?" + v.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		page, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(page)
+		return zohoCallback(t, e, v)
 	}
 	e.Zoho.SetScopes("SalesIQ.Conversations.ALL", "SalesIQ.apps.READ", "SalesIQ.webhooks.ALL")
 	code, page := connect()

@@ -246,13 +246,8 @@ type testchatSecret struct {
 	WebhookSecret string `json:"webhookSecret"`
 }
 
-func (s *testchatSettings) secret(block json.RawMessage) (testchatSecret, error) {
-	var sec testchatSecret
-	return sec, integration.DecodeBlock(testchatName, block, &sec)
-}
-
 func (s *testchatSettings) CheckSecret(block json.RawMessage, ingress bool) error {
-	sec, err := s.secret(block)
+	sec, err := integration.DecodeBlock[testchatSecret](testchatName, block)
 	switch {
 	case err != nil:
 		return err
@@ -265,13 +260,13 @@ func (s *testchatSettings) CheckSecret(block json.RawMessage, ingress bool) erro
 }
 
 func (s *testchatSettings) Wire(block json.RawMessage, rt integration.Runtime) (integration.Parts, error) {
-	sec, err := s.secret(block)
+	sec, err := integration.DecodeBlock[testchatSecret](testchatName, block)
 	if err != nil {
 		return integration.Parts{}, err
 	}
 	parts := integration.Parts{Webhooks: testchatWebhooks{secret: []byte(sec.WebhookSecret)}}
 	parts.Ingress = func(_ context.Context, block json.RawMessage) (json.RawMessage, error) {
-		full, err := s.secret(block)
+		full, err := integration.DecodeBlock[testchatSecret](testchatName, block)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -188,13 +187,7 @@ func TestZohoConnectFlow(t *testing.T) {
 	callback := func(code, state, accounts string) (int, string) {
 		t.Helper()
 		v := url.Values{"code": {code}, "state": {state}, "location": {"us"}, "accounts-server": {accounts}}
-		resp, err := http.Get(e.Server.URL + "/oauth/zoho/callback?" + v.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		page, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(page)
+		return zohoCallback(t, e, v)
 	}
 	accounts := e.Zoho.AccountsURL()
 	code := e.Zoho.AuthorizationCode(q.Get("redirect_uri"))

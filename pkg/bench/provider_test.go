@@ -39,13 +39,9 @@ type provider struct {
 	// settings are the environment variables the functions need for this
 	// provider on e (its simulator's URLs, ids).
 	settings func(e *apptest.Env) map[string]string
-	// secret keeps, of e's config secret, what the functions need for this
-	// provider alone: a block for a provider that is not configured is an
-	// error.
-	secret func(s config.Secret) config.Secret
-	// calls counts the calls its simulator on e received, by action;
+	// callLog lists the calls its simulator on e received, by action;
 	// tokenCalls names the actions that mint or renew a token.
-	calls      func(e *apptest.Env) map[string]int
+	callLog    func(e *apptest.Env) []string
 	tokenCalls []string
 	// documents are the documents the functions keep in secrets of their
 	// own (a platform's token), as the platform's setup leaves them on e,
@@ -58,6 +54,23 @@ type provider struct {
 	// scheduled says the scheduled-run figures apply: their due work is
 	// visitor tokens to renew, which only LiveChat has.
 	scheduled bool
+}
+
+// secret keeps, of a config secret, what the functions need for this
+// provider alone: its block (a block for a provider that is not
+// configured is an error).
+func (p provider) secret(s config.Secret) config.Secret {
+	s.Blocks = map[string]json.RawMessage{p.name: s.Blocks[p.name]}
+	return s
+}
+
+// calls counts the calls its simulator on e received, by action.
+func (p provider) calls(e *apptest.Env) map[string]int {
+	n := map[string]int{}
+	for _, c := range p.callLog(e) {
+		n[c]++
+	}
+	return n
 }
 
 // conversation is a session and its provider conversation.
@@ -108,18 +121,7 @@ func liveChat(t testing.TB) provider {
 				"LIVECHAT_ACCOUNTS_URL":    lc.AccountsURL,
 			}
 		},
-		secret: func(s config.Secret) config.Secret {
-			s.Blocks = maps.Clone(s.Blocks)
-			delete(s.Blocks, hitl.Zoho)
-			return s
-		},
-		calls: func(e *apptest.Env) map[string]int {
-			n := map[string]int{}
-			for _, c := range e.LiveChat.CallLog() {
-				n[c]++
-			}
-			return n
-		},
+		callLog:    func(e *apptest.Env) []string { return e.LiveChat.CallLog() },
 		tokenCalls: []string{"accounts/token"},
 		scheduled:  true,
 	}
@@ -162,18 +164,7 @@ func salesIQ() provider {
 				"ZOHO_SALESIQ_URL":   z.SalesIQURL,
 			}
 		},
-		secret: func(s config.Secret) config.Secret {
-			s.Blocks = maps.Clone(s.Blocks)
-			delete(s.Blocks, hitl.LiveChat)
-			return s
-		},
-		calls: func(e *apptest.Env) map[string]int {
-			n := map[string]int{}
-			for _, c := range e.Zoho.CallLog() {
-				n[c]++
-			}
-			return n
-		},
+		callLog:    func(e *apptest.Env) []string { return e.Zoho.CallLog() },
 		tokenCalls: []string{"token"},
 		agentNote: "a reply within 2 minutes of its conversation's opened_time may precede the opening (zoho mayPrecedeOpen) and costs " +
 			"a Query for held events per conversation id it carries; the bench opens its conversations just before each run, so its first 2 minutes pay it",

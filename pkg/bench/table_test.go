@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 )
 
@@ -121,7 +122,7 @@ type bench struct {
 }
 
 func newBench(t *testing.T) *bench {
-	root := repoRoot(t)
+	root := apptest.RepoRoot(t)
 	b := &bench{t: t, ctx: t.Context(), root: root, work: t.TempDir(), began: time.Now(), size: fullSizes}
 	b.schedule = scheduledEvent(t)
 	// The functions' logs stay after the run, for a failure's story.
@@ -172,24 +173,6 @@ func (b *bench) finish() {
 	}
 	b.r.print(os.Stdout, previous)
 	fmt.Printf("\nwritten to %s\n", path)
-}
-
-// repoRoot is the directory of go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
 }
 
 func (b *bench) binarySizes() error {

@@ -2,50 +2,27 @@ package botpress_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
-	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/httpapi/httpapitest"
 )
 
 const botpressToken = "fuzz-botpress-token-0123456789"
-
-// echoProvider accepts everything, so the fuzzer explores the decoders
-// and the Bridge rather than provider failures.
-type echoProvider struct{}
-
-func (echoProvider) Open(_ context.Context, r hitl.OpenRequest) (hitl.Opened, error) {
-	return hitl.Opened{ConversationID: "c-" + r.SessionID}, nil
-}
-func (echoProvider) Send(context.Context, hitl.Session, hitl.Message) (hitl.Sent, error) {
-	return hitl.Sent{MessageID: "m"}, nil
-}
-func (echoProvider) Close(context.Context, hitl.Session) error { return nil }
 
 // FuzzBotpressAPI sends arbitrary bodies, under the right path token or
 // another, to every route of Botpress's "Human in the Loop API"
 // integration: the answer is never a 5xx, every error is the JSON error
 // object, and a wrong token is always the 404 of an unknown route.
 func FuzzBotpressAPI(f *testing.F) {
-	st, err := bolt.Open(filepath.Join(f.TempDir(), "b.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer st.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	bridge := &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"echo": echoProvider{}}, DefaultProvider: "echo", Log: log,
-		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
+	bridge := httpapitest.EchoBridge(f)
+	log := bridge.Log
 	// Mounted as the app mounts them, among the native routes.
 	h := httpapi.Actions(httpapi.ActionsConfig{Bridge: bridge, Log: log,
 		BotRoutes: []func(*http.ServeMux){botpress.Routes{Bridge: bridge, PathToken: botpressToken, Log: log}.Mount}})
@@ -80,21 +57,11 @@ func FuzzBotpressAPI(f *testing.F) {
 		req := httptest.NewRequest(http.MethodPost, target, strings.NewReader(string(body)))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if rec.Code >= 500 {
-			t.Fatalf("%s answered %d to %q: %s", req.URL.Path, rec.Code, body, rec.Body)
-		}
+		httpapitest.CheckAnswer(t, req.URL.Path, body, rec)
 		// A dot segment in place of the token is redirected to the cleaned
 		// path, as any path is: 3xx reveals nothing and accepts nothing.
 		if token != botpressToken && rec.Code != http.StatusNotFound && (rec.Code < 300 || rec.Code > 399) {
 			t.Fatalf("a wrong token %q was answered %d: %s", token, rec.Code, rec.Body)
-		}
-		if rec.Code >= 400 {
-			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
-			}
-			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
-				t.Fatalf("%d without the error object: %s", rec.Code, rec.Body)
-			}
 		}
 	})
 }

@@ -14,10 +14,10 @@ import (
 type chat struct{ account string }
 
 func (chat) CheckSecret(block json.RawMessage, ingress bool) error {
-	var s struct {
+	s, err := integration.DecodeBlock[struct {
 		Token string `json:"token"`
-	}
-	if err := integration.DecodeBlock("chat", block, &s); err != nil {
+	}]("chat", block)
+	if err != nil {
 		return err
 	}
 	if s.Token == "" && !ingress {

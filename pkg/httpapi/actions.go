@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/httplog"
 	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 )
 
@@ -67,7 +68,7 @@ func Actions(c ActionsConfig) http.Handler {
 		}
 	}
 	mux.Handle("/", notFound(c.Log))
-	return logged(c.Log, Canonical(mux, c.Log))
+	return httplog.Handler(c.Log, Canonical(mux, c.Log))
 }
 
 // Canonical answers paths with ".", ".." or "//" elements as unknown routes

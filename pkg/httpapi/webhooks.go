@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/httplog"
 	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 )
 
@@ -55,5 +56,5 @@ func Webhooks(b *hitl.Bridge, parsers map[string]integration.WebhookParser, log 
 		WriteJSON(w, http.StatusOK, map[string]any{"accepted": len(events)})
 	})
 	mux.Handle("/", notFound(log))
-	return logged(log, mux)
+	return httplog.Handler(log, mux)
 }

@@ -180,11 +180,12 @@ func loopback(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// DecodeBlock decodes a block of the config secret into v, naming the
-// platform in the error and never a value.
-func DecodeBlock(name string, block json.RawMessage, v any) error {
-	if err := hitl.DecodeJSON(block, v); err != nil {
-		return fmt.Errorf("config secret is not valid: in the %s block, %s", name, hitl.ErrorMessage(err))
+// DecodeBlock decodes a block of the config secret, naming the platform
+// in the error and never a value.
+func DecodeBlock[S any](name string, block json.RawMessage) (S, error) {
+	var sec S
+	if err := hitl.DecodeJSON(block, &sec); err != nil {
+		return sec, fmt.Errorf("config secret is not valid: in the %s block, %s", name, hitl.ErrorMessage(err))
 	}
-	return nil
+	return sec, nil
 }

@@ -76,15 +76,9 @@ func configure(env integration.Env) (integration.Platform, error) {
 	return s, errors.Join(errs...)
 }
 
-func (s *Settings) secret(block json.RawMessage) (ConfigSecret, error) {
-	var sec ConfigSecret
-	err := integration.DecodeBlock(hitl.LiveChat, block, &sec)
-	return sec, err
-}
-
 // CheckSecret checks the livechat block against the settings.
 func (s *Settings) CheckSecret(block json.RawMessage, ingress bool) error {
-	sec, err := s.secret(block)
+	sec, err := integration.DecodeBlock[ConfigSecret](hitl.LiveChat, block)
 	if err != nil {
 		return err
 	}
@@ -105,7 +99,7 @@ func (s *Settings) CheckSecret(block json.RawMessage, ingress bool) error {
 // which holds no PAT), the webhook parser, the self-check and the webhook
 // setup through the Configuration API.
 func (s *Settings) Wire(block json.RawMessage, rt integration.Runtime) (integration.Parts, error) {
-	sec, err := s.secret(block)
+	sec, err := integration.DecodeBlock[ConfigSecret](hitl.LiveChat, block)
 	if err != nil {
 		return integration.Parts{}, err
 	}
@@ -145,7 +139,7 @@ func (s *Settings) Wire(block json.RawMessage, rt integration.Runtime) (integrat
 			return res, res.Checks, err
 		}
 		parts.Ingress = func(ctx context.Context, block json.RawMessage) (json.RawMessage, error) {
-			full, err := s.secret(block)
+			full, err := integration.DecodeBlock[ConfigSecret](hitl.LiveChat, block)
 			if err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -17,7 +18,7 @@ type conversation struct {
 	provider, sessionID, convID string
 	// events are the deliveries of each event, in the order they happened:
 	// one per delivery the provider makes (retries included).
-	events [][]webhookDelivery
+	events [][]simcore.Delivery
 	// texts are the agent's messages, in order.
 	texts []string
 }
@@ -58,7 +59,7 @@ func openConversations(t testing.TB, e *apptest.Env, n, perSession, copies int) 
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := tp.take()
+			got := tp.Take()
 			if len(got) != copies {
 				t.Fatalf("%s delivered an event %d times, want %d", c.provider, len(got), copies)
 			}
@@ -94,7 +95,7 @@ func TestRetriedWebhooksReachTheBotOnce(t *testing.T) {
 					var each sync.WaitGroup
 					for _, d := range copies { // its deliveries at once
 						each.Go(func() {
-							status, _ := post(webhookURL(e, c.provider), d.body, d.header)
+							status, _ := post(webhookURL(e, c.provider), d.Body, d.Header)
 							mu.Lock()
 							statuses[status]++
 							mu.Unlock()

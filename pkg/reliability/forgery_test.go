@@ -11,6 +11,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -79,10 +80,10 @@ func TestForgedRequestsChangeNothing(t *testing.T) {
 		accepted := 0
 		for _, d := range append(lcGenuine, zGenuine...) {
 			url := webhookURL(e.Env, "livechat")
-			if d.header.Get("X-Siqsignature") != "" {
+			if d.Header.Get("X-Siqsignature") != "" {
 				url = webhookURL(e.Env, "zoho")
 			}
-			if status, answer := post(url, d.body, d.header); status == http.StatusOK {
+			if status, answer := post(url, d.Body, d.Header); status == http.StatusOK {
 				accepted++
 			} else {
 				t.Logf("genuine delivery refused: %d %s", status, answer)
@@ -181,7 +182,7 @@ func botpressSession(t testing.TB, e *apptest.BotpressEnv) (sessionID, userID st
 // forgeLiveChat makes near misses of each genuine delivery: the secret
 // missing, wrong, nearly right, of another type, in another place, or
 // right but for another organization.
-func forgeLiveChat(e *apptest.BotpressEnv, genuine []webhookDelivery) []forgery {
+func forgeLiveChat(e *apptest.BotpressEnv, genuine []simcore.Delivery) []forgery {
 	secret := apptest.WebhookSecret
 	url := webhookURL(e.Env, "livechat")
 	kinds := []struct {
@@ -218,7 +219,7 @@ func forgeLiveChat(e *apptest.BotpressEnv, genuine []webhookDelivery) []forgery 
 	for _, g := range genuine {
 		for _, k := range kinds {
 			var env map[string]any
-			if err := json.Unmarshal(g.body, &env); err != nil {
+			if err := json.Unmarshal(g.Body, &env); err != nil {
 				panic(err)
 			}
 			query, header := k.change(env)
@@ -227,7 +228,7 @@ func forgeLiveChat(e *apptest.BotpressEnv, genuine []webhookDelivery) []forgery 
 		}
 		// The last of duplicate keys wins in encoding/json: a wrong secret
 		// after the right one.
-		dup := bytes.Clone(bytes.TrimSuffix(bytes.TrimSpace(g.body), []byte("}")))
+		dup := bytes.Clone(bytes.TrimSuffix(bytes.TrimSpace(g.Body), []byte("}")))
 		dup = append(dup, []byte(`,"secret_key":"forged-livechat-secret-0000"}`)...)
 		out = append(out, forgery{kind: "livechat wrong secret after the right one", url: url, body: dup})
 	}
@@ -244,15 +245,15 @@ func set(key string, value any) func(map[string]any) (string, http.Header) {
 // forgeZoho makes near misses of each genuine delivery: unsigned, badly
 // signed, signed by another key, a valid signature over another body, a
 // tampered body, or well signed but for another app or org.
-func forgeZoho(t testing.TB, e *apptest.BotpressEnv, genuine []webhookDelivery) []forgery {
+func forgeZoho(t testing.TB, e *apptest.BotpressEnv, genuine []simcore.Delivery) []forgery {
 	forger := zohotest.New(zohotest.Options{})
 	t.Cleanup(forger.Close)
 	url := webhookURL(e.Env, "zoho")
-	sigOf := func(d webhookDelivery) string { return d.header.Get("X-Siqsignature") }
-	resigned := func(change func(env map[string]any)) func(d, _ webhookDelivery) ([]byte, string) {
-		return func(d, _ webhookDelivery) ([]byte, string) {
+	sigOf := func(d simcore.Delivery) string { return d.Header.Get("X-Siqsignature") }
+	resigned := func(change func(env map[string]any)) func(d, _ simcore.Delivery) ([]byte, string) {
+		return func(d, _ simcore.Delivery) ([]byte, string) {
 			var env map[string]any
-			dec := json.NewDecoder(bytes.NewReader(d.body))
+			dec := json.NewDecoder(bytes.NewReader(d.Body))
 			dec.UseNumber()
 			if err := dec.Decode(&env); err != nil {
 				panic(err)
@@ -264,38 +265,38 @@ func forgeZoho(t testing.TB, e *apptest.BotpressEnv, genuine []webhookDelivery) 
 	}
 	kinds := []struct {
 		name  string
-		forge func(d, other webhookDelivery) ([]byte, string)
+		forge func(d, other simcore.Delivery) ([]byte, string)
 	}{
-		{"unsigned", func(d, _ webhookDelivery) ([]byte, string) { return d.body, "" }},
-		{"garbage signature", func(d, _ webhookDelivery) ([]byte, string) {
-			return d.body, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 256))
+		{"unsigned", func(d, _ simcore.Delivery) ([]byte, string) { return d.Body, "" }},
+		{"garbage signature", func(d, _ simcore.Delivery) ([]byte, string) {
+			return d.Body, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 256))
 		}},
-		{"signature not base64", func(d, _ webhookDelivery) ([]byte, string) { return d.body, "!!not base64!!" }},
-		{"signature truncated", func(d, _ webhookDelivery) ([]byte, string) { s := sigOf(d); return d.body, s[:len(s)-8] }},
-		{"signature with a flipped bit", func(d, _ webhookDelivery) ([]byte, string) {
+		{"signature not base64", func(d, _ simcore.Delivery) ([]byte, string) { return d.Body, "!!not base64!!" }},
+		{"signature truncated", func(d, _ simcore.Delivery) ([]byte, string) { s := sigOf(d); return d.Body, s[:len(s)-8] }},
+		{"signature with a flipped bit", func(d, _ simcore.Delivery) ([]byte, string) {
 			raw, _ := base64.StdEncoding.DecodeString(sigOf(d))
 			raw[len(raw)/2] ^= 1
-			return d.body, base64.StdEncoding.EncodeToString(raw)
+			return d.Body, base64.StdEncoding.EncodeToString(raw)
 		}},
-		{"signed by another key", func(d, _ webhookDelivery) ([]byte, string) { return d.body, forger.Sign(d.body) }},
-		{"valid signature over another body", func(d, other webhookDelivery) ([]byte, string) { return d.body, sigOf(other) }},
-		{"text tampered", func(d, _ webhookDelivery) ([]byte, string) {
-			return bytes.Replace(d.body, []byte(`"conversation`), []byte(`"Conversation`), 1), sigOf(d)
+		{"signed by another key", func(d, _ simcore.Delivery) ([]byte, string) { return d.Body, forger.Sign(d.Body) }},
+		{"valid signature over another body", func(d, other simcore.Delivery) ([]byte, string) { return d.Body, sigOf(other) }},
+		{"text tampered", func(d, _ simcore.Delivery) ([]byte, string) {
+			return bytes.Replace(d.Body, []byte(`"conversation`), []byte(`"Conversation`), 1), sigOf(d)
 		}},
-		{"conversation id tampered", func(d, _ webhookDelivery) ([]byte, string) {
-			return bytes.Replace(d.body, []byte(`"entity_id":"`), []byte(`"entity_id":"9`), 1), sigOf(d)
+		{"conversation id tampered", func(d, _ simcore.Delivery) ([]byte, string) {
+			return bytes.Replace(d.Body, []byte(`"entity_id":"`), []byte(`"entity_id":"9`), 1), sigOf(d)
 		}},
-		{"attempt tampered", func(d, _ webhookDelivery) ([]byte, string) {
-			return bytes.Replace(d.body, []byte(`"attempt":1`), []byte(`"attempt":2`), 1), sigOf(d)
+		{"attempt tampered", func(d, _ simcore.Delivery) ([]byte, string) {
+			return bytes.Replace(d.Body, []byte(`"attempt":1`), []byte(`"attempt":2`), 1), sigOf(d)
 		}},
-		{"whitespace added", func(d, _ webhookDelivery) ([]byte, string) { return append(bytes.Clone(d.body), ' '), sigOf(d) }},
-		{"re-indented", func(d, _ webhookDelivery) ([]byte, string) {
+		{"whitespace added", func(d, _ simcore.Delivery) ([]byte, string) { return append(bytes.Clone(d.Body), ' '), sigOf(d) }},
+		{"re-indented", func(d, _ simcore.Delivery) ([]byte, string) {
 			var b bytes.Buffer
-			_ = json.Indent(&b, d.body, "", "  ") // other bytes, same meaning
+			_ = json.Indent(&b, d.Body, "", "  ") // other bytes, same meaning
 			return b.Bytes(), sigOf(d)
 		}},
-		{"signature in another header", func(d, _ webhookDelivery) ([]byte, string) { return d.body, "moved:" + sigOf(d) }},
-		{"signature with a scheme prefix", func(d, _ webhookDelivery) ([]byte, string) { return d.body, "sha256=" + sigOf(d) }},
+		{"signature in another header", func(d, _ simcore.Delivery) ([]byte, string) { return d.Body, "moved:" + sigOf(d) }},
+		{"signature with a scheme prefix", func(d, _ simcore.Delivery) ([]byte, string) { return d.Body, "sha256=" + sigOf(d) }},
 		{"another org, well signed", resigned(func(env map[string]any) { env["org_id"] = "66666666" })},
 		{"another app, well signed", resigned(func(env map[string]any) { env["app_id"] = "40526000000009999" })},
 		{"no org, well signed", resigned(func(env map[string]any) { delete(env, "org_id") })},
@@ -308,7 +309,7 @@ func forgeZoho(t testing.TB, e *apptest.BotpressEnv, genuine []webhookDelivery) 
 		other := genuine[(i+1)%len(genuine)]
 		for _, k := range kinds {
 			body, sig := k.forge(d, other)
-			if bytes.Equal(body, d.body) && sig == sigOf(d) {
+			if bytes.Equal(body, d.Body) && sig == sigOf(d) {
 				t.Fatalf("zoho %s: the forgery is the genuine delivery", k.name)
 			}
 			h := http.Header{}

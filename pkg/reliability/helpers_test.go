@@ -5,8 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // store is a store implementation the suites run on, its writes counted.
@@ -149,55 +148,20 @@ func (s *countedStore) AcquireLease(ctx context.Context, name, owner string, now
 	return s.Store.AcquireLease(ctx, name, owner, now, until)
 }
 
-// webhookDelivery is one webhook delivery as a provider sent it.
-type webhookDelivery struct {
-	body   []byte
-	header http.Header
-}
-
-// tap stands in for the bridge's webhook URL so that a simulator's genuine
-// deliveries can be kept and replayed, forged or duplicated at will. It
-// answers 200, so simulators do not retry.
-type tap struct {
-	*httptest.Server
-	mu  sync.Mutex
-	got []webhookDelivery
-}
-
-func newTap(t testing.TB) *tap {
-	tp := &tap{}
-	tp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		tp.mu.Lock()
-		tp.got = append(tp.got, webhookDelivery{body: body, header: r.Header.Clone()})
-		tp.mu.Unlock()
-	}))
-	t.Cleanup(tp.Close)
-	return tp
-}
-
-// take returns the deliveries kept since the last take.
-func (tp *tap) take() []webhookDelivery {
-	tp.mu.Lock()
-	defer tp.mu.Unlock()
-	out := tp.got
-	tp.got = nil
-	return out
-}
-
 // tapped runs act with both simulators delivering to a tap instead of the
 // bridge, and returns what they delivered.
-func tapped(t testing.TB, e *apptest.Env, act func()) []webhookDelivery {
+func tapped(t testing.TB, e *apptest.Env, act func()) []simcore.Delivery {
 	t.Helper()
 	tp := tapAll(t, e)
 	defer untap(e)
 	act()
-	return tp.take()
+	return tp.Take()
 }
 
-// tapAll makes both simulators deliver to a new tap until untap.
-func tapAll(t testing.TB, e *apptest.Env) *tap {
-	tp := newTap(t)
+// tapAll makes both simulators deliver to a new tap (a receiver) until
+// untap.
+func tapAll(t testing.TB, e *apptest.Env) *simcore.Receiver {
+	tp := simcore.NewReceiver(t)
 	e.LiveChat.SetWebhookURL(tp.URL)
 	e.Zoho.SetWebhookURL(tp.URL)
 	return tp

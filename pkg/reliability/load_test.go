@@ -89,7 +89,7 @@ func loadRun(t *testing.T, e *apptest.Env, st *countedStore, sessions, perSessio
 					d := copies[0]
 					for range 3 { // the providers' retries of a 5xx
 						t0 := time.Now()
-						status, _ := post(webhookURL(e, c.provider), d.body, d.header)
+						status, _ := post(webhookURL(e, c.provider), d.Body, d.Header)
 						mu.Lock()
 						statuses[status]++
 						took = append(took, time.Since(t0))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // route is where malformed bodies go, with the genuine bodies they are
@@ -105,7 +106,7 @@ func TestMalformedInputIsRefusedCleanly(t *testing.T) {
 
 	// The same through the Lambda functions' adapter, from the sample
 	// events: the body as it is, base64-encoded, and badly encoded.
-	samples, err := filepath.Glob(filepath.Join(repoRoot(t), "events", "*.json"))
+	samples, err := filepath.Glob(filepath.Join(apptest.RepoRoot(t), "events", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,23 +200,6 @@ func invoke(fn lambda.Handler, payload []byte) (status int, answer []byte, panic
 	return resp.StatusCode, body, nil
 }
 
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 // malformedRoutes lists every route that takes a body, with genuine
 // bodies that act on real sessions.
 func malformedRoutes(t *testing.T, e *apptest.BotpressEnv) []route {
@@ -241,15 +225,15 @@ func malformedRoutes(t *testing.T, e *apptest.BotpressEnv) []route {
 	lcGenuine := tapped(t, e.Env, func() { liveChatActs(t, e.LiveChat, chatID) })
 	zGenuine := tapped(t, e.Env, func() { zohoActs(t, e.Zoho, convID) })
 	// One delivery of each kind; the long form takes them all.
-	bodiesOf := func(ds []webhookDelivery) []string {
+	bodiesOf := func(ds []simcore.Delivery) []string {
 		var out []string
 		seen := map[string]bool{}
 		for _, d := range ds {
 			var kind struct{ Action, Event string }
-			_ = json.Unmarshal(d.body, &kind)
+			_ = json.Unmarshal(d.Body, &kind)
 			if long || !seen[kind.Action+kind.Event] {
 				seen[kind.Action+kind.Event] = true
-				out = append(out, string(d.body))
+				out = append(out, string(d.Body))
 			}
 		}
 		return out

@@ -39,7 +39,7 @@ func deliverAll(e *apptest.Env, convs []*conversation) *webhookRun {
 			for _, copies := range c.events {
 				for _, d := range copies {
 					start := time.Now()
-					status, _ := post(webhookURL(e, c.provider), d.body, d.header)
+					status, _ := post(webhookURL(e, c.provider), d.Body, d.Header)
 					took := time.Since(start)
 					run.mu.Lock()
 					run.received++
@@ -211,7 +211,7 @@ func TestAKilledDeliveryIsSweptLater(t *testing.T) {
 		}
 		for _, c := range convs {
 			d := c.events[0][0]
-			events, err := parsers[c.provider].Parse(d.header, d.body)
+			events, err := parsers[c.provider].Parse(d.Header, d.Body)
 			if err != nil || len(events) != 1 {
 				t.Fatalf("parse %s delivery: %v, %d events", c.provider, err, len(events))
 			}

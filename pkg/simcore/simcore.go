@@ -1,8 +1,8 @@
 // Package simcore is what the platform simulators (livechattest,
 // zohotest) share, and what tests share with them: the record of the calls
 // a simulator answered, faults queued to answer the next ones, the
-// settable clock, where webhooks go, the uploaded files a simulator
-// serves, and a log buffer. What the calls do, and which documented
+// settable clock, the bearer tokens a simulator issued, where webhooks go,
+// the uploaded files a simulator serves, and a log buffer. What the calls do, and which documented
 // platform behaviour they follow, stays in each simulator.
 package simcore
 

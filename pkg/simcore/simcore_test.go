@@ -114,3 +114,65 @@ func TestWithUnknownFields(t *testing.T) {
 		t.Fatalf("a large number lost its digits: %s", one)
 	}
 }
+
+func TestTokens(t *testing.T) {
+	var clock Clock
+	tokens := NewTokens(clock.Now)
+	tokens.Issue("a", "ann", time.Hour)
+	tokens.Issue("b", "", time.Minute)
+	tokens.Issue("c", "cid", time.Hour)
+	if who, ok := tokens.Subject("a"); !ok || who != "ann" {
+		t.Fatalf("a: %q %v", who, ok)
+	}
+	if _, ok := tokens.Subject("unknown"); ok {
+		t.Fatal("a token never issued is good")
+	}
+	clock.Advance(time.Minute)
+	if _, ok := tokens.Subject("b"); ok {
+		t.Fatal("an expired token is good")
+	}
+	tokens.Revoke("a")
+	if _, ok := tokens.Subject("a"); ok {
+		t.Fatal("a revoked token is good")
+	}
+	if _, ok := tokens.Subject("c"); !ok {
+		t.Fatal("c expired early")
+	}
+	tokens.ExpireAll()
+	if _, ok := tokens.Subject("c"); ok {
+		t.Fatal("ExpireAll left c good")
+	}
+	tokens.Issue("d", "", time.Hour)
+	if _, ok := tokens.Subject("d"); !ok {
+		t.Fatal("a token issued after ExpireAll is not good")
+	}
+}
+
+func TestReceiverKeepsDeliveries(t *testing.T) {
+	r := NewReceiver(t)
+	post := func(body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, r.URL, strings.NewReader(body))
+		req.Header.Set("X-Signature", "sig-"+body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if post("one") != http.StatusOK {
+		t.Fatal("not answered 200")
+	}
+	r.SetStatus(http.StatusServiceUnavailable)
+	if post("two") != http.StatusServiceUnavailable {
+		t.Fatal("SetStatus not answered")
+	}
+	got := r.Take()
+	if len(got) != 2 || string(got[0].Body) != "one" || got[1].Header.Get("X-Signature") != "sig-two" {
+		t.Fatalf("took %+v", got)
+	}
+	if len(r.Take()) != 0 {
+		t.Fatal("Take returned deliveries twice")
+	}
+}

@@ -11,6 +11,7 @@ import (
 type TB interface {
 	Helper()
 	Fatal(args ...any)
+	Cleanup(func())
 }
 
 // unforeseen are the values WithUnknownFields adds, one per JSON kind.

@@ -77,17 +77,7 @@ const (
 
 // NewClient validates cfg and returns a Client.
 func NewClient(cfg Config) (*Client, error) {
-	var problems []string
-	region, err := LookupRegion(cfg.Region)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	base := strings.TrimRight(cfg.SalesIQURL, "/")
-	if base == "" {
-		base = region.SalesIQURL
-	} else if !hitl.HTTPURL(base) {
-		problems = append(problems, "SalesIQ URL must be an absolute http(s) URL")
-	}
+	base, problems := serverURL(cfg.Region, cfg.SalesIQURL, "SalesIQ URL", func(r Region) string { return r.SalesIQURL })
 	for _, f := range []struct{ name, value string }{
 		{"screen name", cfg.ScreenName}, {"app id", cfg.AppID}, {"department id", cfg.DepartmentID},
 	} {

@@ -74,7 +74,7 @@ func TestVisitorRatesThroughTheSimulator(t *testing.T) {
 	if _, err := f.sim.OperatorAccepts(conv, zohotest.Operator{ID: "7", Name: "Patricia"}); err != nil {
 		t.Fatal(err)
 	}
-	r.take()
+	r.Take()
 	if _, err := f.sim.VisitorRates(conv, 4, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -83,13 +83,13 @@ func TestVisitorRatesThroughTheSimulator(t *testing.T) {
 	if _, err := f.sim.VisitorRates(conv, 0, "Quick answer"); err != nil {
 		t.Fatal(err)
 	}
-	got := r.take()
+	got := r.Take()
 	if len(got) != 2 {
 		t.Fatalf("%d deliveries", len(got))
 	}
 	var feedback []hitl.ProviderEvent
 	for _, d := range got {
-		evs, err := w.Parse(d.header, d.body)
+		evs, err := w.Parse(d.Header, d.Body)
 		if err != nil || len(evs) != 1 {
 			t.Fatalf("%+v, %v", evs, err)
 		}

@@ -84,15 +84,9 @@ func configure(env integration.Env) (integration.Platform, error) {
 	return s, errors.Join(errs...)
 }
 
-func (s *Settings) secret(block json.RawMessage) (ConfigSecret, error) {
-	var sec ConfigSecret
-	err := integration.DecodeBlock(hitl.Zoho, block, &sec)
-	return sec, err
-}
-
 // CheckSecret checks the zoho block.
 func (s *Settings) CheckSecret(block json.RawMessage, ingress bool) error {
-	sec, err := s.secret(block)
+	sec, err := integration.DecodeBlock[ConfigSecret](hitl.Zoho, block)
 	if err != nil {
 		return err
 	}
@@ -110,7 +104,7 @@ func (s *Settings) CheckSecret(block json.RawMessage, ingress bool) error {
 // only: the keys of the config secret and those the bridge created, which
 // it reads from the store (deliveries are refused until there is one).
 func (s *Settings) Wire(block json.RawMessage, rt integration.Runtime) (integration.Parts, error) {
-	sec, err := s.secret(block)
+	sec, err := integration.DecodeBlock[ConfigSecret](hitl.Zoho, block)
 	if err != nil {
 		return integration.Parts{}, err
 	}
@@ -174,7 +168,7 @@ func (s *Settings) Wire(block json.RawMessage, rt integration.Runtime) (integrat
 		}},
 	}
 	parts.Ingress = func(_ context.Context, block json.RawMessage) (json.RawMessage, error) {
-		full, err := s.secret(block)
+		full, err := integration.DecodeBlock[ConfigSecret](hitl.Zoho, block)
 		if err != nil {
 			return nil, err
 		}

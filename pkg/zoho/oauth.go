@@ -105,17 +105,7 @@ type OAuth struct {
 
 // NewOAuth validates cfg and returns an OAuth.
 func NewOAuth(cfg OAuthConfig) (*OAuth, error) {
-	var problems []string
-	region, err := LookupRegion(cfg.Region)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
-	accounts := strings.TrimRight(cfg.AccountsURL, "/")
-	if accounts == "" {
-		accounts = region.AccountsURL
-	} else if !hitl.HTTPURL(accounts) {
-		problems = append(problems, "accounts URL must be an absolute http(s) URL")
-	}
+	accounts, problems := serverURL(cfg.Region, cfg.AccountsURL, "accounts URL", func(r Region) string { return r.AccountsURL })
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		problems = append(problems, "client id and client secret are required")
 	}

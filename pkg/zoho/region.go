@@ -3,6 +3,8 @@ package zoho
 import (
 	"fmt"
 	"strings"
+
+	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
 // Region is a Zoho data centre: the accounts server that issues tokens and
@@ -38,6 +40,24 @@ func LookupRegion(code string) (Region, error) {
 		return Region{}, fmt.Errorf("unknown Zoho region %q: want one of us, eu, in, au, cn, jp, ca, sa, uk", code)
 	}
 	return r, nil
+}
+
+// serverURL is the base URL of one of Zoho's servers in the named region
+// (pick chooses which), or override when given (simulators). It returns
+// the problems with either; what names the server in them.
+func serverURL(region, override, what string, pick func(Region) string) (string, []string) {
+	var problems []string
+	r, err := LookupRegion(region)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	u := strings.TrimRight(override, "/")
+	if u == "" {
+		u = pick(r)
+	} else if !hitl.HTTPURL(u) {
+		problems = append(problems, what+" must be an absolute http(s) URL")
+	}
+	return u, problems
 }
 
 // CallbackAccountsURL checks the location and accounts-server parameters

@@ -91,18 +91,7 @@ func TestInvalidateIsSingleFlight(t *testing.T) {
 	f.clock.Advance(2 * time.Minute) // past the first refresh's interval
 	calls := f.sim.TokenCalls()
 
-	got := make([]string, 50)
-	var wg sync.WaitGroup
-	for i := range got {
-		wg.Go(func() {
-			tok, err := f.tokens.Invalidate(ctx, bad)
-			if err != nil {
-				t.Error(err)
-			}
-			got[i] = tok
-		})
-	}
-	wg.Wait()
+	got := invalidateAll(t, bad, 50, f.tokens)
 	if n := f.sim.TokenCalls() - calls; n != 1 {
 		t.Errorf("%d refreshes for 50 concurrent invalidations", n)
 	}
@@ -133,22 +122,7 @@ func TestInvalidateAcrossContainers(t *testing.T) {
 	f.clock.Advance(2 * time.Minute) // past the first refresh's interval
 	calls := f.sim.TokenCalls()
 
-	var wg sync.WaitGroup
-	results := make([]string, 20)
-	for i := range results {
-		tokens := f.tokens
-		if i%2 == 1 {
-			tokens = other
-		}
-		wg.Go(func() {
-			tok, err := tokens.Invalidate(ctx, bad)
-			if err != nil {
-				t.Error(err)
-			}
-			results[i] = tok
-		})
-	}
-	wg.Wait()
+	results := invalidateAll(t, bad, 20, f.tokens, other)
 	if n := f.sim.TokenCalls() - calls; n != 1 {
 		t.Errorf("%d refreshes across two containers", n)
 	}
@@ -162,6 +136,26 @@ func TestInvalidateAcrossContainers(t *testing.T) {
 // TestRefusedRightAfterMinting: a token refused within LeaseWait of its
 // minting (the refresh lease still held) is answered unavailable at once,
 // with a Retry-After, and replaced once the lease has passed.
+// invalidateAll makes n concurrent calls that report bad as refused,
+// spread over the containers in turn, and returns the tokens they got.
+func invalidateAll(t *testing.T, bad string, n int, containers ...*zoho.Tokens) []string {
+	t.Helper()
+	got := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range got {
+		tokens := containers[i%len(containers)]
+		wg.Go(func() {
+			tok, err := tokens.Invalidate(context.Background(), bad)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = tok
+		})
+	}
+	wg.Wait()
+	return got
+}
+
 func TestRefusedRightAfterMinting(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()

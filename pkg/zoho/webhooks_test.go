@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,46 +19,16 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
-// delivery is one webhook request as received.
-type delivery struct {
-	header http.Header
-	body   []byte
-}
-
-// receiver collects the simulator's webhooks.
-type receiver struct {
-	mu   sync.Mutex
-	got  []delivery
-	code int
-}
-
-func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, delivery{req.Header.Clone(), body})
-	w.WriteHeader(max(r.code, http.StatusOK))
-}
-
-// take returns the deliveries received since the last take.
-func (r *receiver) take() []delivery {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	got := r.got
-	r.got = nil
-	return got
-}
-
-func (f *fixture) receive(t *testing.T) *receiver {
+// receive makes the simulator deliver its webhooks to a new receiver.
+func (f *fixture) receive(t *testing.T) *simcore.Receiver {
 	t.Helper()
-	r := &receiver{}
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
-	f.sim.SetWebhookURL(srv.URL)
+	r := simcore.NewReceiver(t)
+	f.sim.SetWebhookURL(r.URL)
 	return r
 }
 
@@ -77,13 +46,13 @@ func (f *fixture) webhooks(t *testing.T, keys ...string) *zoho.Webhooks {
 }
 
 // parseOne parses the only delivery r received.
-func parseOne(t *testing.T, w *zoho.Webhooks, r *receiver) []hitl.ProviderEvent {
+func parseOne(t *testing.T, w *zoho.Webhooks, r *simcore.Receiver) []hitl.ProviderEvent {
 	t.Helper()
-	got := r.take()
+	got := r.Take()
 	if len(got) != 1 {
 		t.Fatalf("%d deliveries", len(got))
 	}
-	evs, err := w.Parse(got[0].header, got[0].body)
+	evs, err := w.Parse(got[0].Header, got[0].Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,19 +142,19 @@ func TestParseRetriedDeliveryKeepsKey(t *testing.T) {
 	if _, err := f.sim.OperatorReplies(conv, "hi"); err != nil {
 		t.Fatal(err)
 	}
-	got := r.take()
+	got := r.Take()
 	if len(got) != 6 {
 		t.Fatalf("%d deliveries", len(got))
 	}
 	for i := range got {
 		var env struct{ Attempt int }
-		json.Unmarshal(got[i].body, &env)
-		evs, err := w.Parse(got[i].header, got[i].body)
+		json.Unmarshal(got[i].Body, &env)
+		evs, err := w.Parse(got[i].Header, got[i].Body)
 		if err != nil || len(evs) != 1 || env.Attempt != i%3+1 {
 			t.Fatalf("delivery %d (attempt %d): %+v, %v", i, env.Attempt, evs, err)
 		}
-		first, _ := w.Parse(got[i-i%3].header, got[i-i%3].body)
-		if evs[0].Key != first[0].Key || (i%3 > 0 && bytes.Equal(got[i].body, got[i-1].body)) {
+		first, _ := w.Parse(got[i-i%3].Header, got[i-i%3].Body)
+		if evs[0].Key != first[0].Key || (i%3 > 0 && bytes.Equal(got[i].Body, got[i-1].Body)) {
 			t.Errorf("delivery %d: key %q, first %q", i, evs[0].Key, first[0].Key)
 		}
 	}
@@ -194,12 +163,12 @@ func TestParseRetriedDeliveryKeepsKey(t *testing.T) {
 func TestSimulatorRetriesFailedDeliveries(t *testing.T) {
 	f := newFixture(t)
 	r := f.receive(t)
-	r.code = http.StatusServiceUnavailable
+	r.SetStatus(http.StatusServiceUnavailable)
 	conv := f.open(t).ProviderConversationID
 	if status, err := f.sim.Missed(conv); err != nil || status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, %v", status, err)
 	}
-	if n := len(r.take()); n != 4 {
+	if n := len(r.Take()); n != 4 {
 		t.Errorf("%d attempts, want 4 (one and three retries)", n)
 	}
 }
@@ -267,8 +236,8 @@ func TestParseRefuses(t *testing.T) {
 	newKey := f.sim.RotateKey()
 	both := f.webhooks(t, oldKey, newKey)
 	fresh, _ := f.sim.Envelope("conversation.attender.updated", conv, 1)
-	for _, d := range []delivery{{header(signed), body}, {header(f.sim.Sign(fresh)), fresh}} {
-		if _, err := both.Parse(d.header, d.body); err != nil {
+	for _, d := range []simcore.Delivery{{Header: header(signed), Body: body}, {Header: header(f.sim.Sign(fresh)), Body: fresh}} {
+		if _, err := both.Parse(d.Header, d.Body); err != nil {
 			t.Errorf("rotation: %v", err)
 		}
 	}
@@ -604,13 +573,13 @@ func mustWebhooks(t *testing.T, cfg zoho.WebhookConfig) *zoho.Webhooks {
 func TestSimulatorSpacesRetries(t *testing.T) {
 	f := newFixture(t, withSim(zohotest.Options{RetrySpacing: 40 * time.Millisecond}))
 	r := f.receive(t)
-	r.code = http.StatusInternalServerError
+	r.SetStatus(http.StatusInternalServerError)
 	conv := f.open(t).ProviderConversationID
 	start := time.Now()
 	if status, err := f.sim.Missed(conv); err != nil || status != http.StatusInternalServerError {
 		t.Fatalf("status %d, %v", status, err)
 	}
-	if d, n := time.Since(start), len(r.take()); n != 4 || d < 120*time.Millisecond {
+	if d, n := time.Since(start), len(r.Take()); n != 4 || d < 120*time.Millisecond {
 		t.Errorf("%d attempts in %s, want 4 at least 3 × 40 ms apart", n, d)
 	}
 }

@@ -484,23 +484,29 @@ func (b *Bot) BadSignatures() int {
 // in place of the sample's.
 func Event(t testing.TB, name string, oldnew ...string) []byte {
 	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(RepoRoot(t), "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.NewReplacer(oldnew...).Replace(string(raw)))
+}
+
+// RepoRoot is the repository's root: the directory of go.mod above the
+// test's directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("apptest.Event: no go.mod above the test's directory")
+			t.Fatal("no go.mod above the test's directory")
 		}
 		dir = parent
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "events", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(strings.NewReplacer(oldnew...).Replace(string(raw)))
 }

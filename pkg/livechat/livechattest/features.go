@@ -93,8 +93,8 @@ func (s *Server) requester(r *http.Request) (requester, botID string) {
 		return s.opts.IntegrationAgentID, ""
 	}
 	if bearer, ok := strings.CutPrefix(auth, "Bearer "); ok {
-		if t, known := s.botTokens[bearer]; known && s.Now().Before(t.expires) {
-			return t.subject, t.subject
+		if bot, known := s.botTokens.Subject(bearer); known {
+			return bot, bot
 		}
 	}
 	return "", ""
@@ -410,16 +410,9 @@ func (s *Server) issueBotToken(r *http.Request) (any, *apiError) {
 		return nil, errorf(http.StatusUnauthorized, "authentication", "Invalid bot credentials")
 	}
 	tok := s.opts.Region + ":" + simcore.RandomHex(16)
-	s.botTokens[tok] = token{subject: b.id, expires: s.Now().Add(botTokenTTL)}
+	s.botTokens.Issue(tok, b.id, botTokenTTL)
 	return map[string]string{"token": tok}, nil
 }
 
 // ExpireBotTokens makes every bot token issued so far expire now.
-func (s *Server) ExpireBotTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, t := range s.botTokens {
-		t.expires = s.Now()
-		s.botTokens[k] = t
-	}
-}
+func (s *Server) ExpireBotTokens() { s.botTokens.ExpireAll() }

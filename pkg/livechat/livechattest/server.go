@@ -164,7 +164,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	customers map[string]*customer
-	tokens    map[string]token
+	tokens    *simcore.Tokens // customer tokens, for the customer id
 	chats     map[string]*Chat
 	routing   Routing
 	agents    []Agent
@@ -173,18 +173,13 @@ type Server struct {
 	// statuses are the agents' routing statuses.
 	statuses  map[string]routingStatus
 	bots      map[string]*bot
-	botTokens map[string]token // bot token → bot id and expiry
-	cfg       configState      // Configuration API (config_api.go)
+	botTokens *simcore.Tokens // for the bot id
+	cfg       configState     // Configuration API (config_api.go)
 }
 
 type customer struct {
 	Customer
 	cst string
-}
-
-type token struct {
-	subject string // the customer, or the bot, the token is for
-	expires time.Time
 }
 
 // New starts a simulator; Close stops it.
@@ -205,15 +200,14 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:      opts,
 		customers: map[string]*customer{},
-		tokens:    map[string]token{},
 		chats:     map[string]*Chat{},
 		routing:   opts.Routing,
 		agents:    opts.Agents,
 		directory: map[string]Agent{},
 		statuses:  map[string]routingStatus{},
 		bots:      map[string]*bot{},
-		botTokens: map[string]token{},
 	}
+	s.tokens, s.botTokens = simcore.NewTokens(s.Now), simcore.NewTokens(s.Now)
 	s.know(opts.Agents...)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2/customer/token", s.handleToken)
@@ -249,14 +243,7 @@ func (s *Server) SetRouting(r Routing, agents ...Agent) {
 }
 
 // ExpireTokens makes every customer token issued so far expire now.
-func (s *Server) ExpireTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, t := range s.tokens {
-		t.expires = s.Now()
-		s.tokens[k] = t
-	}
-}
+func (s *Server) ExpireTokens() { s.tokens.ExpireAll() }
 
 // Chat returns a copy of a chat.
 func (s *Server) Chat(id string) (Chat, bool) {
@@ -411,7 +398,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.customers[c.ID] = c
 	}
 	tok := s.opts.Region + ":" + simcore.RandomHex(16)
-	s.tokens[tok] = token{subject: c.ID, expires: s.Now().Add(s.opts.TokenTTL)}
+	s.tokens.Issue(tok, c.ID, s.opts.TokenTTL)
 	for name, value := range map[string]string{"__lc_cid": c.ID, "__lc_cst": c.cst} {
 		http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/v2/customer", MaxAge: 63072000,
 			HttpOnly: true, Secure: true, SameSite: http.SameSiteNoneMode})
@@ -520,12 +507,12 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	tok, known := s.tokens[bearer]
-	if !ok || !known || !s.Now().Before(tok.expires) {
+	customerID, known := s.tokens.Subject(bearer)
+	if !ok || !known {
 		writeError(w, errorf(http.StatusUnauthorized, "authentication", "Invalid access token"))
 		return
 	}
-	c := s.customers[tok.subject]
+	c := s.customers[customerID]
 	var (
 		out any
 		err *apiError
@@ -900,9 +887,9 @@ func (s *Server) sendEvent(r *http.Request, c *customer) (any, *apiError) {
 	if err := decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	chat, ok := s.chats[in.ChatID]
-	if !ok || !slices.ContainsFunc(chat.Users, func(u User) bool { return u.ID == c.ID }) {
-		return nil, errorf(http.StatusForbidden, "authorization", "Customer has no access to the chat")
+	chat, err := s.customerChat(in.ChatID, c)
+	if err != nil {
+		return nil, err
 	}
 	if !chat.Active {
 		return nil, errorf(http.StatusUnprocessableEntity, "chat_inactive", "Chat is inactive")

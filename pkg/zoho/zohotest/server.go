@@ -170,7 +170,7 @@ type Server struct {
 	webhookID string
 	codes     map[string]string // authorization code → redirect URI
 	grants    map[string]*grant // refresh token → what it issued
-	access    map[string]accessToken
+	access    *simcore.Tokens
 	convs     map[string]*Conversation
 	seq       int
 	// early are the webhooks an API call produced, delivered before its
@@ -187,11 +187,6 @@ type Server struct {
 type grant struct {
 	issued []time.Time
 	live   []string
-}
-
-type accessToken struct {
-	expires time.Time
-	revoked bool
 }
 
 // New starts a simulator with a fresh RSA signing key; Close stops it.
@@ -220,10 +215,10 @@ func New(opts Options) *Server {
 		webhookID: "40526000000912001",
 		codes:     map[string]string{},
 		grants:    map[string]*grant{opts.RefreshToken: {}},
-		access:    map[string]accessToken{},
 		convs:     map[string]*Conversation{},
 		stop:      make(chan struct{}),
 	}
+	s.access = simcore.NewTokens(s.Now)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /oauth/v2/org/auth", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth/v2/token", s.handleToken)
@@ -257,14 +252,7 @@ func (s *Server) AccountsURL() string { return s.URL() }
 func (s *Server) SalesIQURL() string { return s.URL() }
 
 // ExpireTokens makes every access token issued so far expire now.
-func (s *Server) ExpireTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, t := range s.access {
-		t.expires = s.Now()
-		s.access[k] = t
-	}
-}
+func (s *Server) ExpireTokens() { s.access.ExpireAll() }
 
 // TokenCalls reports how many times the token endpoint was called, every
 // grant and fault included.
@@ -431,12 +419,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	g.issued = append(g.issued, now)
 	tok := "1000." + simcore.RandomHex(16)
-	s.access[tok] = accessToken{expires: now.Add(s.opts.TokenTTL)}
+	s.access.Issue(tok, "", s.opts.TokenTTL)
 	g.live = append(g.live, tok)
 	if len(g.live) > liveTokens {
-		oldest := s.access[g.live[0]]
-		oldest.revoked = true
-		s.access[g.live[0]] = oldest
+		s.access.Revoke(g.live[0])
 		g.live = g.live[1:]
 	}
 	out["access_token"] = tok
@@ -507,7 +493,7 @@ func (s *Server) authorize(r *http.Request, method string) *apiError {
 	if !ok || tok == "" {
 		return &apiError{1002, "Invalid authorization header."}
 	}
-	if t, known := s.access[tok]; !known || t.revoked || !s.Now().Before(t.expires) {
+	if _, good := s.access.Subject(tok); !good {
 		return &apiError{1008, "Invalid OAuth token."}
 	}
 	if r.PathValue("screen") != s.opts.ScreenName {
