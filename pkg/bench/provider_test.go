@@ -166,8 +166,8 @@ func salesIQ() provider {
 		},
 		callLog:    func(e *apptest.Env) []string { return e.Zoho.CallLog() },
 		tokenCalls: []string{"token"},
-		agentNote: "a reply within 2 minutes of its conversation's opened_time may precede the opening (zoho mayPrecedeOpen) and costs " +
-			"a Query for held events per conversation id it carries; the bench opens its conversations just before each run, so its first 2 minutes pay it",
+		agentNote: "a reply within 2 minutes of its conversation's opened_time may precede the opening (zoho mayPrecedeOpen): " +
+			"a process reads the held events of each conversation id once (hitl Bridge.replayHeld), so the warm-up's first reply per conversation pays it",
 		documents: func(ctx context.Context, e *apptest.Env) (map[string]any, error) {
 			// The access token setup leaves: minted from the refresh
 			// token, shared by e's bridge and the functions.

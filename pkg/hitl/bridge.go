@@ -37,7 +37,8 @@ type Bridge struct {
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 
-	refs refCache // provider + "\x00" + conversation id → Session (immutable fields only)
+	refs     boundedCache[Session]  // provider + "\x00" + conversation id → Session (immutable fields only)
+	replayed boundedCache[struct{}] // ids of sessions whose held events this process replayed: see replayHeld
 }
 
 // NewID returns a random id with the given prefix, e.g. "ses_…".
@@ -446,7 +447,7 @@ const HoldFor = 10 * time.Minute
 
 // replayWindow is how long after a conversation is recorded a delivery that
 // may have been preceded by held ones replays them first, so they stay in
-// order.
+// order; past it the opener has replayed them or died.
 const replayWindow = time.Minute
 
 // HandleProviderEvent applies a verified provider webhook event: the session
@@ -466,7 +467,7 @@ func (b *Bridge) HandleProviderEvent(ctx context.Context, pe ProviderEvent) erro
 	case err != nil:
 		return err
 	}
-	if pe.MaybeOpening && b.now().Sub(s.OpenedAt) < replayWindow {
+	if pe.MaybeOpening && b.now().Sub(s.OpenedAt) < replayWindow && !b.replayed.has(s.ID) {
 		if err := b.replayHeld(ctx, s); err != nil {
 			return err
 		}
@@ -493,7 +494,24 @@ func (b *Bridge) hold(ctx context.Context, pe ProviderEvent) error {
 	return b.replayHeld(ctx, s)
 }
 
-// replayHeld applies the events held for any id of s's conversation.
+// replayHeld applies the events held for any id of s's conversation, and
+// remembers that it did so that later deliveries of s to this process need
+// not read them again.
+//
+// Why once per process is enough: s is findable (the opener recorded it, or
+// a strongly consistent lookup found it) before the Held reads start, at Tq.
+// An event held before Tq is read and applied here, in hold order. An event
+// held at Th after Tq belongs to a holder whose second look (after Th, so
+// after the conversation became findable) finds s and replays it before
+// that delivery is answered. So a later delivery that skips the read misses
+// only events whose deliveries are still being handled (concurrent with it:
+// no order is owed between unanswered deliveries) or whose holder died
+// before its second look: that delivery was not answered 2xx, and SalesIQ
+// retries it (a minute apart, three times), when it finds s and is applied;
+// Record drops any duplicate. A process that has not replayed s itself (a
+// fresh container, or one whose memory of it was reset) reads the held
+// events once, which also covers an opener that died between recording the
+// conversation and its replay.
 func (b *Bridge) replayHeld(ctx context.Context, s Session) error {
 	if s.ProviderConversationID == "" {
 		return nil
@@ -509,6 +527,7 @@ func (b *Bridge) replayHeld(ctx context.Context, s Session) error {
 			}
 		}
 	}
+	b.replayed.put(s.ID, struct{}{})
 	return nil
 }
 
@@ -648,28 +667,34 @@ func providerError(doing string, err error) error {
 	return Wrap(CodeProvider, fmt.Errorf("%s: %w", doing, err), "the provider did not accept the request")
 }
 
-// maxRefs bounds the conversation cache: about 300 bytes an entry.
+// maxRefs bounds the Bridge's caches: about 300 bytes an entry.
 const maxRefs = 10000
 
-// refCache maps conversations to their sessions' fixed fields. When full it
-// starts again empty: a miss costs one read.
-type refCache struct {
+// boundedCache keeps facts that never change once true (a conversation's
+// session, a replay done). When full it starts again empty: a miss costs
+// one read.
+type boundedCache[V any] struct {
 	mu sync.Mutex
-	m  map[string]Session
+	m  map[string]V
 }
 
-func (c *refCache) get(key string) (Session, bool) {
+func (c *boundedCache[V]) get(key string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, ok := c.m[key]
-	return s, ok
+	v, ok := c.m[key]
+	return v, ok
 }
 
-func (c *refCache) put(key string, s Session) {
+func (c *boundedCache[V]) has(key string) bool {
+	_, ok := c.get(key)
+	return ok
+}
+
+func (c *boundedCache[V]) put(key string, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxRefs {
-		c.m = make(map[string]Session)
+		c.m = make(map[string]V)
 	}
-	c.m[key] = s
+	c.m[key] = v
 }

@@ -3,7 +3,9 @@ package hitl_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +73,140 @@ func TestHeldDeliveryOfAConversationRecordedMeanwhile(t *testing.T) {
 	}
 	if got := f.bot.received(); len(got) != 1 || got[0].Type != hitl.EventAssigned {
 		t.Fatalf("bot received %v, want one assignment", types(got))
+	}
+}
+
+// heldReads counts the Held reads of a bridge's store.
+type heldReads struct {
+	hitl.SessionStore
+	n atomic.Int32
+}
+
+func (s *heldReads) Held(ctx context.Context, provider, conversationID string, now time.Time) ([]hitl.ProviderEvent, error) {
+	s.n.Add(1)
+	return s.SessionStore.Held(ctx, provider, conversationID, now)
+}
+
+// process is another process (a Lambda container) of the bridge of f,
+// sharing its store, provider and bot, with its held reads counted.
+func (f *fixture) process() (*hitl.Bridge, *heldReads) {
+	reads := &heldReads{SessionStore: f.store}
+	return &hitl.Bridge{Store: reads, Providers: f.bridge.Providers, DefaultProvider: f.bridge.DefaultProvider,
+		Outbox: f.bridge.Outbox, Log: f.bridge.Log}, reads
+}
+
+// maybeOpening is agent message key of conv, delivered while its
+// conversation may still be opening.
+func maybeOpening(conv, key string) hitl.ProviderEvent {
+	e := agentEvent(conv, key, hitl.EventMessage)
+	e.MaybeOpening, e.Message = true, &hitl.Message{Type: hitl.TypeText, Text: key}
+	return e
+}
+
+func keys(events []hitl.Event) []string {
+	var out []string
+	for _, e := range events {
+		out = append(out, e.Message.Text)
+	}
+	return out
+}
+
+// The held events of a conversation are read once per process: by the
+// opener after recording it, by the first delivery to any other process,
+// and never again by the deliveries after it.
+func TestHeldEventsAreReadOncePerProcess(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	webhooks, reads := f.process()
+	f.provider.open = func(ctx context.Context, r hitl.OpenRequest) (hitl.Opened, error) {
+		if err := webhooks.HandleProviderEvent(ctx, maybeOpening("conv-1", "early")); err != nil {
+			return hitl.Opened{}, err
+		}
+		return hitl.Opened{ConversationID: "conv-1", AltConversationIDs: []string{"alias-1"}}, nil
+	}
+	opener, openerReads := f.process()
+	if _, err := opener.StartSession(ctx, hitl.StartRequest{UserID: f.user.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if n := openerReads.n.Load(); n != 2 {
+		t.Errorf("the opener read held events %d times, want once per conversation id (2)", n)
+	}
+	reads.n.Store(0)
+	for i := range 5 {
+		if err := webhooks.HandleProviderEvent(ctx, maybeOpening("conv-1", fmt.Sprintf("m%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reads.n.Load(); n != 2 {
+		t.Errorf("5 deliveries to a process that had not replayed read held events %d times, want 2 (once per id)", n)
+	}
+	if err := opener.HandleProviderEvent(ctx, maybeOpening("alias-1", "m5")); err != nil {
+		t.Fatal(err)
+	}
+	if n := openerReads.n.Load(); n != 2 {
+		t.Errorf("a delivery to the opener's process read held events again (%d reads)", n)
+	}
+	if got := keys(f.bot.received()); !slices.Equal(got, []string{"early", "m0", "m1", "m2", "m3", "m4", "m5"}) {
+		t.Fatalf("bot received %v", got)
+	}
+}
+
+// An opener that dies between recording the conversation and replaying
+// what was held: the first delivery to each process replays it, in order.
+func TestHeldEventsOfAnOpenerThatDiedAreReplayedFirst(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := hitl.Session{ID: "ses_1", UserID: f.user.ID, Provider: "fake", Channel: hitl.ChannelNative,
+		Status: hitl.StatusOpening, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if _, err := f.store.CreateSession(ctx, s, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"early-1", "early-2"} {
+		if err := f.store.Hold(ctx, maybeOpening("conv-1", key), timeIn(f)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // hold order is by the wall clock
+	}
+	if err := f.store.Opened(ctx, s.ID, hitl.Opened{ConversationID: "conv-1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The opener dies here.
+	for _, key := range []string{"later-1", "later-2"} {
+		if err := f.bridge.HandleProviderEvent(ctx, maybeOpening("conv-1", key)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := keys(f.bot.received()); !slices.Equal(got, []string{"early-1", "early-2", "later-1", "later-2"}) {
+		t.Fatalf("bot received %v, want the held events first", got)
+	}
+}
+
+// A holder that dies between its hold and its second look answered no 2xx:
+// a process that already replayed the conversation does not read the hold
+// again, and SalesIQ's retry of that delivery is applied once.
+func TestHolderThatDiedIsCoveredByTheRetry(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.start(t, "")
+	conv := s.ProviderConversationID
+	if err := f.bridge.HandleProviderEvent(ctx, maybeOpening(conv, "m1")); err != nil {
+		t.Fatal(err)
+	}
+	lost := maybeOpening(conv, "m2")
+	if err := f.store.Hold(ctx, lost, timeIn(f)); err != nil { // then the holder dies
+		t.Fatal(err)
+	}
+	if err := f.bridge.HandleProviderEvent(ctx, maybeOpening(conv, "m3")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // SalesIQ retries the unanswered delivery
+		if err := f.bridge.HandleProviderEvent(ctx, lost); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The dead holder's delivery was never answered, so it owes no order.
+	if got := slices.Sorted(slices.Values(keys(f.bot.received()))); !slices.Equal(got, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("bot received %v, want m1, m2 and m3 once each", got)
 	}
 }
 

@@ -87,7 +87,12 @@ type Tokens struct {
 
 	mu      sync.Mutex
 	current Token
-	flight  *flight
+	// storedUntil is the latest expiry of a token this process read from
+	// or saved to the store. The stored token expires no earlier: every
+	// save stores a token minted later. A scheduled Refresh that finds it
+	// far enough away has nothing to do and reads nothing.
+	storedUntil time.Time
+	flight      *flight
 	// failures counts token answers that failed in a row; no token
 	// request is made before retryAt.
 	failures int
@@ -224,7 +229,10 @@ func (t *Tokens) Invalidate(ctx context.Context, bad string) (string, error) {
 
 // Refresh is the scheduled renewal: it mints a token when the stored one
 // expires within RefreshBefore, or always with force (still within Zoho's
-// budget). It reports a token that could not be saved.
+// budget). The store is read only when the stored token, as this process
+// last saw it, expires within RefreshBefore (and again before minting, so
+// another container's renewal is found). It reports a token that could
+// not be saved.
 func (t *Tokens) Refresh(ctx context.Context, force bool) error {
 	reason := "scheduled"
 	if force {
@@ -232,6 +240,10 @@ func (t *Tokens) Refresh(ctx context.Context, force bool) error {
 	}
 	for {
 		t.mu.Lock()
+		if !force && t.storedUntil.After(t.now().Add(t.refreshBefore)) {
+			t.mu.Unlock()
+			return nil
+		}
 		if t.flight == nil {
 			f := t.startLocked(renewal{reason: reason, margin: t.refreshBefore, force: force})
 			t.mu.Unlock()
@@ -285,9 +297,9 @@ func (t *Tokens) run(f *flight, r renewal) {
 }
 
 func (t *Tokens) renew(ctx context.Context, f *flight, r renewal) (Token, error) {
-	stored, err := t.store.Load(ctx)
+	stored, err := t.load(ctx)
 	if err != nil {
-		return Token{}, fmt.Errorf("load zoho token: %w", err)
+		return Token{}, err
 	}
 	if r.force {
 		r.bad = stored.AccessToken
@@ -337,6 +349,8 @@ func (t *Tokens) renew(ctx context.Context, f *flight, r renewal) (Token, error)
 		// The token works: use it here, and let the caller of Refresh know.
 		f.saveErr = fmt.Errorf("save zoho token: %w", err)
 		t.log.LogAttrs(ctx, slog.LevelError, "zoho access token not saved", slog.String("error", err.Error()))
+	} else {
+		t.sawStored(tok)
 	}
 	t.log.LogAttrs(ctx, slog.LevelInfo, "zoho access token refreshed",
 		slog.String("reason", r.reason), slog.Time("expires_at", tok.ExpiresAt))
@@ -404,13 +418,32 @@ func (t *Tokens) awaitOther(ctx context.Context, r renewal) (Token, error) {
 		case <-ctx.Done():
 			return Token{}, ctx.Err()
 		case <-tick.C:
-			stored, err := t.store.Load(ctx)
+			stored, err := t.load(ctx)
 			if err != nil {
-				return Token{}, fmt.Errorf("load zoho token: %w", err)
+				return Token{}, err
 			}
 			if stored.AccessToken != r.bad && stored.valid(t.now(), useMargin) {
 				return stored, nil
 			}
 		}
+	}
+}
+
+// load reads the stored token.
+func (t *Tokens) load(ctx context.Context) (Token, error) {
+	stored, err := t.store.Load(ctx)
+	if err != nil {
+		return Token{}, fmt.Errorf("load zoho token: %w", err)
+	}
+	t.sawStored(stored)
+	return stored, nil
+}
+
+// sawStored notes that the store held tok.
+func (t *Tokens) sawStored(tok Token) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tok.AccessToken != "" && tok.ExpiresAt.After(t.storedUntil) {
+		t.storedUntil = tok.ExpiresAt
 	}
 }

@@ -69,6 +69,49 @@ func TestRefreshScheduled(t *testing.T) {
 	f.assertNoSecrets(t, f.logs.String(), first.AccessToken)
 }
 
+// A warm scheduled function reads the token's secret only when the token
+// it last saw there nears expiry, and renews only if no other container did.
+func TestScheduledRefreshReadsTheStoreNearExpiryOnly(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.store.Save(ctx, zoho.Token{AccessToken: "stored-token", ExpiresAt: f.clock.Now().Add(time.Hour)})
+	loads := func() int { n, _ := f.store.counts(); return n }
+
+	for range 20 { // every 2 minutes for 40 minutes: 20 minutes left
+		if err := f.tokens.Refresh(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Advance(2 * time.Minute)
+	}
+	if n := loads(); n != 1 || f.sim.TokenCalls() != 0 {
+		t.Fatalf("20 scheduled runs: %d store loads, %d token calls; want 1 and 0", n, f.sim.TokenCalls())
+	}
+
+	// Another container renewed meanwhile: read, and nothing minted.
+	other := f.newTokens(t, f.store)
+	f.clock.Advance(4 * time.Minute) // 16 minutes left
+	if err := other.Refresh(ctx, true); err != nil || f.sim.TokenCalls() != 1 {
+		t.Fatalf("the other container's renewal: %v, %d token calls", err, f.sim.TokenCalls())
+	}
+	renewed := f.store.token()
+	f.clock.Advance(2 * time.Minute) // 14 minutes left of the token this one saw
+	if err := f.tokens.Refresh(ctx, false); err != nil || f.sim.TokenCalls() != 1 {
+		t.Fatalf("near expiry: %v, %d token calls; want the other container's token taken", err, f.sim.TokenCalls())
+	}
+	if n := loads(); n != 3 || f.store.token() != renewed {
+		t.Fatalf("near expiry: %d store loads (want 3: one per container), stored token changed", n)
+	}
+	if err := f.tokens.Refresh(ctx, false); err != nil || loads() != 3 {
+		t.Fatalf("after taking the renewed token: %v, %d store loads", err, loads())
+	}
+
+	// Near the renewed token's expiry, this one renews it.
+	f.clock.Advance(renewed.ExpiresAt.Sub(f.clock.Now()) - 10*time.Minute)
+	if err := f.tokens.Refresh(ctx, false); err != nil || f.sim.TokenCalls() != 2 || f.store.token().AccessToken == renewed.AccessToken {
+		t.Fatalf("renewal: %v, %d token calls", err, f.sim.TokenCalls())
+	}
+}
+
 func TestRefreshReportsUnsavedToken(t *testing.T) {
 	f := newFixture(t)
 	f.store.saveErr = errors.New("secrets manager down")
@@ -78,6 +121,14 @@ func TestRefreshReportsUnsavedToken(t *testing.T) {
 	// The token is still used here.
 	if tok, err := f.tokens.AccessToken(context.Background()); err != nil || tok == "" || f.sim.TokenCalls() != 1 {
 		t.Errorf("token %q, %v, %d calls", tok, err, f.sim.TokenCalls())
+	}
+	// The next scheduled run tries again: what is stored is no better.
+	f.store.mu.Lock()
+	f.store.saveErr = nil
+	f.store.mu.Unlock()
+	f.clock.Advance(time.Minute) // the refresh lease has passed
+	if err := f.tokens.Refresh(context.Background(), false); err != nil || f.store.token().AccessToken == "" {
+		t.Errorf("the next run: %v, stored %s", err, f.store.token())
 	}
 }
 
