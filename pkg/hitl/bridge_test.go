@@ -129,7 +129,10 @@ func TestStartSessionOpensOnePerIdempotencyKey(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond) // let the losers find the key taken
+	// The losers find the key taken while the winner's open is blocked.
+	for deadline := time.Now().Add(10 * time.Second); conflicts.Load() < 9 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	close(release)
 	wg.Wait()
 	if f.provider.opens.Load() != 1 || created.Load() != 1 || conflicts.Load() != 9 {
