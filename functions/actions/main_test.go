@@ -8,11 +8,23 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
+
+// function wires the actions function on e, as main does in AWS.
+func function(t *testing.T, e *apptest.Env) lambda.Handler {
+	t.Helper()
+	h, err := app.NewActions(e.Config, e.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lambda.NewHandler(apigw.New(h))
+}
 
 // invoke runs the handler on a raw event, as the Lambda runtime does.
 func invoke(t *testing.T, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
@@ -30,7 +42,7 @@ func invoke(t *testing.T, h lambda.Handler, payload []byte) events.APIGatewayV2H
 
 func TestSampleEventsDriveAHandoff(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
-	h := lambda.NewHandler(handler(e.App))
+	h := function(t, e)
 
 	if resp := invoke(t, h, apptest.Event(t, "actions-healthz.json")); resp.StatusCode != 200 {
 		t.Fatalf("healthz: %+v", resp)
@@ -72,7 +84,7 @@ func TestSampleEventsDriveAHandoff(t *testing.T) {
 
 func TestMalformedEventIsAClientError(t *testing.T) {
 	e := apptest.New(t, apptest.Bolt(t))
-	h := lambda.NewHandler(handler(e.App))
+	h := function(t, e)
 	payload := apptest.Event(t, "actions-create-user.json", `"isBase64Encoded": false`, `"isBase64Encoded": true`)
 	if resp := invoke(t, h, payload); resp.StatusCode != 400 {
 		t.Fatalf("a body that is not base64 under isBase64Encoded: %+v", resp)
@@ -81,7 +93,7 @@ func TestMalformedEventIsAClientError(t *testing.T) {
 
 func TestSampleBotpressEvents(t *testing.T) {
 	e := apptest.NewBotpress(t, apptest.Dynamo(t))
-	h := lambda.NewHandler(handler(e.App))
+	h := function(t, e.Env)
 	var user, session struct{ ID string }
 	resp := invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-user.json"))
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &user) != nil {

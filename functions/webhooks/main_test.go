@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 )
@@ -18,7 +20,14 @@ func TestSampleWebhookEvents(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
 	sessionID, chatID := e.Handoff(t)
 	chat, _ := e.LiveChat.Chat(chatID)
-	h := lambda.NewHandler(handler(e.App))
+	w, err := app.NewWebhooks(e.IngressConfig(t), e.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Bridge.Providers) != 0 {
+		t.Fatalf("the webhooks function has provider clients: %v", w.Bridge.Providers)
+	}
+	h := lambda.NewHandler(apigw.New(w))
 
 	steps := []struct {
 		event string

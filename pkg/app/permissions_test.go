@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -72,11 +75,11 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		}
 	}
 	admin := []string{"Authorization", "Bearer " + apptest.AdminKey}
-	var sessionID, chatID, zohoSession, zohoConv string
+	var sessionID, chatID, zohoSession, zohoHeld, zohoConv string
 	check("ActionsFunction", func() {
 		sessionID, chatID = e.Handoff(t)
 		zohoSession, _ = e.HandoffTo(t, "zoho")
-		_, zohoConv = e.HandoffTo(t, "zoho")
+		zohoHeld, zohoConv = e.HandoffTo(t, "zoho")
 		e.Do(t, "POST", "/v1/sessions/"+sessionID+"/messages", map[string]any{"type": "text", "payload": map[string]any{"text": "hi"}})
 		e.Do(t, "GET", "/v1/sessions/"+sessionID, nil)
 		e.Do(t, "POST", "/v1/sessions/"+zohoSession+"/stop", map[string]any{"reason": "resolved"})
@@ -113,12 +116,25 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, "Query", "UpdateItem", "TransactWriteItems")
+	e.Bot.SetDown(false)
+	check("AdminFunction", func() {
+		// The operator page: signed in, it shows the status, the open
+		// sessions and the dead letters; its forms run the setup and a
+		// replay.
+		page := pageClient(t, e.Server.URL)
+		page.post("/admin/login", url.Values{"key": {apptest.AdminKey}})
+		csrf := csrfField.FindStringSubmatch(page.get("/admin"))
+		if csrf == nil {
+			t.Fatal("the operator page has no form")
+		}
+		page.post("/admin/setup", url.Values{"csrf": {csrf[1]}})
+		page.post("/admin/dead-letters/"+sessionID+"/replay", url.Values{"csrf": {csrf[1]}})
+	}, "Query", "GetItem", "BatchGetItem", "TransactWriteItems")
 	check("ActionsFunction", func() {
 		if status, _ := e.Do(t, "GET", "/v1/admin/dead-letters", nil, admin...); status != http.StatusOK {
 			t.Fatalf("dead letters: %d", status)
 		}
-		e.Bot.SetDown(false)
-		e.Do(t, "POST", "/v1/admin/dead-letters/"+sessionID+"/replay", nil, admin...)
+		e.Do(t, "POST", "/v1/admin/dead-letters/"+zohoHeld+"/replay", nil, admin...)
 	}, "Query", "BatchGetItem", "TransactWriteItems")
 	check("TokenRefreshFunction", func() {
 		e.LiveChat.Advance(27*time.Hour + 30*time.Minute)
@@ -126,4 +142,50 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, "Query")
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// pageClient is an operator's browser on the page at base: it keeps the
+// session cookie and follows no redirect.
+func pageClient(t *testing.T, base string) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, base: base, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type browser struct {
+	t      *testing.T
+	base   string
+	client *http.Client
+}
+
+func (b *browser) get(path string) string {
+	b.t.Helper()
+	resp, err := b.client.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return string(body)
+}
+
+// post sends a form as the page does (same origin); the page answers
+// each with a redirect back to /admin.
+func (b *browser) post(path string, form url.Values) {
+	b.t.Helper()
+	resp, err := b.client.PostForm(b.base+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("POST %s: %d", path, resp.StatusCode)
+	}
 }

@@ -66,7 +66,7 @@ func Actions(c ActionsConfig) http.Handler {
 			routes(mux, operator)
 		}
 	}
-	mux.Handle("/", notFound(c.Log))
+	mux.Handle("/", NotFound(c.Log))
 	return logged(c.Log, Canonical(mux, c.Log))
 }
 
@@ -78,7 +78,7 @@ func Canonical(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if clean := path.Clean(p); clean != p && clean+"/" != p {
-			notFound(log)(w, r)
+			NotFound(log)(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -144,8 +144,8 @@ func (w *statusWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-// notFound answers unknown routes in the JSON error format.
-func notFound(log *slog.Logger) http.HandlerFunc {
+// NotFound answers unknown routes in the JSON error format.
+func NotFound(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such route"))
 	}
