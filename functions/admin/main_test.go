@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/admin/page"
@@ -19,20 +17,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
 
-// invoke runs the handler on a raw event, as the Lambda runtime does.
-func invoke(t *testing.T, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
-	t.Helper()
-	out, err := h.Invoke(t.Context(), payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatal(err)
-	}
-	return resp
-}
-
 func TestSampleEventsSignInToThePage(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
 	sessionID, _ := e.Handoff(t)
@@ -42,22 +26,22 @@ func TestSampleEventsSignInToThePage(t *testing.T) {
 	}
 	h := lambda.NewHandler(apigw.New(a))
 
-	resp := invoke(t, h, apptest.Event(t, "admin-page.json"))
+	resp := apptest.Invoke(t, h, apptest.Event(t, "admin-page.json"))
 	if resp.StatusCode != 200 || !strings.Contains(resp.Body, `id="login"`) || strings.Contains(resp.Body, sessionID) {
 		t.Fatalf("signed out: %d %.200s", resp.StatusCode, resp.Body)
 	}
-	resp = invoke(t, h, apptest.Event(t, "admin-sign-in.json"))
+	resp = apptest.Invoke(t, h, apptest.Event(t, "admin-sign-in.json"))
 	if resp.StatusCode != 303 || len(resp.Cookies) != 1 || !strings.Contains(resp.Cookies[0], "Secure") {
 		t.Fatalf("sign-in: %d, cookies %v", resp.StatusCode, resp.Cookies)
 	}
 	session, _, _ := strings.Cut(resp.Cookies[0], ";")
-	resp = invoke(t, h, apptest.Event(t, "admin-page.json", `"isBase64Encoded"`, `"cookies": [`+strconv.Quote(session)+`], "isBase64Encoded"`))
+	resp = apptest.Invoke(t, h, apptest.Event(t, "admin-page.json", `"isBase64Encoded"`, `"cookies": [`+strconv.Quote(session)+`], "isBase64Encoded"`))
 	if resp.StatusCode != 200 || !strings.Contains(resp.Body, sessionID) || !strings.Contains(resp.Body, `name="csrf"`) {
 		t.Fatalf("signed in: %d %.200s", resp.StatusCode, resp.Body)
 	}
 
 	// The function serves the page alone: the bot API is the actions function's.
-	if resp := invoke(t, h, apptest.Event(t, "actions-healthz.json")); resp.StatusCode != 404 {
+	if resp := apptest.Invoke(t, h, apptest.Event(t, "actions-healthz.json")); resp.StatusCode != 404 {
 		t.Fatalf("healthz on the admin function: %+v", resp)
 	}
 }

@@ -190,7 +190,7 @@ func defaultClient() *http.Client {
 	}
 }
 
-// Handler serves every route of both HTTP functions, as the local process
+// Handler serves every route of the HTTP functions, as the local process
 // does, and answers non-canonical paths as the functions do (JSON 404, no
 // redirect).
 func (a *App) Handler() http.Handler {

@@ -2,9 +2,7 @@ package app_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"regexp"
@@ -121,14 +119,20 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		// The operator page: signed in, it shows the status, the open
 		// sessions and the dead letters; its forms run the setup and a
 		// replay.
-		page := pageClient(t, e.Server.URL)
-		page.post("/admin/login", url.Values{"key": {apptest.AdminKey}})
-		csrf := csrfField.FindStringSubmatch(page.get("/admin"))
+		page := apptest.NewBrowser(t, e.Server.URL)
+		if resp, _ := page.Post("/admin/login", url.Values{"key": {apptest.AdminKey}}, ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d", resp.StatusCode)
+		}
+		_, html := page.Get("/admin")
+		csrf := csrfField.FindStringSubmatch(html)
 		if csrf == nil {
 			t.Fatal("the operator page has no form")
 		}
-		page.post("/admin/setup", url.Values{"csrf": {csrf[1]}})
-		page.post("/admin/dead-letters/"+sessionID+"/replay", url.Values{"csrf": {csrf[1]}})
+		for _, form := range []string{"/admin/setup", "/admin/dead-letters/" + sessionID + "/replay"} {
+			if resp, _ := page.Post(form, url.Values{"csrf": {csrf[1]}}, ""); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s: %d", form, resp.StatusCode)
+			}
+		}
 	}, "Query", "GetItem", "BatchGetItem", "TransactWriteItems")
 	check("ActionsFunction", func() {
 		if status, _ := e.Do(t, "GET", "/v1/admin/dead-letters", nil, admin...); status != http.StatusOK {
@@ -145,47 +149,3 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// pageClient is an operator's browser on the page at base: it keeps the
-// session cookie and follows no redirect.
-func pageClient(t *testing.T, base string) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &browser{t: t, base: base, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-type browser struct {
-	t      *testing.T
-	base   string
-	client *http.Client
-}
-
-func (b *browser) get(path string) string {
-	b.t.Helper()
-	resp, err := b.client.Get(b.base + path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		b.t.Fatalf("GET %s: %d", path, resp.StatusCode)
-	}
-	return string(body)
-}
-
-// post sends a form as the page does (same origin); the page answers
-// each with a redirect back to /admin.
-func (b *browser) post(path string, form url.Values) {
-	b.t.Helper()
-	resp, err := b.client.PostForm(b.base+path, form)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("POST %s: %d", path, resp.StatusCode)
-	}
-}

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/admin/page"
@@ -270,6 +272,21 @@ func (e *Env) HandoffTo(t testing.TB, provider string) (sessionID, conversationI
 		t.Fatalf("start session: %d %v", status, s)
 	}
 	return s["sessionId"].(string), s["providerConversationId"].(string)
+}
+
+// Invoke runs h on a raw API Gateway event, as the Lambda runtime does,
+// and decodes its answer.
+func Invoke(t testing.TB, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	out, err := h.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("not an API Gateway answer: %s", out)
+	}
+	return resp
 }
 
 // IngressConfig is e's configuration as the webhooks function reads it in
