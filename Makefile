@@ -23,7 +23,7 @@ SHELL := bash
 BIN_DIR := bin
 
 # function directory under functions/ = SAM logical id in template.yaml
-FUNCTIONS := webhooks=WebhooksFunction actions=ActionsFunction \
+FUNCTIONS := webhooks=WebhooksFunction actions=ActionsFunction admin=AdminFunction \
 	tokenrefresh=TokenRefreshFunction redelivery=RedeliveryFunction
 
 fn_dir = $(word 1,$(subst =, ,$(1)))

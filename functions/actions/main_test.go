@@ -5,48 +5,45 @@ import (
 	"os"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
 
-// invoke runs the handler on a raw event, as the Lambda runtime does.
-func invoke(t *testing.T, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
+// function wires the actions function on e, as main does in AWS.
+func function(t *testing.T, e *apptest.Env) lambda.Handler {
 	t.Helper()
-	out, err := h.Invoke(t.Context(), payload)
+	h, err := app.NewActions(e.Config, e.Options)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatal(err)
-	}
-	return resp
+	return lambda.NewHandler(apigw.New(h))
 }
 
 func TestSampleEventsDriveAHandoff(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
-	h := lambda.NewHandler(handler(e.App))
+	h := function(t, e)
 
-	if resp := invoke(t, h, apptest.Event(t, "actions-healthz.json")); resp.StatusCode != 200 {
+	if resp := apptest.Invoke(t, h, apptest.Event(t, "actions-healthz.json")); resp.StatusCode != 200 {
 		t.Fatalf("healthz: %+v", resp)
 	}
-	resp := invoke(t, h, apptest.Event(t, "actions-create-user.json"))
+	resp := apptest.Invoke(t, h, apptest.Event(t, "actions-create-user.json"))
 	var user struct{ UserID string }
 	if resp.StatusCode != 201 || json.Unmarshal([]byte(resp.Body), &user) != nil {
 		t.Fatalf("create user: %+v", resp)
 	}
-	resp = invoke(t, h, apptest.Event(t, "actions-start-session.json", "usr_demo", user.UserID))
+	resp = apptest.Invoke(t, h, apptest.Event(t, "actions-start-session.json", "usr_demo", user.UserID))
 	var session struct{ SessionID, Status string }
 	if resp.StatusCode != 201 || json.Unmarshal([]byte(resp.Body), &session) != nil || session.Status != "waiting" {
 		t.Fatalf("start session: %+v", resp)
 	}
 	// The sample's Idempotency-Key makes a replay of the same event return the same session.
-	again := invoke(t, h, apptest.Event(t, "actions-start-session.json", "usr_demo", user.UserID))
+	again := apptest.Invoke(t, h, apptest.Event(t, "actions-start-session.json", "usr_demo", user.UserID))
 	if again.Body != resp.Body || e.LiveChat.Calls("start_chat") != 1 {
 		t.Fatalf("replayed start: %+v, %d chats", again, e.LiveChat.Calls("start_chat"))
 	}
@@ -61,7 +58,7 @@ func TestSampleEventsDriveAHandoff(t *testing.T) {
 		{"actions-stop-session.json", 200},
 		{"actions-send-message.json", 409},
 	} {
-		if resp := invoke(t, h, apptest.Event(t, step.event, ids...)); resp.StatusCode != step.status {
+		if resp := apptest.Invoke(t, h, apptest.Event(t, step.event, ids...)); resp.StatusCode != step.status {
 			t.Fatalf("%s: %d %s, want %d", step.event, resp.StatusCode, resp.Body, step.status)
 		}
 	}
@@ -72,34 +69,34 @@ func TestSampleEventsDriveAHandoff(t *testing.T) {
 
 func TestMalformedEventIsAClientError(t *testing.T) {
 	e := apptest.New(t, apptest.Bolt(t))
-	h := lambda.NewHandler(handler(e.App))
+	h := function(t, e)
 	payload := apptest.Event(t, "actions-create-user.json", `"isBase64Encoded": false`, `"isBase64Encoded": true`)
-	if resp := invoke(t, h, payload); resp.StatusCode != 400 {
+	if resp := apptest.Invoke(t, h, payload); resp.StatusCode != 400 {
 		t.Fatalf("a body that is not base64 under isBase64Encoded: %+v", resp)
 	}
 }
 
 func TestSampleBotpressEvents(t *testing.T) {
 	e := apptest.NewBotpress(t, apptest.Dynamo(t))
-	h := lambda.NewHandler(handler(e.App))
+	h := function(t, e.Env)
 	var user, session struct{ ID string }
-	resp := invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-user.json"))
+	resp := apptest.Invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-user.json"))
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &user) != nil {
 		t.Fatalf("createRemoteUser: %+v", resp)
 	}
-	resp = invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-conversation.json"))
+	resp = apptest.Invoke(t, h, apptest.Event(t, "actions-botpress-create-remote-conversation.json"))
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &session) != nil {
 		t.Fatalf("createRemoteConversation: %+v", resp)
 	}
 	if e.LiveChat.Calls("start_chat") != 0 {
 		t.Fatal("a chat was opened before the user's first message")
 	}
-	resp = invoke(t, h, apptest.Event(t, "actions-botpress-bot-sends-message.json", "usr_demo", user.ID, "ses_demo", session.ID))
+	resp = apptest.Invoke(t, h, apptest.Event(t, "actions-botpress-bot-sends-message.json", "usr_demo", user.ID, "ses_demo", session.ID))
 	if resp.StatusCode != 200 || e.LiveChat.Calls("start_chat") != 1 {
 		t.Fatalf("first user message: %+v, %d chats", resp, e.LiveChat.Calls("start_chat"))
 	}
 	wrong := apptest.Event(t, "actions-botpress-create-remote-user.json", apptest.BotpressToken, "wrong-token-0123456789-abcdefghij")
-	if resp := invoke(t, h, wrong); resp.StatusCode != 404 {
+	if resp := apptest.Invoke(t, h, wrong); resp.StatusCode != 404 {
 		t.Fatalf("wrong token: %+v", resp)
 	}
 }

@@ -5,35 +5,8 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/lambdarun"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	a, err := app.LoadAWS(context.Background(), lambdacontext.NewLogger())
-	if err != nil {
-		return err
-	}
-	lambda.Start(handler(a))
-	return nil
-}
-
-func handler(a *app.App) func(context.Context, events.EventBridgeEvent) error {
-	return func(ctx context.Context, _ events.EventBridgeEvent) error {
-		return a.Redeliver(ctx)
-	}
-}
+func main() { lambdarun.Run(app.LoadRedelivery, lambdarun.Scheduled) }

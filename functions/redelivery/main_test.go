@@ -7,8 +7,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/lambdarun"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 )
 
@@ -23,7 +25,11 @@ func TestScheduledRunDeliversWhatTheBotRefused(t *testing.T) {
 	}
 	e.Bot.SetDown(false)
 	e.Clock.Advance(time.Minute)
-	h := lambda.NewHandler(handler(e.App))
+	work, err := app.NewRedelivery(e.Config, e.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := lambda.NewHandler(lambdarun.Scheduled(work))
 	if _, err := h.Invoke(t.Context(), apptest.Event(t, "redelivery-schedule.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -1,39 +1,13 @@
 // Command tokenrefresh is the scheduled Lambda function that renews
 // provider credentials before they expire, so request paths never mint
 // tokens: LiveChat customer tokens (8 h) within their last hour, the Zoho
-// access token (1 h) within its last 15 minutes.
+// access token (1 h) within its last 15 minutes. It also keeps the
+// platforms' webhooks registered and derives the ingress secret.
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/lambdarun"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	a, err := app.LoadAWS(context.Background(), lambdacontext.NewLogger())
-	if err != nil {
-		return err
-	}
-	lambda.Start(handler(a))
-	return nil
-}
-
-func handler(a *app.App) func(context.Context, events.EventBridgeEvent) error {
-	return func(ctx context.Context, _ events.EventBridgeEvent) error {
-		return a.RefreshCredentials(ctx)
-	}
-}
+func main() { lambdarun.Run(app.LoadTokenRefresh, lambdarun.Scheduled) }

@@ -7,8 +7,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/lambdarun"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
@@ -16,7 +18,11 @@ func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
 func TestScheduledRunRenewsExpiringCustomerTokens(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
 	e.Handoff(t)
-	h := lambda.NewHandler(handler(e.App))
+	work, err := app.NewTokenRefresh(e.Config, e.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := lambda.NewHandler(lambdarun.Scheduled(work))
 	payload := apptest.Event(t, "tokenrefresh-schedule.json")
 
 	before := e.LiveChat.Calls("token")

@@ -5,31 +5,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
 	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app"
+	"github.com/hitl-bridge/hitl-bridge/pkg/lambdarun"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	a, err := app.LoadAWSIngress(context.Background(), lambdacontext.NewLogger())
-	if err != nil {
-		return err
-	}
-	lambda.Start(handler(a))
-	return nil
-}
-
-func handler(a *app.App) apigw.Handler { return apigw.New(a.Webhooks) }
+func main() { lambdarun.Run(app.LoadWebhooks, apigw.New) }

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/apigw"
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 )
@@ -18,7 +18,14 @@ func TestSampleWebhookEvents(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
 	sessionID, chatID := e.Handoff(t)
 	chat, _ := e.LiveChat.Chat(chatID)
-	h := lambda.NewHandler(handler(e.App))
+	w, err := app.NewWebhooks(e.IngressConfig(t), e.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Bridge.Providers) != 0 {
+		t.Fatalf("the webhooks function has provider clients: %v", w.Bridge.Providers)
+	}
+	h := lambda.NewHandler(apigw.New(w))
 
 	steps := []struct {
 		event string
@@ -35,13 +42,8 @@ func TestSampleWebhookEvents(t *testing.T) {
 	}
 	for _, step := range steps {
 		before := len(e.Bot.Events())
-		out, err := h.Invoke(t.Context(), apptest.Event(t, step.event, "CHAT_DEMO", chatID, "THREAD_DEMO", chat.ThreadID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resp events.APIGatewayV2HTTPResponse
-		if err := json.Unmarshal(out, &resp); err != nil || resp.StatusCode != 200 {
-			t.Fatalf("%s: %s", step.event, out)
+		if resp := apptest.Invoke(t, h, apptest.Event(t, step.event, "CHAT_DEMO", chatID, "THREAD_DEMO", chat.ThreadID)); resp.StatusCode != 200 {
+			t.Fatalf("%s: %+v", step.event, resp)
 		}
 		got := e.Bot.Events()[before:]
 		switch {
@@ -54,12 +56,7 @@ func TestSampleWebhookEvents(t *testing.T) {
 
 	// The same deliveries with a wrong secret are refused and change nothing.
 	before := len(e.Bot.Events())
-	out, err := h.Invoke(t.Context(), apptest.Event(t, "webhooks-livechat-incoming-message.json", "CHAT_DEMO", chatID, apptest.WebhookSecret, "forged"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp events.APIGatewayV2HTTPResponse
-	_ = json.Unmarshal(out, &resp)
+	resp := apptest.Invoke(t, h, apptest.Event(t, "webhooks-livechat-incoming-message.json", "CHAT_DEMO", chatID, apptest.WebhookSecret, "forged"))
 	if resp.StatusCode != 401 || len(e.Bot.Events()) != before {
 		t.Fatalf("forged delivery: %d, %d new events", resp.StatusCode, len(e.Bot.Events())-before)
 	}

@@ -1,9 +1,7 @@
 package admin_test
 
 import (
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -36,60 +34,21 @@ func withDeadLetter(t *testing.T) (*apptest.Env, string) {
 	return e, sessionID
 }
 
-type browserless struct {
-	t      *testing.T
-	client *http.Client
-	base   string
-}
-
-func newBrowserless(t *testing.T, e *apptest.Env) *browserless {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &browserless{t: t, client: c, base: e.Server.URL}
-}
-
-func (b *browserless) post(path string, form url.Values, origin string) (*http.Response, string) {
-	b.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if origin != "" {
-		req.Header.Set("Origin", origin)
-	}
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}
-
-func (b *browserless) get(path string) (int, string) {
-	b.t.Helper()
-	resp, err := b.client.Get(b.base + path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func TestPageSignInAndForms(t *testing.T) {
 	e, sessionID := withDeadLetter(t)
-	b := newBrowserless(t, e)
-	if code, page := b.get("/admin"); code != http.StatusOK || !strings.Contains(page, `id="login"`) || strings.Contains(page, sessionID) {
+	b := apptest.NewBrowser(t, e.Server.URL)
+	if code, page := b.Get("/admin"); code != http.StatusOK || !strings.Contains(page, `id="login"`) || strings.Contains(page, sessionID) {
 		t.Fatalf("signed out: %d", code)
 	}
-	if resp, page := b.post("/admin/login", url.Values{"key": {"wrong-key-0123456789"}}, ""); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "not the admin API key") {
+	if resp, page := b.Post("/admin/login", url.Values{"key": {"wrong-key-0123456789"}}, ""); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "not the admin API key") {
 		t.Fatalf("wrong key: %d", resp.StatusCode)
 	}
-	if resp, _ := b.post("/admin/login", url.Values{"key": {apptest.AdminKey}}, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := b.Post("/admin/login", url.Values{"key": {apptest.AdminKey}}, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-site sign-in: %d", resp.StatusCode)
 	}
-	resp, _ := b.post("/admin/login", url.Values{"key": {apptest.AdminKey}}, e.Server.URL)
+	resp, _ := b.Post("/admin/login", url.Values{"key": {apptest.AdminKey}}, e.Server.URL)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign-in: %d", resp.StatusCode)
 	}
@@ -98,7 +57,7 @@ func TestPageSignInAndForms(t *testing.T) {
 		strings.Contains(cookie.Value, apptest.AdminKey) {
 		t.Fatalf("cookie %+v (Secure is off on loopback only)", cookie)
 	}
-	code, page := b.get("/admin")
+	code, page := b.Get("/admin")
 	if code != http.StatusOK || !strings.Contains(page, sessionID) || !strings.Contains(page, "dead letters") {
 		t.Fatalf("signed in: %d", code)
 	}
@@ -113,26 +72,26 @@ func TestPageSignInAndForms(t *testing.T) {
 	}
 	replay := "/admin/dead-letters/" + sessionID + "/replay"
 	e.Bot.SetDown(false)
-	if resp, _ := b.post(replay, url.Values{}, ""); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := b.Post(replay, url.Values{}, ""); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("replay without CSRF token: %d", resp.StatusCode)
 	}
-	if resp, _ := b.post(replay, url.Values{"csrf": {m[1]}}, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
+	if resp, _ := b.Post(replay, url.Values{"csrf": {m[1]}}, "https://evil.example"); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-site replay: %d", resp.StatusCode)
 	}
 	if n := len(e.Bot.Events()); n != 1 { // the assignment only
 		t.Fatalf("refused forms delivered something: %d events", n)
 	}
-	resp, _ = b.post(replay, url.Values{"csrf": {m[1]}}, "")
+	resp, _ = b.Post(replay, url.Values{"csrf": {m[1]}}, "")
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "Replayed+1+event") {
 		t.Fatalf("replay: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if ev := e.Bot.Events(); len(ev) != 2 || ev[1].Message.Text != "are you still there?" {
 		t.Fatalf("bot events after replay: %+v", ev)
 	}
-	if resp, _ = b.post("/admin/logout", url.Values{"csrf": {m[1]}}, ""); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ = b.Post("/admin/logout", url.Values{"csrf": {m[1]}}, ""); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	if _, page := b.get("/admin"); !strings.Contains(page, `id="login"`) {
+	if _, page := b.Get("/admin"); !strings.Contains(page, `id="login"`) {
 		t.Fatal("still signed in after sign-out")
 	}
 }

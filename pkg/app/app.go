@@ -1,23 +1,20 @@
 // Package app wires hitl-bridge together. It is the one place where
-// configuration becomes clients, stores and handlers, for the Lambda
-// functions and the local server alike.
+// configuration becomes clients, stores and handlers. Each Lambda function
+// has a constructor that builds only what the function serves
+// (NewWebhooks, NewActions, NewAdmin, NewRedelivery, NewTokenRefresh) and
+// an AWS loader (LoadWebhooks, …); New builds the whole bridge in one
+// process, for the local server, the demo and the tests.
 package app
 
 import (
-	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
+	"strings"
 	"time"
-
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/admin"
 	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
@@ -28,33 +25,9 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 	"github.com/hitl-bridge/hitl-bridge/pkg/media"
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
-	"github.com/hitl-bridge/hitl-bridge/pkg/secrets"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 )
 
-// App is a wired bridge.
-type App struct {
-	Bridge     *hitl.Bridge
-	Dispatcher *delivery.Dispatcher
-	Actions    http.Handler // native API, operator routes, platforms' routes, /healthz
-	Webhooks   http.Handler // platform webhooks
-	Log        *slog.Logger
-	// Admin serves the operator routes (status, setup, /admin); they are
-	// also part of Actions.
-	Admin     *admin.Handler
-	ops       *ops
-	platforms []platform // the configured platforms, wired
-
-	ingress *ingressSync // the token refresh function's only
-}
-
-// platform is a configured platform, wired.
-type platform struct {
-	name string
-	integration.Parts
-}
-
-// Options are what New needs besides the configuration.
+// Options are what the constructors need besides the configuration.
 type Options struct {
 	Store hitl.Store
 	Log   *slog.Logger
@@ -68,13 +41,35 @@ type Options struct {
 	// Metrics receives CloudWatch metrics (embedded metric format); nil
 	// records none.
 	Metrics *metrics.Recorder
+	// ConfigSecret and IngressSecret, when both are set (the token refresh
+	// function in AWS), make the credential refresh keep the ingress
+	// secret equal to the ingress part of the config secret.
+	ConfigSecret, IngressSecret integration.Document
 }
 
-// New wires an App from a validated configuration: each configured
-// platform through its integration. With c.Ingress (the webhooks function)
-// platforms wire no provider clients: the App verifies webhooks and
-// forwards their events.
-func New(c config.Config, o Options) (*App, error) {
+// wiring is what every function shares: the configured platforms, the
+// dispatcher that calls the bot back, and the bridge. Each function adds
+// only the handlers or the scheduled work it serves.
+type wiring struct {
+	c          config.Config
+	o          Options
+	platforms  []platform
+	dispatcher *delivery.Dispatcher
+	bridge     *hitl.Bridge
+	publicURL  string
+}
+
+// platform is a configured platform, wired.
+type platform struct {
+	name string
+	integration.Parts
+}
+
+// wire validates c and wires each configured platform through its
+// integration, the dispatcher and the bridge. With c.Ingress (the webhooks
+// function) platforms wire no provider clients: the bridge verifies
+// webhooks and forwards their events.
+func wire(c config.Config, o Options) (*wiring, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -93,10 +88,8 @@ func New(c config.Config, o Options) (*App, error) {
 		// for its own limit per fetch.
 		Media: media.NewFetcher(media.Config{AllowPrivate: c.AllowPrivateURLs, MaxBytes: 50 << 20}),
 	}
+	w := &wiring{c: c, o: o, publicURL: strings.TrimRight(c.PublicURL, "/")}
 	providers := map[string]hitl.Provider{}
-	parsers := map[string]integration.WebhookParser{}
-	var platforms []platform
-	var routes []func(*http.ServeMux, func(integration.HandlerFunc) http.Handler)
 	for _, name := range c.Providers() {
 		parts, err := c.Platforms[name].Wire(c.Secret.Blocks[name], rt)
 		if err != nil {
@@ -108,66 +101,78 @@ func New(c config.Config, o Options) (*App, error) {
 		if parts.Provider != nil {
 			providers[name] = parts.Provider
 		}
-		parsers[name] = parts.Webhooks
-		if parts.Routes != nil {
-			routes = append(routes, parts.Routes)
-		}
-		platforms = append(platforms, platform{name: name, Parts: parts})
+		w.platforms = append(w.platforms, platform{name: name, Parts: parts})
 	}
-	d := &delivery.Dispatcher{
+	w.dispatcher = &delivery.Dispatcher{
 		Store: o.Store, Log: o.Log, Now: o.Now,
 		Senders: map[string]delivery.Sender{
 			hitl.ChannelNative: &delivery.Callback{URL: c.BotCallbackURL, Secret: []byte(c.Secret.CallbackSigningSecret), Client: o.Client, Now: o.Now},
 		},
 	}
-	for _, w := range c.Warnings() {
-		o.Log.Warn(w)
+	for _, warning := range c.Warnings() {
+		o.Log.Warn(warning)
 	}
 	if u := c.BotpressWebhookURL(); u != "" {
-		d.Senders[botpress.Channel] = &botpress.Sender{WebhookURL: u, Client: o.Client}
+		w.dispatcher.Senders[botpress.Channel] = &botpress.Sender{WebhookURL: u, Client: o.Client}
 	}
-	b := &hitl.Bridge{
-		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: d, Log: o.Log, Now: o.Now,
+	if o.Metrics != nil {
+		w.dispatcher.Store = &buryCounter{Store: w.dispatcher.Store, metrics: o.Metrics}
+		for channel, s := range w.dispatcher.Senders {
+			w.dispatcher.Senders[channel] = &deliveryCounter{Sender: s, metrics: o.Metrics}
+		}
+	}
+	w.bridge = &hitl.Bridge{
+		Store: o.Store, Providers: providers, DefaultProvider: c.Default(), Outbox: w.dispatcher, Log: o.Log, Now: o.Now,
 		IdleTimeout: c.BotpressIdleTimeout,
 	}
-	a := &App{
-		Bridge: b, Dispatcher: d, Log: o.Log, platforms: platforms,
-		Actions: httpapi.Actions(httpapi.ActionsConfig{
-			Bridge: b, DeadLetters: d, BotAPIKeys: c.Secret.BotAPIKeys, AdminAPIKey: c.Secret.AdminAPIKey,
-			BotRoutes:      []func(*http.ServeMux){botpress.Routes{Bridge: b, PathToken: c.Secret.BotpressPathToken, Log: o.Log}.Mount},
-			PlatformRoutes: routes, Log: o.Log,
-		}),
-		Webhooks: httpapi.Webhooks(b, parsers, o.Log),
+	return w, nil
+}
+
+// App is the whole bridge in one process (the local server, the demo and
+// the tests): every function's handlers and scheduled work on one store.
+type App struct {
+	Bridge     *hitl.Bridge
+	Dispatcher *delivery.Dispatcher
+	Actions    http.Handler // native API, operator routes, platforms' routes, /healthz
+	Webhooks   http.Handler // platform webhooks
+	Log        *slog.Logger
+	// Admin serves the operator routes (status, setup, /admin); they are
+	// also part of Actions. The operator page is served once ServePage
+	// gives it its renderer (package admin/page).
+	Admin *admin.Handler
+	w     *wiring
+}
+
+// New wires the whole bridge from a validated configuration.
+func New(c config.Config, o Options) (*App, error) {
+	w, err := wire(c, o)
+	if err != nil {
+		return nil, err
 	}
-	a.wireOps(c, o, d)
+	a := &App{Bridge: w.bridge, Dispatcher: w.dispatcher, Log: w.o.Log, w: w, Admin: w.operator()}
+	a.Actions = w.actions(a.Admin)
+	a.Webhooks = w.webhooks()
 	return a, nil
 }
 
-// RefreshCredentials is the scheduled renewal of credentials: visitor
-// credentials that expire within the hour (LiveChat customer tokens), then
-// each platform's own (the Zoho access token); then the webhook setup, so
-// a webhook deleted in a platform's console comes back by itself; in AWS
-// it also keeps the ingress secret derived from the config secret.
-func (a *App) RefreshCredentials(ctx context.Context) error {
-	n, err := a.Bridge.RefreshVisitors(ctx, time.Hour)
-	a.Log.Info("visitor tokens refreshed", "count", n)
-	for _, p := range a.platforms {
-		if _, ok := p.Provider.(hitl.VisitorRefresher); ok && err != nil {
-			a.ops.metrics.Count(metrics.TokenRefreshFailures, p.name, 1)
-		}
-		if p.Refresh == nil {
-			continue
-		}
-		if perr := p.Refresh(ctx); perr != nil {
-			a.ops.metrics.Count(metrics.TokenRefreshFailures, p.name, 1)
-			err = errors.Join(err, fmt.Errorf("%s: %w", p.name, perr))
-		}
-	}
-	err = errors.Join(err, a.scheduledSetup(ctx))
-	if a.ingress != nil {
-		err = errors.Join(err, a.ingress.sync(ctx))
-	}
-	return err
+// RefreshCredentials is the token refresh function's work (see
+// NewTokenRefresh).
+func (a *App) RefreshCredentials(ctx context.Context) error { return a.w.refreshCredentials(ctx) }
+
+// Redeliver is the redelivery function's work (see NewRedelivery).
+func (a *App) Redeliver(ctx context.Context) error { return a.w.redeliver(ctx) }
+
+// Setup registers the platforms' webhooks to base (the bridge's public
+// URL). Problems come back as checks; the error is only for a run that
+// could not start.
+func (a *App) Setup(ctx context.Context, base string) (admin.SetupReport, error) {
+	return a.w.setup(ctx, base)
+}
+
+// Status runs the self-check against base (the bridge's public URL; the
+// configured one when empty).
+func (a *App) Status(ctx context.Context, base string) admin.Status {
+	return a.w.checker().Check(ctx, cmp.Or(base, a.w.publicURL))
 }
 
 func defaultClient() *http.Client {
@@ -185,141 +190,7 @@ func defaultClient() *http.Client {
 	}
 }
 
-// LoadAWS wires the App of a Lambda function that reads the config
-// secret (actions, redelivery, token refresh): settings from the
-// environment, the config secret from Secrets Manager, DynamoDB as store.
-// With INGRESS_SECRET_ARN set (the token refresh function),
-// RefreshCredentials also keeps the ingress secret derived from the config
-// secret. Clients are built once, at cold start.
-func LoadAWS(ctx context.Context, log *slog.Logger) (*App, error) { return loadAWS(ctx, log, false) }
-
-// LoadAWSIngress wires the webhooks function's App: it reads the ingress
-// secret (INGRESS_SECRET_ARN) instead of the config secret, so it holds
-// only what verifying webhooks and calling the bot back needs, and no
-// provider, bot API or operator credential.
-func LoadAWSIngress(ctx context.Context, log *slog.Logger) (*App, error) {
-	a, err := loadAWS(ctx, log, true)
-	if err != nil {
-		return nil, fmt.Errorf("%w\n(the ingress secret is derived from the config secret by the token refresh function, every 5 minutes: fill the config secret, then wait or invoke that function once)", err)
-	}
-	return a, nil
-}
-
-func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (*App, error) {
-	c, err := config.Env(os.Getenv, Integrations())
-	if err != nil {
-		return nil, fmt.Errorf("invalid environment:\n%w", err)
-	}
-	c.Ingress = ingress
-	secretARN := c.ConfigSecretARN
-	fromConfig := !ingress || c.IngressSecretARN == ""
-	if !fromConfig {
-		secretARN = c.IngressSecretARN
-	} else if ingress {
-		// sam local and test harnesses set only CONFIG_SECRET_ARN; the
-		// template gives the webhooks function the ingress secret alone.
-		log.Warn("INGRESS_SECRET_ARN is not set: the webhooks function reads the config secret and keeps only its ingress part")
-	}
-	if c.TableName == "" || secretARN == "" {
-		return nil, fmt.Errorf("TABLE_NAME and INGRESS_SECRET_ARN or CONFIG_SECRET_ARN are required")
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	sm := secretsmanager.NewFromConfig(awsCfg)
-	// Read once, at cold start: a warm container never calls Secrets
-	// Manager (a changed config secret takes effect at the next cold start).
-	var raw json.RawMessage
-	if err := (secrets.Document{API: sm, ID: secretARN}).Load(ctx, &raw); err != nil {
-		return nil, err
-	}
-	if c.Secret, err = config.ParseSecret(raw); err != nil {
-		return nil, err
-	}
-	if ingress {
-		// The platforms' blocks stay whole (this is the config secret when
-		// INGRESS_SECRET_ARN is not set); wired for ingress, a platform
-		// keeps only their ingress part.
-		c.Secret = c.Secret.Ingress(c.Secret.Blocks)
-	}
-	o := Options{
-		Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log, Metrics: metrics.New(os.Stdout, nil),
-		Documents: func(_, secretARN string) integration.Document {
-			if secretARN == "" {
-				return nil
-			}
-			return secrets.Document{API: sm, ID: secretARN}
-		},
-	}
-	a, err := New(c, o)
-	if err != nil {
-		return nil, err
-	}
-	if !ingress && c.IngressSecretARN != "" && c.IngressSecretARN != c.ConfigSecretARN {
-		a.ingress = &ingressSync{
-			config: secrets.Document{API: sm, ID: c.ConfigSecretARN}, ingress: secrets.Document{API: sm, ID: c.IngressSecretARN},
-			platforms: a.platforms, log: log,
-		}
-	}
-	return a, nil
-}
-
-// ingressSync keeps the ingress secret equal to the ingress part of the
-// config secret (config.Secret.Ingress with each platform's ingress
-// block), so operators fill one secret and the webhooks function still
-// reads only what it needs.
-type ingressSync struct {
-	config, ingress integration.Document
-	platforms       []platform
-	log             *slog.Logger
-}
-
-// sync reads the config secret afresh (this container's copy may be old)
-// and rewrites the ingress secret when its content differs.
-func (s *ingressSync) sync(ctx context.Context) error {
-	var raw json.RawMessage
-	if err := s.config.Load(ctx, &raw); err != nil {
-		return fmt.Errorf("derive the ingress secret: %w", err)
-	}
-	secret, err := config.ParseSecret(raw)
-	if err != nil {
-		return fmt.Errorf("derive the ingress secret: %w", err)
-	}
-	blocks := map[string]json.RawMessage{}
-	for _, p := range s.platforms {
-		block, ok := secret.Blocks[p.name]
-		switch {
-		case !ok:
-		case p.Ingress == nil:
-			blocks[p.name] = json.RawMessage("{}")
-		default:
-			if blocks[p.name], err = p.Ingress(ctx, block); err != nil {
-				return fmt.Errorf("derive the ingress secret: %s: %w", p.name, err)
-			}
-		}
-	}
-	want, err := secret.Ingress(blocks).Document()
-	if err != nil {
-		return fmt.Errorf("derive the ingress secret: %w", err)
-	}
-	var current json.RawMessage
-	if err := s.ingress.Load(ctx, &current); err != nil {
-		return fmt.Errorf("read the ingress secret: %w", err)
-	}
-	if have, err := config.ParseSecret(current); err == nil {
-		if doc, err := have.Document(); err == nil && bytes.Equal(doc, want) {
-			return nil
-		}
-	}
-	if err := s.ingress.Save(ctx, json.RawMessage(want)); err != nil {
-		return fmt.Errorf("write the ingress secret: %w", err)
-	}
-	s.log.Info("ingress secret updated from the config secret")
-	return nil
-}
-
-// Handler serves every route of both HTTP functions, as the local process
+// Handler serves every route of the HTTP functions, as the local process
 // does, and answers non-canonical paths as the functions do (JSON 404, no
 // redirect).
 func (a *App) Handler() http.Handler {
@@ -327,16 +198,6 @@ func (a *App) Handler() http.Handler {
 	mux.Handle("/webhooks/", a.Webhooks)
 	mux.Handle("/", a.Actions)
 	return httpapi.Canonical(mux, a.Log)
-}
-
-// Redeliver is the every-minute scheduled work: outboxes due for a retry,
-// and Botpress sessions idle past their timeout.
-func (a *App) Redeliver(ctx context.Context) error {
-	n, err := a.Dispatcher.Sweep(ctx)
-	a.Log.Info("outbox sweep", "sessions", n)
-	ended, idleErr := a.Bridge.ExpireIdle(ctx)
-	a.Log.Info("idle sessions ended", "count", ended)
-	return errors.Join(err, idleErr)
 }
 
 // RunScheduled does the scheduled work in-process until ctx ends:

@@ -54,16 +54,16 @@ func TestIngressSecretIsDerivedAndIsAllTheWebhooksFunctionHolds(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	log := slog.New(slog.DiscardHandler)
-	if _, err := app.LoadAWSIngress(ctx, log); err == nil || !strings.Contains(err.Error(), "token refresh function") {
+	if _, err := app.LoadWebhooks(ctx, log); err == nil || !strings.Contains(err.Error(), "token refresh function") {
 		t.Fatalf("webhooks function before the ingress secret was derived: %v", err)
 	}
 
 	t.Setenv("CONFIG_SECRET_ARN", configARN) // the token refresh function's environment
-	refresher, err := app.LoadAWS(ctx, log)
+	refresh, err := app.LoadTokenRefresh(ctx, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := refresher.RefreshCredentials(ctx); err != nil {
+	if err := refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ingressARN)})
@@ -87,16 +87,16 @@ func TestIngressSecretIsDerivedAndIsAllTheWebhooksFunctionHolds(t *testing.T) {
 	}
 
 	t.Setenv("CONFIG_SECRET_ARN", "") // the webhooks function's environment
-	webhooks, err := app.LoadAWSIngress(ctx, log)
+	h, err := app.LoadWebhooks(ctx, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(webhooks.Bridge.Providers) != 0 {
+	if webhooks := h.(*app.Webhooks); len(webhooks.Bridge.Providers) != 0 {
 		t.Fatalf("the webhooks function has provider clients: %v", webhooks.Bridge.Providers)
 	}
 	// Unchanged config: the next run writes nothing.
 	before := aws.ToString(out.VersionId)
-	if err := refresher.RefreshCredentials(ctx); err != nil {
+	if err := refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	out, _ = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(ingressARN)})

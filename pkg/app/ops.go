@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/admin"
-	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/health"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
@@ -16,25 +15,11 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 )
 
-// ops is the operator side of an App: the platforms' webhook setup, the
-// self-check, the /admin page, metrics and webhook arrivals.
-type ops struct {
-	publicURL string
-	metrics   *metrics.Recorder
-	arrivals  *admin.Arrivals
-	checker   *admin.Checker
-	now       func() time.Time
-}
-
-// wireOps adds the operator side to a: the admin routes (with each
-// platform's self-check and actions) in front of the actions handler,
-// metrics and arrivals around the webhooks handler, and counting around
-// the dispatcher.
-func (a *App) wireOps(c config.Config, o Options, d *delivery.Dispatcher) {
-	p := &ops{publicURL: strings.TrimRight(c.PublicURL, "/"), metrics: o.Metrics, now: o.Now}
-	p.arrivals = &admin.Arrivals{Clock: &settings{o.Store}}
+// checker is the self-check: each platform's, and the bridge's outbox and
+// dead letters.
+func (w *wiring) checker() *admin.Checker {
 	var inspectors []admin.Provider
-	for _, pl := range a.platforms {
+	for _, pl := range w.platforms {
 		inspect := func(ctx context.Context, base string) []health.Check {
 			if pl.Inspect == nil {
 				return nil
@@ -43,38 +28,28 @@ func (a *App) wireOps(c config.Config, o Options, d *delivery.Dispatcher) {
 		}
 		inspectors = append(inspectors, admin.Provider{Name: pl.name, Inspect: inspect, Actions: pl.Actions})
 	}
-	p.checker = &admin.Checker{Providers: inspectors, Store: o.Store, Clock: &settings{o.Store}, Now: o.Now}
-	a.ops = p
-	a.Admin = admin.NewHandler(admin.Config{
-		Key: c.Secret.AdminAPIKey, Checker: p.checker, Replay: d.Replay, Setup: a.Setup,
-		PublicURL: p.publicURL, Now: o.Now, Log: o.Log,
+	return &admin.Checker{Providers: inspectors, Store: w.o.Store, Clock: &settings{w.o.Store}, Now: w.o.Now}
+}
+
+// operator is the operator routes: the JSON ones (status, setup, the
+// platforms' actions) and the /admin page's, which answer 404 until the
+// handler is given the page (admin.Handler.ServePage).
+func (w *wiring) operator() *admin.Handler {
+	return admin.NewHandler(admin.Config{
+		Key: w.c.Secret.AdminAPIKey, Checker: w.checker(), Replay: w.dispatcher.Replay, Setup: w.setup,
+		PublicURL: w.publicURL, Now: w.o.Now, Log: w.o.Log,
 	})
-	a.Actions = a.Admin.Mount(timeHandoffs(a.Actions, p.metrics, o.Now))
-	a.Webhooks = p.observeWebhooks(a.Webhooks, a.platforms)
-	if p.metrics != nil {
-		d.Store = &buryCounter{Store: d.Store, metrics: p.metrics}
-		for channel, s := range d.Senders {
-			d.Senders[channel] = &deliveryCounter{Sender: s, metrics: p.metrics}
-		}
-	}
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return strings.TrimRight(b, "/")
-}
-
-// Setup registers the platforms' webhooks to base (the bridge's public
+// setup registers the platforms' webhooks to base (the bridge's public
 // URL). Problems come back as checks; the error is only for a run that
 // could not start.
-func (a *App) Setup(ctx context.Context, base string) (admin.SetupReport, error) {
+func (w *wiring) setup(ctx context.Context, base string) (admin.SetupReport, error) {
 	rep := admin.SetupReport{Providers: map[string]any{}, Checks: []health.Check{}}
 	if base == "" {
 		return rep, hitl.Errorf(hitl.CodeInvalid, "the bridge's public URL is not set: set PUBLIC_URL")
 	}
-	for _, p := range a.platforms {
+	for _, p := range w.platforms {
 		if p.Setup == nil {
 			continue
 		}
@@ -83,7 +58,7 @@ func (a *App) Setup(ctx context.Context, base string) (admin.SetupReport, error)
 			rep.Providers[p.name] = res
 		}
 		if err != nil {
-			a.Log.Error("webhook setup", "provider", p.name, "err", err)
+			w.o.Log.Error("webhook setup", "provider", p.name, "err", err)
 			if len(checks) == 0 {
 				checks = []health.Check{health.Failed("setup", "the setup did not complete", "see the function's log; the next scheduled run tries again")}
 			}
@@ -96,20 +71,14 @@ func (a *App) Setup(ctx context.Context, base string) (admin.SetupReport, error)
 	return rep, nil
 }
 
-// Status runs the self-check against base (the bridge's public URL; the
-// configured one when empty).
-func (a *App) Status(ctx context.Context, base string) admin.Status {
-	return a.ops.checker.Check(ctx, cmpOr(base, a.ops.publicURL))
-}
-
-// scheduledSetup runs Setup on the scheduled credential refresh, so a
+// scheduledSetup runs setup on the scheduled credential refresh, so a
 // webhook deleted in a provider's console comes back by itself.
-func (a *App) scheduledSetup(ctx context.Context) error {
-	if a.ops.publicURL == "" {
-		a.Log.Warn("webhook setup skipped: PUBLIC_URL is not set")
+func (w *wiring) scheduledSetup(ctx context.Context) error {
+	if w.publicURL == "" {
+		w.o.Log.Warn("webhook setup skipped: PUBLIC_URL is not set")
 		return nil
 	}
-	rep, err := a.Setup(ctx, a.ops.publicURL)
+	rep, err := w.setup(ctx, w.publicURL)
 	if err != nil {
 		return err
 	}
@@ -118,20 +87,21 @@ func (a *App) scheduledSetup(ctx context.Context) error {
 		for i, c := range rep.Checks {
 			names[i] = c.Name
 		}
-		a.Log.Warn("webhook setup found problems", "checks", names)
+		w.o.Log.Warn("webhook setup found problems", "checks", names)
 	}
 	return nil
 }
 
-// observeWebhooks counts refused deliveries and records arrivals, for the
-// configured platforms.
-func (p *ops) observeWebhooks(next http.Handler, platforms []platform) http.Handler {
+// observeWebhooks counts refused deliveries and records arrivals (for the
+// self-check's "last webhook received"), for the configured platforms.
+func (w *wiring) observeWebhooks(next http.Handler) http.Handler {
 	configured := map[string]bool{}
-	for _, pl := range platforms {
+	for _, pl := range w.platforms {
 		configured[pl.name] = true
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	arrivals := &admin.Arrivals{Clock: &settings{w.o.Store}}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		sw := &statusRecorder{ResponseWriter: rw, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		provider, ok := strings.CutPrefix(r.URL.Path, "/webhooks/")
 		if !ok || !configured[provider] || r.Method != http.MethodPost {
@@ -139,11 +109,11 @@ func (p *ops) observeWebhooks(next http.Handler, platforms []platform) http.Hand
 		}
 		switch {
 		case sw.status == http.StatusUnauthorized:
-			p.metrics.Count(metrics.WebhooksRefused, provider, 1)
+			w.o.Metrics.Count(metrics.WebhooksRefused, provider, 1)
 		case sw.status >= 200 && sw.status <= 299:
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
 			defer cancel()
-			_ = p.arrivals.Seen(ctx, provider, p.now())
+			_ = arrivals.Seen(ctx, provider, w.o.Now())
 		}
 	})
 }

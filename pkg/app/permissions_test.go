@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -72,11 +73,11 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		}
 	}
 	admin := []string{"Authorization", "Bearer " + apptest.AdminKey}
-	var sessionID, chatID, zohoSession, zohoConv string
+	var sessionID, chatID, zohoSession, zohoHeld, zohoConv string
 	check("ActionsFunction", func() {
 		sessionID, chatID = e.Handoff(t)
 		zohoSession, _ = e.HandoffTo(t, "zoho")
-		_, zohoConv = e.HandoffTo(t, "zoho")
+		zohoHeld, zohoConv = e.HandoffTo(t, "zoho")
 		e.Do(t, "POST", "/v1/sessions/"+sessionID+"/messages", map[string]any{"type": "text", "payload": map[string]any{"text": "hi"}})
 		e.Do(t, "GET", "/v1/sessions/"+sessionID, nil)
 		e.Do(t, "POST", "/v1/sessions/"+zohoSession+"/stop", map[string]any{"reason": "resolved"})
@@ -113,12 +114,31 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}, "Query", "UpdateItem", "TransactWriteItems")
+	e.Bot.SetDown(false)
+	check("AdminFunction", func() {
+		// The operator page: signed in, it shows the status, the open
+		// sessions and the dead letters; its forms run the setup and a
+		// replay.
+		page := apptest.NewBrowser(t, e.Server.URL)
+		if resp, _ := page.Post("/admin/login", url.Values{"key": {apptest.AdminKey}}, ""); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d", resp.StatusCode)
+		}
+		_, html := page.Get("/admin")
+		csrf := csrfField.FindStringSubmatch(html)
+		if csrf == nil {
+			t.Fatal("the operator page has no form")
+		}
+		for _, form := range []string{"/admin/setup", "/admin/dead-letters/" + sessionID + "/replay"} {
+			if resp, _ := page.Post(form, url.Values{"csrf": {csrf[1]}}, ""); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s: %d", form, resp.StatusCode)
+			}
+		}
+	}, "Query", "GetItem", "BatchGetItem", "TransactWriteItems")
 	check("ActionsFunction", func() {
 		if status, _ := e.Do(t, "GET", "/v1/admin/dead-letters", nil, admin...); status != http.StatusOK {
 			t.Fatalf("dead letters: %d", status)
 		}
-		e.Bot.SetDown(false)
-		e.Do(t, "POST", "/v1/admin/dead-letters/"+sessionID+"/replay", nil, admin...)
+		e.Do(t, "POST", "/v1/admin/dead-letters/"+zohoHeld+"/replay", nil, admin...)
 	}, "Query", "BatchGetItem", "TransactWriteItems")
 	check("TokenRefreshFunction", func() {
 		e.LiveChat.Advance(27*time.Hour + 30*time.Minute)
@@ -127,3 +147,5 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		}
 	}, "Query")
 }
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

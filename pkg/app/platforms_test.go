@@ -241,18 +241,17 @@ func TestTestchatSelfCheckRefreshAndIngress(t *testing.T) {
 
 	// The webhooks function: only the webhook secret, no provider client.
 	c := e.Config
-	c.Ingress = true
 	c.Secret = c.Secret.Ingress(map[string]json.RawMessage{testchatName: json.RawMessage(`{"webhookSecret":"` + testchatHookKey + `"}`)})
 	c.Platforms = map[string]integration.Platform{testchatName: c.Platforms[testchatName]}
 	c.DefaultProvider = testchatName
-	webhooks, err := app.New(c, app.Options{Store: e.Store, Log: e.App.Log, Now: e.Clock.Now})
+	webhooks, err := app.NewWebhooks(c, app.Options{Store: e.Store, Log: e.App.Log, Now: e.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(webhooks.Bridge.Providers) != 0 {
 		t.Fatalf("the webhooks function has provider clients: %v", webhooks.Bridge.Providers)
 	}
-	front := httptest.NewServer(webhooks.Webhooks)
+	front := httptest.NewServer(webhooks)
 	t.Cleanup(front.Close)
 	sim.mu.Lock()
 	sim.webhookURL = front.URL + "/webhooks/" + testchatName

@@ -44,7 +44,8 @@
 //     answer, as a ratio to hello-world started the same way;
 //   - sends each function 10,000 events (after one per conversation, to
 //     warm it), counting AWS calls at the proxy and bot and provider calls
-//     at the simulators, and reading the process's VmHWM;
+//     at the simulators, and reading the process's VmHWM; the operator
+//     page's function (admin), no hot path, only starts cold;
 //   - runs the scheduled functions once on a table of 10,000 closed
 //     sessions with 10 items due, counting the items read;
 //   - measures the local server's HTTP path (App.Handler on loopback) on

@@ -15,6 +15,7 @@ import (
 const (
 	webhooksFunction = "webhooks"
 	actionsFunction  = "actions"
+	adminFunction    = "admin" // the operator page: sizes and cold starts only
 	helloFunction    = "hello"
 )
 
@@ -34,6 +35,8 @@ func (b *bench) event(p provider, e *env, name string, convs []conversation, n i
 		return apiGatewayEvent(p.agentMessage(e.Env, c, n), n), httpAnswer(200)
 	case actionsFunction:
 		return apiGatewayEvent(botMessage(c.sessionID, n), n), httpAnswer(202)
+	case adminFunction:
+		return apiGatewayEvent(request{method: "GET", path: "/admin", want: 200}, n), httpAnswer(200)
 	}
 	return b.schedule, nil
 }
@@ -41,7 +44,7 @@ func (b *bench) event(p provider, e *env, name string, convs []conversation, n i
 func (b *bench) scheduled() []string {
 	var out []string
 	for _, n := range b.names {
-		if n != webhooksFunction && n != actionsFunction {
+		if n != webhooksFunction && n != actionsFunction && n != adminFunction {
 			out = append(out, n)
 		}
 	}
@@ -184,7 +187,7 @@ func (b *bench) coldStarts(p provider, e *env, c conversation) error {
 		own := med(name, func(cs coldStart) time.Duration { return cs.total - cs.aws })
 		b.r.add(figure{Section: section, Name: name, Value: ratio, Unit: "ratio", Text: fmt.Sprintf("%.2f (%s)", ratio, ms(d))}.
 			atMost(maxColdStartRatio, "%.1f").
-			note("init %s, first invocation %s, waiting on moto_server %s (LoadAWS's Secrets Manager read and the first event's DynamoDB calls); without that wait %s, %.2f × hello",
+			note("init %s, first invocation %s, waiting on moto_server %s (the Secrets Manager read at init and the first event's DynamoDB calls); without that wait %s, %.2f × hello",
 				ms(med(name, initPart)), ms(med(name, func(cs coldStart) time.Duration { return cs.first })),
 				ms(med(name, func(cs coldStart) time.Duration { return cs.aws })), ms(own), own.Seconds()/hello.Seconds()))
 	}

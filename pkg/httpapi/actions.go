@@ -67,7 +67,7 @@ func Actions(c ActionsConfig) http.Handler {
 			routes(mux, operator)
 		}
 	}
-	mux.Handle("/", notFound(c.Log))
+	mux.Handle("/", NotFound(c.Log))
 	return httplog.Handler(c.Log, Canonical(mux, c.Log))
 }
 
@@ -79,7 +79,7 @@ func Canonical(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if clean := path.Clean(p); clean != p && clean+"/" != p {
-			notFound(log)(w, r)
+			NotFound(log)(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)

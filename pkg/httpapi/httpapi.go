@@ -122,8 +122,8 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// notFound answers unknown routes in the JSON error format.
-func notFound(log *slog.Logger) http.HandlerFunc {
+// NotFound answers unknown routes in the JSON error format.
+func NotFound(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, log, hitl.Errorf(hitl.CodeNotFound, "no such route"))
 	}

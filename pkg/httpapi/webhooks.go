@@ -55,6 +55,6 @@ func Webhooks(b *hitl.Bridge, parsers map[string]integration.WebhookParser, log 
 		}
 		WriteJSON(w, http.StatusOK, map[string]any{"accepted": len(events)})
 	})
-	mux.Handle("/", notFound(log))
+	mux.Handle("/", NotFound(log))
 	return httplog.Handler(log, mux)
 }

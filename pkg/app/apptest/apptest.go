@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/admin/page"
@@ -54,8 +56,11 @@ const (
 
 // Env is a running bridge and its counterparts.
 type Env struct {
-	App      *app.App
-	Config   config.Config
+	App    *app.App
+	Config config.Config
+	// Options are the App's: with Config, what each function's
+	// constructor (app.NewWebhooks, …) needs to wire it on this Env.
+	Options  app.Options
 	Store    hitl.Store
 	LiveChat *livechattest.Server
 	Zoho     *zohotest.Server
@@ -180,10 +185,11 @@ func Start(st hitl.Store, modify ...func(*config.Config)) (*Env, error) {
 	log := e.Logs.Logger()
 	e.Documents = &Documents{}
 	e.ZohoTokens = zoho.TokenDocument(e.Documents.Open("zoho-token", ""))
-	e.App, err = app.New(c, app.Options{
+	e.Options = app.Options{
 		Store: st, Log: log, Client: e.Net.Client(), Now: e.Clock.Now, Documents: e.Documents.Open,
 		Metrics: metrics.New(e.Metrics, e.Clock.Now),
-	})
+	}
+	e.App, err = app.New(c, e.Options)
 	if err != nil {
 		e.Close()
 		return nil, err
@@ -266,6 +272,55 @@ func (e *Env) HandoffTo(t testing.TB, provider string) (sessionID, conversationI
 		t.Fatalf("start session: %d %v", status, s)
 	}
 	return s["sessionId"].(string), s["providerConversationId"].(string)
+}
+
+// Invoke runs h on a raw API Gateway event, as the Lambda runtime does,
+// and decodes its answer.
+func Invoke(t testing.TB, h lambda.Handler, payload []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	out, err := h.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("not an API Gateway answer: %s", out)
+	}
+	return resp
+}
+
+// IngressConfig is e's configuration as the webhooks function reads it in
+// AWS: with the ingress secret that the token refresh function derives
+// from e's config secret (a run of that function, on documents in memory).
+func (e *Env) IngressConfig(t testing.TB) config.Config {
+	t.Helper()
+	ctx := context.Background()
+	var docs Documents
+	o := e.Options
+	o.ConfigSecret, o.IngressSecret = docs.Open("config", ""), docs.Open("ingress", "")
+	doc, err := e.Config.Secret.Document()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.ConfigSecret.Save(ctx, json.RawMessage(doc)); err != nil {
+		t.Fatal(err)
+	}
+	refresh, err := app.NewTokenRefresh(e.Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refresh(ctx); err != nil {
+		t.Fatalf("derive the ingress secret: %v", err)
+	}
+	var raw json.RawMessage
+	if err := o.IngressSecret.Load(ctx, &raw); err != nil {
+		t.Fatal(err)
+	}
+	c := e.Config
+	if c.Secret, err = config.ParseSecret(raw); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // Documents are JSON documents in memory, by name, as platforms keep
