@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +108,56 @@ func TestSharedCommitKeepsOthers(t *testing.T) {
 			t.Errorf("session s%d: %d events pending, %v, %v; want 20", i, len(p), ok, err)
 		}
 	}
+}
+
+// BenchmarkAgentMessages is the store's part of agent messages handled
+// eight at a time, as the local server's throughput run sends them: a
+// Record, the bot's callback (simulated: botCall), then the Ack, over 20
+// sessions. Compare runs with benchstat.
+func BenchmarkAgentMessages(b *testing.B) {
+	const sessions, workers, botCall = 20, 8, 200 * time.Microsecond
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "hitl.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	for i := range sessions {
+		s := hitl.Session{ID: fmt.Sprintf("s%d", i), UserID: "usr_1", Provider: hitl.LiveChat, Channel: hitl.ChannelNative, Status: hitl.StatusWaiting, CreatedAt: t0, UpdatedAt: t0}
+		if _, err := st.CreateSession(ctx, s, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism((workers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := next.Add(1)
+			id, owner := fmt.Sprintf("s%d", n%sessions), fmt.Sprintf("o%d", n)
+			at := time.Now()
+			r, err := st.Record(ctx, change(id, fmt.Sprintf("e%d", n), at), owner, at.Add(time.Minute))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !r.Leased {
+				continue // another message's deliverer sends it
+			}
+			time.Sleep(botCall)
+			for pending := r.Pending; ; {
+				more, err := st.Ack(ctx, id, owner, len(pending), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var ok bool
+				if more {
+					if pending, ok, err = st.Claim(ctx, id, owner, time.Now(), time.Now().Add(time.Minute)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if !ok {
+					break
+				}
+			}
+		}
+	})
 }

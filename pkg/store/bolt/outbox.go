@@ -100,7 +100,13 @@ func (s *Store) Claim(_ context.Context, sessionID, owner string, now, leaseUnti
 
 func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, next *hitl.Retry) (bool, error) {
 	var more bool
-	err := s.writes.update(func(tx *bbolt.Tx) error { // see Record
+	// Shared with concurrent Records and Acks as theirs are, but answered
+	// before the commit syncs: an Ack lost in a crash leaves the events
+	// pending with this owner's lease, so the sweep sends them again once it
+	// ends, as after a crash between the delivery and the Ack. What follows
+	// is safe: writes begin after this commit, readers of the outbox wait
+	// for it (settled), and the next commit reaches the disk after it.
+	err := s.writes.apply(func(tx *bbolt.Tx) error {
 		more = false
 		return change(tx, sessionID, func(r *record) (bool, error) {
 			if r.LeaseOwner != owner {
@@ -130,6 +136,7 @@ func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, n
 
 func (s *Store) RetryState(_ context.Context, sessionID string) (hitl.Retry, error) {
 	var state hitl.Retry
+	s.writes.settled() // an Ack answered is visible
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		r, err := loadExisting(tx, sessionID)
 		if err == nil {
@@ -146,6 +153,7 @@ func (s *Store) RetryState(_ context.Context, sessionID string) (hitl.Retry, err
 func (s *Store) DueOutboxes(_ context.Context, now time.Time, limit int) ([]string, error) {
 	var ids []string
 	end := timeKey(now)
+	s.writes.settled() // an Ack answered is visible
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		ids = indexed(tx, dueBucket, limit, func(at string) bool { return at <= end })
 		return nil
