@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
@@ -90,10 +92,19 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi"))
 		e.Bot.SetDown(true)
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Still there?"))
-		// A SalesIQ reply right after the open replays held deliveries first;
-		// one of a conversation not yet recorded is held.
+		// A SalesIQ reply right after the open, to a webhooks function of its
+		// own (another process than the opener's, as in AWS), reads the held
+		// deliveries once; one of a conversation not yet recorded is held.
+		webhooks, err := app.NewWebhooks(e.IngressConfig(t), e.Options)
+		if err != nil {
+			t.Fatal(err)
+		}
+		front := httptest.NewServer(webhooks)
+		t.Cleanup(front.Close)
+		e.Zoho.SetWebhookURL(front.URL + "/webhooks/zoho")
 		mustDeliver(t)(e.Zoho.OperatorAccepts(zohoConv, zohotest.Operator{ID: "op-1", Name: "Omar"}))
 		mustDeliver(t)(e.Zoho.OperatorReplies(zohoConv, "Hello"))
+		e.Zoho.SetWebhookURL(e.Server.URL + "/webhooks/zoho")
 		early := hitl.ProviderEvent{Provider: hitl.Zoho, ConversationID: "4000000000000000001", Key: "m1",
 			Type: hitl.EventMessage, MaybeOpening: true, Message: &hitl.Message{Type: hitl.TypeText, Text: "early"}}
 		if err := e.App.Bridge.HandleProviderEvent(context.Background(), early); err != nil {
