@@ -20,7 +20,7 @@ func TestScheduledRunDeliversWhatTheBotRefused(t *testing.T) {
 	e := apptest.New(t, apptest.Dynamo(t))
 	_, chatID := e.Handoff(t)
 	e.Bot.SetDown(true)
-	if status, err := e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}); err != nil || status != 200 {
+	if status, err := e.LiveChat.AgentJoins(chatID, livechattest.Ann); err != nil || status != 200 {
 		t.Fatalf("webhook: %d %v", status, err)
 	}
 	e.Bot.SetDown(false)

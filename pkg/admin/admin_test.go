@@ -18,7 +18,7 @@ func withDeadLetter(t *testing.T) (*apptest.Env, string) {
 	t.Helper()
 	e := apptest.New(t, apptest.Bolt(t))
 	sessionID, chatID := e.Handoff(t)
-	if _, err := e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}); err != nil {
+	if _, err := e.LiveChat.AgentJoins(chatID, livechattest.Ann); err != nil {
 		t.Fatal(err)
 	}
 	e.Bot.SetDown(true)

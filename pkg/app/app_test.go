@@ -124,7 +124,7 @@ func TestLiveChatHandoffEndToEnd(t *testing.T) {
 			t.Fatalf("upload=%v bigLink=%v location=%v card=%v; chat events %+v", sawUpload, sawBigLink, sawLocation, sawCard, chat.Events)
 		}
 
-		agent := livechattest.Agent{ID: "ann@example.com", Name: "Ann"}
+		agent := livechattest.Ann
 		mustDeliver(t)(lc.AgentJoins(chatID, agent))
 		mustDeliver(t)(lc.AgentSays(chatID, "Hi Ada"))
 		mustDeliver(t)(lc.AgentNote(chatID, "internal only"))

@@ -51,7 +51,7 @@ func TestStartAfterACrashReusesTheLiveChatChat(t *testing.T) {
 			t.Fatalf("%d LiveChat chats for one handoff", n)
 		}
 		chatID := s["providerConversationId"].(string)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		if got := e.Bot.Events(); len(got) != 1 || got[0].SessionID != s["sessionId"] {
 			t.Fatalf("the resumed chat is not wired to the session: %+v", got)
 		}

@@ -20,11 +20,6 @@ import (
 // store: queue position, agent identity, seen both ways, typing, rating,
 // context, availability and the bot speaking as a LiveChat bot.
 
-var (
-	nora = livechattest.Agent{ID: "nora@example.com", Name: "Nora Diaz", AvatarURL: "https://cdn.files-text.com/avatars/nora.png"}
-	omar = livechattest.Agent{ID: "omar@example.com", Name: "Omar Haddad", AvatarURL: "https://cdn.files-text.com/avatars/omar.png"}
-)
-
 // eachStoreWithBot runs test on every store with a LiveChat bot set up as
 // the README says: created with the Configuration API's create_bot in the
 // handoff group with the supervisor priority, its id in LIVECHAT_BOT_ID
@@ -90,8 +85,8 @@ func TestLiveChatQueuePositionAndAgentIdentity(t *testing.T) {
 		lc := e.LiveChat
 		lc.SetRouting(livechattest.RoutingQueue)
 		lc.SetQueueWaitPerChat(90 * time.Second)
-		lc.SetRoutingStatus(omar, livechattest.NotAcceptingChats, 1) // known to LiveChat, never seen by the bridge
-		e.Handoff(t)                                                 // someone else waits first
+		lc.SetRoutingStatus(livechattest.Omar, livechattest.NotAcceptingChats, 1) // known to LiveChat, never seen by the bridge
+		e.Handoff(t)                                                              // someone else waits first
 		sessionID, chatID := e.Handoff(t)
 
 		queued := eventsOf(e, sessionID, hitl.EventQueued)
@@ -102,12 +97,12 @@ func TestLiveChatQueuePositionAndAgentIdentity(t *testing.T) {
 			t.Fatalf("session while queued: %v", s)
 		}
 
-		mustDeliver(t)(lc.AgentJoins(chatID, nora))
+		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Nora))
 		mustDeliver(t)(lc.AgentSays(chatID, "Hi, Nora here"))
 		// A transfer to an agent the bridge never saw: looked up by id.
 		chat, _ := lc.Chat(chatID)
 		mustDeliver(t)(lc.Deliver("chat_transferred", map[string]any{"chat_id": chatID, "thread_id": chat.ThreadID,
-			"requester_id": nora.ID, "reason": "manual", "transferred_to": map[string]any{"agent_ids": []string{omar.ID}}}))
+			"requester_id": livechattest.Nora.ID, "reason": "manual", "transferred_to": map[string]any{"agent_ids": []string{livechattest.Omar.ID}}}))
 
 		assigned := eventsOf(e, sessionID, hitl.EventAssigned)
 		messages := eventsOf(e, sessionID, hitl.EventMessage)
@@ -115,11 +110,11 @@ func TestLiveChatQueuePositionAndAgentIdentity(t *testing.T) {
 		if len(assigned) != 1 || len(messages) != 1 || len(transferred) != 1 {
 			t.Fatalf("bot received %v", eventTypes(e.Bot.Events()))
 		}
-		assertAgent(t, "assigned", assigned[0].Agent, nora)
-		assertAgent(t, "message", messages[0].Agent, nora)
-		assertAgent(t, "transferred", transferred[0].Agent, omar)
+		assertAgent(t, "assigned", assigned[0].Agent, livechattest.Nora)
+		assertAgent(t, "message", messages[0].Agent, livechattest.Nora)
+		assertAgent(t, "transferred", transferred[0].Agent, livechattest.Omar)
 		_, s := e.Do(t, "GET", "/v1/sessions/"+sessionID, nil)
-		if agent, _ := s["agent"].(map[string]any); s["status"] != "assigned" || agent["id"] != omar.ID || agent["avatarUrl"] != omar.AvatarURL {
+		if agent, _ := s["agent"].(map[string]any); s["status"] != "assigned" || agent["id"] != livechattest.Omar.ID || agent["avatarUrl"] != livechattest.Omar.AvatarURL {
 			t.Fatalf("session after the transfer: %v", s)
 		}
 	})
@@ -150,7 +145,7 @@ func TestLiveChatSeenTypingRatingAndContext(t *testing.T) {
 			t.Errorf("transcript header %q", chat.Events[0].Text)
 		}
 
-		mustDeliver(t)(lc.AgentJoins(chatID, nora))
+		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Nora))
 		mustDeliver(t)(lc.AgentSays(chatID, "Let me check"))
 
 		// The end user types and reads.
@@ -174,7 +169,7 @@ func TestLiveChatSeenTypingRatingAndContext(t *testing.T) {
 		if len(seen) != 1 || seen[0].SeenUpTo.IsZero() || seen[0].BotConversationID != "bc-7" {
 			t.Fatalf("seen events %+v", seen)
 		}
-		assertAgent(t, "seen", seen[0].Agent, nora)
+		assertAgent(t, "seen", seen[0].Agent, livechattest.Nora)
 		rated := eventsOf(e, s.ID, hitl.EventRated)
 		if len(rated) != 1 || rated[0].Rating == nil || *rated[0].Rating != (hitl.Rating{Score: 1, OutOf: 1, Comment: "Quick and kind"}) {
 			t.Fatalf("rated events %+v", rated)
@@ -203,8 +198,8 @@ func TestLiveChatAvailability(t *testing.T) {
 		if hitl.ErrorCode(err) != hitl.CodeNoAgent || e.LiveChat.Calls("start_chat") != 0 {
 			t.Fatalf("refused start: %v, %d chats", err, e.LiveChat.Calls("start_chat"))
 		}
-		e.LiveChat.SetRoutingStatus(nora, livechattest.AcceptingChats, 1)
-		e.LiveChat.SetRoutingStatus(omar, livechattest.AcceptingChats, 2) // another group
+		e.LiveChat.SetRoutingStatus(livechattest.Nora, livechattest.AcceptingChats, 1)
+		e.LiveChat.SetRoutingStatus(livechattest.Omar, livechattest.AcceptingChats, 2) // another group
 		if a, err := e.App.Bridge.Availability(ctx, ""); err != nil || !a.Accepting || a.Agents != 1 {
 			t.Fatalf("one agent of the group: %+v, %v", a, err)
 		}
@@ -226,7 +221,7 @@ func TestLiveChatBotSpeaksAsTheBot(t *testing.T) {
 			}
 		}
 		say("an agent will be with you shortly") // queued: no agent to read the bot yet
-		mustDeliver(t)(lc.AgentJoins(chatID, nora))
+		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Nora))
 		say("the customer's order is 8841-2203")
 		say("they were charged twice")
 		mustDeliver(t)(lc.AgentSays(chatID, "Thanks, I see it"))
@@ -254,8 +249,8 @@ func TestLiveChatBotSpeaksAsTheBot(t *testing.T) {
 		if got := strings.Join(eventTypes(e.Bot.Events()), " "); got != "hitl.assigned hitl.message" {
 			t.Fatalf("bot received %s", got)
 		}
-		assertAgent(t, "assigned", e.Bot.Events()[0].Agent, nora)
-		if _, s := e.Do(t, "GET", "/v1/sessions/"+sessionID, nil); s["agent"].(map[string]any)["id"] != nora.ID {
+		assertAgent(t, "assigned", e.Bot.Events()[0].Agent, livechattest.Nora)
+		if _, s := e.Do(t, "GET", "/v1/sessions/"+sessionID, nil); s["agent"].(map[string]any)["id"] != livechattest.Nora.ID {
 			t.Fatalf("session's agent %v", s["agent"])
 		}
 	})

@@ -88,7 +88,7 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		e.Do(t, "GET", "/oauth/zoho/start", nil, admin...)
 	}, "PutItem", "GetItem", "UpdateItem", "TransactWriteItems", "Query")
 	check("WebhooksFunction", func() {
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi"))
 		e.Bot.SetDown(true)
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Still there?"))

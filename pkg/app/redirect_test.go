@@ -34,7 +34,7 @@ func TestARedirectingBotGetsTheEventLaterAndItsTargetNothing(t *testing.T) {
 	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) { c.BotCallbackURL = front.URL + "/hitl" })
 	bot = e.Bot
 	_, chatID := e.Handoff(t)
-	mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+	mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 	mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi Ada"))
 	if n := internal.Load(); n != 0 || len(e.Bot.Events()) != 0 {
 		t.Fatalf("redirect followed: target got %d requests, bot %d events", n, len(e.Bot.Events()))

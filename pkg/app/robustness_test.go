@@ -106,7 +106,7 @@ func TestBadWebhooksAreRefusedAndChangeNothing(t *testing.T) {
 func TestNothingIsLostWhileTheBotIsDown(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		_, chatID := e.Handoff(t)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		before := len(e.Bot.Events())
 		e.Bot.SetDown(true)
 		for _, text := range []string{"one", "two", "three"} {
@@ -138,7 +138,7 @@ func TestNothingIsLostWhileTheBotIsDown(t *testing.T) {
 func TestDeadLettersAfterTheRetryWindowCanBeReplayed(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		sessionID, chatID := e.Handoff(t)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		before := len(e.Bot.Events())
 		e.Bot.SetDown(true)
 		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "are you there?"))

@@ -16,7 +16,7 @@ import (
 // agent. The agent leaving later sets the session waiting again.
 func TestLiveChatRoutingOn(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
-		ann := livechattest.Agent{ID: "ann@example.com", Name: "Ann"}
+		ann := livechattest.Ann
 		e.LiveChat.SetRouting(livechattest.RoutingAssign, ann)
 		e.LiveChat.SetDeliveries(2) // and each webhook arrives twice
 		_, u := e.Do(t, "POST", "/v1/users", map[string]any{"name": "Ada"})

@@ -70,7 +70,7 @@ func TestHandoffMetrics(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		sessionID, chatID := e.Handoff(t)
 		e.Clock.Advance(30 * time.Second)
-		if _, err := e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}); err != nil {
+		if _, err := e.LiveChat.AgentJoins(chatID, livechattest.Ann); err != nil {
 			t.Fatal(err)
 		}
 		e.Clock.Advance(15 * time.Second)
@@ -116,7 +116,7 @@ func TestHandoffMetrics(t *testing.T) {
 func TestRatingAfterTheEndReachesTheBot(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		_, chatID := e.Handoff(t)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		mustDeliver(t)(e.LiveChat.AgentCloses(chatID))
 		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
 		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))

@@ -17,11 +17,6 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 )
 
-var (
-	nora = livechattest.Agent{ID: "nora@example.com", Name: "Nora Diaz", AvatarURL: "https://cdn.files-text.com/avatars/nora.png"}
-	omar = livechattest.Agent{ID: "omar@example.com", Name: "Omar Haddad", AvatarURL: "https://cdn.files-text.com/avatars/omar.png"}
-)
-
 // withBot gives the fixture's client a bot created in the group; it
 // returns the bot's id.
 func (f *fixture) withBot(t *testing.T) string {
@@ -85,13 +80,13 @@ func TestAvailability(t *testing.T) {
 	f.withBot(t)
 	integration := livechattest.Agent{ID: f.sim.Options().IntegrationAgentID}
 	f.sim.SetRoutingStatus(integration, livechattest.AcceptingChats, groupID)
-	f.sim.SetRoutingStatus(omar, livechattest.AcceptingChats, groupID+1) // another group
-	f.sim.SetRoutingStatus(nora, livechattest.NotAcceptingChats, groupID)
+	f.sim.SetRoutingStatus(livechattest.Omar, livechattest.AcceptingChats, groupID+1) // another group
+	f.sim.SetRoutingStatus(livechattest.Nora, livechattest.NotAcceptingChats, groupID)
 	if a, err := f.client.Availability(ctx); err != nil || a.Accepting {
 		t.Fatalf("only the integration, the bot and another group's agent: %+v, %v", a, err)
 	}
-	f.sim.SetRoutingStatus(nora, livechattest.AcceptingChats, groupID, groupID+1)
-	f.sim.SetRoutingStatus(omar, livechattest.AcceptingChats, groupID)
+	f.sim.SetRoutingStatus(livechattest.Nora, livechattest.AcceptingChats, groupID, groupID+1)
+	f.sim.SetRoutingStatus(livechattest.Omar, livechattest.AcceptingChats, groupID)
 	if a, err := f.client.Availability(ctx); err != nil || !a.Accepting || a.Agents != 2 {
 		t.Fatalf("two agents: %+v, %v", a, err)
 	}
@@ -179,7 +174,7 @@ func TestSendAsBot(t *testing.T) {
 		t.Fatalf("queued bot message %+v", last)
 	}
 
-	ok(t)(f.sim.AgentJoins(chatID, nora))
+	ok(t)(f.sim.AgentJoins(chatID, livechattest.Nora))
 	s.Status = hitl.StatusAssigned
 	for _, text := range []string{"your order ships Monday", "anything else?"} {
 		sent, err := f.client.SendAsBot(ctx, s, hitl.Message{Type: hitl.TypeText, Text: text})
@@ -207,7 +202,7 @@ func TestSendAsBot(t *testing.T) {
 	var types []hitl.EventType
 	for _, e := range got {
 		types = append(types, e.Type)
-		if e.Agent != nil && e.Agent.ID != nora.ID {
+		if e.Agent != nil && e.Agent.ID != livechattest.Nora.ID {
 			t.Errorf("event of another agent: %+v", e)
 		}
 	}
@@ -219,7 +214,7 @@ func TestSendAsBot(t *testing.T) {
 	// which removed the bot: a new token, the bot joins again.
 	f.sim.ExpireBotTokens()
 	ok(t)(f.sim.TransferToQueue(chatID, groupID))
-	ok(t)(f.sim.AgentJoins(chatID, omar))
+	ok(t)(f.sim.AgentJoins(chatID, livechattest.Omar))
 	if _, err := f.client.SendAsBot(ctx, s, hitl.Message{Type: hitl.TypeImage, URL: "https://img.example.com/map.png"}); err != nil {
 		t.Fatal(err)
 	}
@@ -238,16 +233,16 @@ func TestWebhooksCarryAgentIdentity(t *testing.T) {
 	events := f.webhooks(t, "")
 	s := f.open(t)
 	chatID := s.ProviderConversationID
-	f.sim.SetRouting(livechattest.RoutingSilent, omar) // Omar is known to the directory only
+	f.sim.SetRouting(livechattest.RoutingSilent, livechattest.Omar) // Omar is known to the directory only
 
-	ok(t)(f.sim.AgentJoins(chatID, nora))
+	ok(t)(f.sim.AgentJoins(chatID, livechattest.Nora))
 	ok(t)(f.sim.AgentSays(chatID, "Hi Ada"))
 	ok(t)(f.sim.AgentReads(chatID))
 	// Another agent takes over without joining first, as a transfer does:
 	// the parser has never seen them and looks them up once.
 	ok(t)(f.sim.Deliver("chat_transferred", map[string]any{"chat_id": chatID, "thread_id": f.chat(t, chatID).ThreadID,
-		"requester_id": nora.ID, "reason": "manual", "transferred_to": map[string]any{"agent_ids": []string{omar.ID}}}))
-	ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
+		"requester_id": livechattest.Nora.ID, "reason": "manual", "transferred_to": map[string]any{"agent_ids": []string{livechattest.Omar.ID}}}))
+	ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": livechattest.Omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
 	ok(t)(f.sim.CustomerRates(chatID, 1, "Quick and kind"))
 	ok(t)(f.sim.CustomerRates(chatID, 0, ""))
 
@@ -260,7 +255,7 @@ func TestWebhooksCarryAgentIdentity(t *testing.T) {
 	if !slices.Equal(types, want) {
 		t.Fatalf("events %q, want %q", types, want)
 	}
-	for i, a := range []livechattest.Agent{nora, nora, nora, omar, omar} {
+	for i, a := range []livechattest.Agent{livechattest.Nora, livechattest.Nora, livechattest.Nora, livechattest.Omar, livechattest.Omar} {
 		if e := got[i].Agent; e == nil || e.ID != a.ID || e.Name != a.Name || e.AvatarURL != a.AvatarURL {
 			t.Errorf("event %d (%s) agent %+v, want %+v", i, got[i].Type, e, a)
 		}
@@ -286,13 +281,13 @@ func TestAgentLookupFailureIsNotFatal(t *testing.T) {
 	chatID := s.ProviderConversationID
 	f.sim.FailNext("get_agent", 5, livechattest.Fault{Status: 403, Type: "authorization", Message: "Scope agents--all:ro missing"})
 	for range 2 {
-		ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
+		ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": livechattest.Omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
 	}
 	// A customer's id is never looked up as an agent's.
 	ok(t)(f.sim.Deliver("incoming_event", map[string]any{"chat_id": chatID, "event": map[string]any{
 		"id": "E1", "type": "message", "text": "hello?", "visibility": "all", "author_id": s.Visitor.ID}}))
 	got := events()
-	if len(got) != 3 || got[0].Agent == nil || got[0].Agent.ID != omar.ID || got[0].Agent.Name != "" || got[2].Agent.ID != s.Visitor.ID {
+	if len(got) != 3 || got[0].Agent == nil || got[0].Agent.ID != livechattest.Omar.ID || got[0].Agent.Name != "" || got[2].Agent.ID != s.Visitor.ID {
 		t.Fatalf("events %+v", got)
 	}
 	if f.sim.Calls("get_agent") != 1 {

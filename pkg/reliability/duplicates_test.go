@@ -48,7 +48,7 @@ func openConversations(t testing.TB, e *apptest.Env, n, perSession, copies int) 
 			var err error
 			switch {
 			case j == 0 && c.provider == "livechat":
-				_, err = e.LiveChat.AgentJoins(c.convID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"})
+				_, err = e.LiveChat.AgentJoins(c.convID, livechattest.Ann)
 			case j == 0:
 				_, err = e.Zoho.OperatorAccepts(c.convID, zohotest.Operator{ID: "op-1", Name: "Olga", Email: "olga@example.com"})
 			case c.provider == "livechat":

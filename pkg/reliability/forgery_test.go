@@ -129,7 +129,7 @@ func liveChatActs(t testing.TB, lc *livechattest.Server, chatID string) {
 			t.Fatal(err)
 		}
 	}
-	do(lc.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"}))
+	do(lc.AgentJoins(chatID, livechattest.Ann))
 	for i := range 6 {
 		do(lc.AgentSays(chatID, fmt.Sprintf("agent message %d", i)))
 	}

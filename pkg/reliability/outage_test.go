@@ -122,7 +122,7 @@ func TestWebhooksAnswerInTimeWhileTheBotHangs(t *testing.T) {
 	_, chatID := e.Handoff(t)
 	e.Bot.SetStalled(true)
 	start := time.Now()
-	status, err := e.LiveChat.AgentJoins(chatID, livechattest.Agent{ID: "ann@example.com", Name: "Ann"})
+	status, err := e.LiveChat.AgentJoins(chatID, livechattest.Ann)
 	took := time.Since(start)
 	e.Bot.SetStalled(false)
 	if err != nil {

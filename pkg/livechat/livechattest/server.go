@@ -111,6 +111,14 @@ type Agent struct {
 	AvatarURL string
 }
 
+// Agents the tests share: Ann without an avatar, Nora and Omar with one
+// (as the agent's identity reaches the bot).
+var (
+	Ann  = Agent{ID: "ann@example.com", Name: "Ann"}
+	Nora = Agent{ID: "nora@example.com", Name: "Nora Diaz", AvatarURL: "https://cdn.files-text.com/avatars/nora.png"}
+	Omar = Agent{ID: "omar@example.com", Name: "Omar Haddad", AvatarURL: "https://cdn.files-text.com/avatars/omar.png"}
+)
+
 // User is a chat participant. SeenUpTo is their events_seen_up_to.
 type User struct {
 	ID, Name, Type, Visibility string
