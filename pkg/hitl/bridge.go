@@ -1,6 +1,7 @@
 package hitl
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -139,26 +140,37 @@ const (
 	maxIdemKey     = 255
 )
 
+// route fills in the default provider and channel of a new session.
+func (b *Bridge) route(provider, channel string) (string, string) {
+	return cmp.Or(provider, b.DefaultProvider), cmp.Or(channel, ChannelNative)
+}
+
+// checkOpening checks what every new session starts with: a configured
+// provider, and the title and description its conversation opens with.
+func (b *Bridge) checkOpening(provider, title, description string) error {
+	switch {
+	case !b.HasProvider(provider):
+		return Errorf(CodeInvalid, "provider %q is not configured", provider)
+	case len(title) > maxTitle || !utf8.ValidString(title):
+		return Errorf(CodeInvalid, "title must be valid UTF-8 of at most %d bytes", maxTitle)
+	case len(description) > maxDescription || !utf8.ValidString(description):
+		return Errorf(CodeInvalid, "description must be valid UTF-8 of at most %d bytes", maxDescription)
+	}
+	return nil
+}
+
 // StartSession opens a provider conversation for the user, posts the
 // transcript and records the session. With an idempotency key, one provider
 // conversation is opened per key: a repeat returns the first session.
 func (b *Bridge) StartSession(ctx context.Context, in StartRequest) (Session, error) {
-	if in.Provider == "" {
-		in.Provider = b.DefaultProvider
-	}
-	if in.Channel == "" {
-		in.Channel = ChannelNative
-	}
-	_, ok := b.Providers[in.Provider]
-	switch {
-	case in.UserID == "":
+	in.Provider, in.Channel = b.route(in.Provider, in.Channel)
+	if in.UserID == "" {
 		return Session{}, Errorf(CodeInvalid, "userId is required")
-	case !ok:
-		return Session{}, Errorf(CodeInvalid, "provider %q is not configured", in.Provider)
-	case len(in.Title) > maxTitle || !utf8.ValidString(in.Title):
-		return Session{}, Errorf(CodeInvalid, "title must be valid UTF-8 of at most %d bytes", maxTitle)
-	case len(in.Description) > maxDescription || !utf8.ValidString(in.Description):
-		return Session{}, Errorf(CodeInvalid, "description must be valid UTF-8 of at most %d bytes", maxDescription)
+	}
+	if err := b.checkOpening(in.Provider, in.Title, in.Description); err != nil {
+		return Session{}, err
+	}
+	switch {
 	case len(in.History) > MaxHistory:
 		return Session{}, Errorf(CodeInvalid, "messageHistory has more than %d messages", MaxHistory)
 	case len(in.IdempotencyKey) > maxIdemKey:

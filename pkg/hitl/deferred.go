@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 )
 
 // Deferred sessions: sessions that open at the end user's first message.
@@ -72,20 +71,11 @@ func (b *Bridge) HasProvider(name string) bool {
 // CreateDeferred records a deferred session: without an end user and
 // without calling the provider. Its idle deadline starts now.
 func (b *Bridge) CreateDeferred(ctx context.Context, in DeferredRequest) (Session, error) {
-	if in.Provider == "" {
-		in.Provider = b.DefaultProvider
-	}
-	if in.Channel == "" {
-		in.Channel = ChannelNative
-	}
-	if !b.HasProvider(in.Provider) {
-		return Session{}, Errorf(CodeInvalid, "provider %q is not configured", in.Provider)
+	in.Provider, in.Channel = b.route(in.Provider, in.Channel)
+	if err := b.checkOpening(in.Provider, in.Title, in.Description); err != nil {
+		return Session{}, err
 	}
 	switch {
-	case len(in.Title) > maxTitle || !utf8.ValidString(in.Title):
-		return Session{}, Errorf(CodeInvalid, "title must be valid UTF-8 of at most %d bytes", maxTitle)
-	case len(in.Description) > maxDescription || !utf8.ValidString(in.Description):
-		return Session{}, Errorf(CodeInvalid, "description must be valid UTF-8 of at most %d bytes", maxDescription)
 	case len(in.Transcript) > MaxHistory:
 		return Session{}, Errorf(CodeInvalid, "messages has more than %d entries", MaxHistory)
 	case transcriptBytes(in.Transcript) > MaxTranscriptBytes:
