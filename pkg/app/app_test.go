@@ -13,6 +13,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 func TestMain(m *testing.M) { os.Exit(awstest.Run(m)) }
@@ -125,13 +126,13 @@ func TestLiveChatHandoffEndToEnd(t *testing.T) {
 		}
 
 		agent := livechattest.Ann
-		mustDeliver(t)(lc.AgentJoins(chatID, agent))
-		mustDeliver(t)(lc.AgentSays(chatID, "Hi Ada"))
-		mustDeliver(t)(lc.AgentNote(chatID, "internal only"))
-		mustDeliver(t)(lc.AgentSendsFile(chatID, "label.pdf", "application/pdf", []byte("%PDF")))
-		mustDeliver(t)(lc.TransferToQueue(chatID, 1))
-		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Agent{ID: "bob@example.com", Name: "Bob"}))
-		mustDeliver(t)(lc.AgentCloses(chatID))
+		simcore.Delivered(t)(lc.AgentJoins(chatID, agent))
+		simcore.Delivered(t)(lc.AgentSays(chatID, "Hi Ada"))
+		simcore.Delivered(t)(lc.AgentNote(chatID, "internal only"))
+		simcore.Delivered(t)(lc.AgentSendsFile(chatID, "label.pdf", "application/pdf", []byte("%PDF")))
+		simcore.Delivered(t)(lc.TransferToQueue(chatID, 1))
+		simcore.Delivered(t)(lc.AgentJoins(chatID, livechattest.Agent{ID: "bob@example.com", Name: "Bob"}))
+		simcore.Delivered(t)(lc.AgentCloses(chatID))
 
 		got := e.Bot.Events()
 		want := []string{"hitl.assigned", "hitl.message", "hitl.message", "hitl.queued", "hitl.assigned", "hitl.stopped"}
@@ -176,15 +177,6 @@ func TestLiveChatHandoffEndToEnd(t *testing.T) {
 	})
 }
 
-func mustDeliver(t *testing.T) func(int, error) {
-	return func(status int, err error) {
-		t.Helper()
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("webhook delivery: status %d, err %v", status, err)
-		}
-	}
-}
-
 func newFileServer(t *testing.T) *httptestServer {
 	return startFileServer(t, map[string][]byte{
 		"/photo.png": {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 0},
@@ -215,7 +207,7 @@ func TestBotStopsTheHandoff(t *testing.T) {
 			t.Fatalf("stop events %+v", stops)
 		}
 		// LiveChat's own chat_deactivated for the same chat adds nothing.
-		mustDeliver(t)(e.LiveChat.Deliver("chat_deactivated", map[string]any{"chat_id": chatID, "thread_id": chat.ThreadID}))
+		simcore.Delivered(t)(e.LiveChat.Deliver("chat_deactivated", map[string]any{"chat_id": chatID, "thread_id": chat.ThreadID}))
 		if n := len(e.Bot.Events()); n != 1 {
 			t.Fatalf("bot has %d events, want 1", n)
 		}

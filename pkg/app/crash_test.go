@@ -10,6 +10,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // startWithKey posts startHitl with an Idempotency-Key; a crashed request
@@ -51,7 +52,7 @@ func TestStartAfterACrashReusesTheLiveChatChat(t *testing.T) {
 			t.Fatalf("%d LiveChat chats for one handoff", n)
 		}
 		chatID := s["providerConversationId"].(string)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
+		simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		if got := e.Bot.Events(); len(got) != 1 || got[0].SessionID != s["sessionId"] {
 			t.Fatalf("the resumed chat is not wired to the session: %+v", got)
 		}

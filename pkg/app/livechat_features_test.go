@@ -14,6 +14,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // The LiveChat features beyond carrying messages, end to end on every
@@ -97,11 +98,11 @@ func TestLiveChatQueuePositionAndAgentIdentity(t *testing.T) {
 			t.Fatalf("session while queued: %v", s)
 		}
 
-		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Nora))
-		mustDeliver(t)(lc.AgentSays(chatID, "Hi, Nora here"))
+		simcore.Delivered(t)(lc.AgentJoins(chatID, livechattest.Nora))
+		simcore.Delivered(t)(lc.AgentSays(chatID, "Hi, Nora here"))
 		// A transfer to an agent the bridge never saw: looked up by id.
 		chat, _ := lc.Chat(chatID)
-		mustDeliver(t)(lc.Deliver("chat_transferred", map[string]any{"chat_id": chatID, "thread_id": chat.ThreadID,
+		simcore.Delivered(t)(lc.Deliver("chat_transferred", map[string]any{"chat_id": chatID, "thread_id": chat.ThreadID,
 			"requester_id": livechattest.Nora.ID, "reason": "manual", "transferred_to": map[string]any{"agent_ids": []string{livechattest.Omar.ID}}}))
 
 		assigned := eventsOf(e, sessionID, hitl.EventAssigned)
@@ -145,8 +146,8 @@ func TestLiveChatSeenTypingRatingAndContext(t *testing.T) {
 			t.Errorf("transcript header %q", chat.Events[0].Text)
 		}
 
-		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Nora))
-		mustDeliver(t)(lc.AgentSays(chatID, "Let me check"))
+		simcore.Delivered(t)(lc.AgentJoins(chatID, livechattest.Nora))
+		simcore.Delivered(t)(lc.AgentSays(chatID, "Let me check"))
 
 		// The end user types and reads.
 		if fwd, err := e.App.Bridge.Typing(ctx, s.ID, "it was the blue"); err != nil || !fwd {
@@ -163,8 +164,8 @@ func TestLiveChatSeenTypingRatingAndContext(t *testing.T) {
 		}
 
 		// The agent reads; the end user rates.
-		mustDeliver(t)(lc.AgentReads(chatID))
-		mustDeliver(t)(lc.CustomerRates(chatID, 1, "Quick and kind"))
+		simcore.Delivered(t)(lc.AgentReads(chatID))
+		simcore.Delivered(t)(lc.CustomerRates(chatID, 1, "Quick and kind"))
 		seen := eventsOf(e, s.ID, hitl.EventSeen)
 		if len(seen) != 1 || seen[0].SeenUpTo.IsZero() || seen[0].BotConversationID != "bc-7" {
 			t.Fatalf("seen events %+v", seen)
@@ -175,7 +176,7 @@ func TestLiveChatSeenTypingRatingAndContext(t *testing.T) {
 			t.Fatalf("rated events %+v", rated)
 		}
 		// The customer's own seen marks never come back as the agent's.
-		mustDeliver(t)(lc.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": s.Visitor.ID,
+		simcore.Delivered(t)(lc.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": s.Visitor.ID,
 			"seen_up_to": upTo.Format("2006-01-02T15:04:05.000000Z")}))
 		if n := len(eventsOf(e, s.ID, hitl.EventSeen)); n != 1 {
 			t.Fatalf("%d seen events after the customer's own mark", n)
@@ -221,10 +222,10 @@ func TestLiveChatBotSpeaksAsTheBot(t *testing.T) {
 			}
 		}
 		say("an agent will be with you shortly") // queued: no agent to read the bot yet
-		mustDeliver(t)(lc.AgentJoins(chatID, livechattest.Nora))
+		simcore.Delivered(t)(lc.AgentJoins(chatID, livechattest.Nora))
 		say("the customer's order is 8841-2203")
 		say("they were charged twice")
-		mustDeliver(t)(lc.AgentSays(chatID, "Thanks, I see it"))
+		simcore.Delivered(t)(lc.AgentSays(chatID, "Thanks, I see it"))
 
 		chat, _ := lc.Chat(chatID)
 		var byBot, asCustomer []string

@@ -17,6 +17,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -88,10 +89,10 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		e.Do(t, "GET", "/oauth/zoho/start", nil, admin...)
 	}, "PutItem", "GetItem", "UpdateItem", "TransactWriteItems", "Query")
 	check("WebhooksFunction", func() {
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
-		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi"))
+		simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
+		simcore.Delivered(t)(e.LiveChat.AgentSays(chatID, "Hi"))
 		e.Bot.SetDown(true)
-		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Still there?"))
+		simcore.Delivered(t)(e.LiveChat.AgentSays(chatID, "Still there?"))
 		// A SalesIQ reply right after the open, to a webhooks function of its
 		// own (another process than the opener's, as in AWS), reads the held
 		// deliveries once; one of a conversation not yet recorded is held.
@@ -102,8 +103,8 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		front := httptest.NewServer(webhooks)
 		t.Cleanup(front.Close)
 		e.Zoho.SetWebhookURL(front.URL + "/webhooks/zoho")
-		mustDeliver(t)(e.Zoho.OperatorAccepts(zohoConv, zohotest.Operator{ID: "op-1", Name: "Omar"}))
-		mustDeliver(t)(e.Zoho.OperatorReplies(zohoConv, "Hello"))
+		simcore.Delivered(t)(e.Zoho.OperatorAccepts(zohoConv, zohotest.Operator{ID: "op-1", Name: "Omar"}))
+		simcore.Delivered(t)(e.Zoho.OperatorReplies(zohoConv, "Hello"))
 		e.Zoho.SetWebhookURL(e.Server.URL + "/webhooks/zoho")
 		early := hitl.ProviderEvent{Provider: hitl.Zoho, ConversationID: "4000000000000000001", Key: "m1",
 			Type: hitl.EventMessage, MaybeOpening: true, Message: &hitl.Message{Type: hitl.TypeText, Text: "early"}}
@@ -112,8 +113,8 @@ func TestTemplateGrantsEachFunctionTheDynamoDBCallsItMakes(t *testing.T) {
 		}
 		// The agent ends a chat (its close is delivered, its delivery state
 		// goes), and the user rates it afterwards.
-		mustDeliver(t)(e.LiveChat.AgentCloses(chatID))
-		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
+		simcore.Delivered(t)(e.LiveChat.AgentCloses(chatID))
+		simcore.Delivered(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
 	}, "GetItem", "UpdateItem", "Query", "PutItem", "BatchGetItem")
 	check("RedeliveryFunction", func() {
 		e.Clock.Advance(time.Hour)

@@ -14,6 +14,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/integration"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -105,8 +106,8 @@ func nativeHandoff(t *testing.T, e *apptest.Env, desk agents, provider string, b
 		}
 	}
 
-	mustDeliver(t)(desk.takes(convID, "ann@example.com", "Ann"))
-	mustDeliver(t)(desk.says(convID, "ann@example.com", "Hi Ada"))
+	simcore.Delivered(t)(desk.takes(convID, "ann@example.com", "Ann"))
+	simcore.Delivered(t)(desk.says(convID, "ann@example.com", "Hi Ada"))
 	if _, got := e.Do(t, "GET", "/v1/sessions/"+sessionID, nil); got["status"] != "assigned" {
 		t.Fatalf("session after the agent took it: %v", got)
 	}
@@ -120,7 +121,7 @@ func nativeHandoff(t *testing.T, e *apptest.Env, desk agents, provider string, b
 			t.Fatal("the bot stopped the session but the platform's conversation is open")
 		}
 	} else {
-		mustDeliver(t)(desk.closes(convID))
+		simcore.Delivered(t)(desk.closes(convID))
 	}
 
 	var got []hitl.Event
@@ -256,7 +257,7 @@ func TestTestchatSelfCheckRefreshAndIngress(t *testing.T) {
 	sim.mu.Lock()
 	sim.webhookURL = front.URL + "/webhooks/" + testchatName
 	sim.mu.Unlock()
-	mustDeliver(t)(sim.agentJoins(convID, "ann@example.com", "Ann"))
+	simcore.Delivered(t)(sim.agentJoins(convID, "ann@example.com", "Ann"))
 	if ev := e.Bot.Events(); len(ev) != 1 || ev[0].SessionID != sessionID || ev[0].Type != hitl.EventAssigned {
 		t.Fatalf("bot events through the webhooks function: %+v", ev)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // A bot endpoint that answers with a redirect has not accepted the event:
@@ -34,8 +35,8 @@ func TestARedirectingBotGetsTheEventLaterAndItsTargetNothing(t *testing.T) {
 	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) { c.BotCallbackURL = front.URL + "/hitl" })
 	bot = e.Bot
 	_, chatID := e.Handoff(t)
-	mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
-	mustDeliver(t)(e.LiveChat.AgentSays(chatID, "Hi Ada"))
+	simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
+	simcore.Delivered(t)(e.LiveChat.AgentSays(chatID, "Hi Ada"))
 	if n := internal.Load(); n != 0 || len(e.Bot.Events()) != 0 {
 		t.Fatalf("redirect followed: target got %d requests, bot %d events", n, len(e.Bot.Events()))
 	}

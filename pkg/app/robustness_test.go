@@ -8,6 +8,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 func TestBadBotRequestsAreRefusedAndChangeNothing(t *testing.T) {
@@ -106,12 +107,12 @@ func TestBadWebhooksAreRefusedAndChangeNothing(t *testing.T) {
 func TestNothingIsLostWhileTheBotIsDown(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		_, chatID := e.Handoff(t)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
+		simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		before := len(e.Bot.Events())
 		e.Bot.SetDown(true)
 		for _, text := range []string{"one", "two", "three"} {
 			start := time.Now()
-			mustDeliver(t)(e.LiveChat.AgentSays(chatID, text))
+			simcore.Delivered(t)(e.LiveChat.AgentSays(chatID, text))
 			if d := time.Since(start); d > 4*time.Second {
 				t.Fatalf("webhook took %s with the bot down", d)
 			}
@@ -138,10 +139,10 @@ func TestNothingIsLostWhileTheBotIsDown(t *testing.T) {
 func TestDeadLettersAfterTheRetryWindowCanBeReplayed(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		sessionID, chatID := e.Handoff(t)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
+		simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 		before := len(e.Bot.Events())
 		e.Bot.SetDown(true)
-		mustDeliver(t)(e.LiveChat.AgentSays(chatID, "are you there?"))
+		simcore.Delivered(t)(e.LiveChat.AgentSays(chatID, "are you there?"))
 		// Retry every 20 minutes for 26 hours: past the 25 h window the
 		// event is dead-lettered.
 		for range 26 * 3 {

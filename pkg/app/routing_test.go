@@ -8,6 +8,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // With routing on, LiveChat routes an available agent into the chat and
@@ -41,7 +42,7 @@ func TestLiveChatRoutingOn(t *testing.T) {
 		}
 
 		chatID := s["providerConversationId"].(string)
-		mustDeliver(t)(e.LiveChat.Deliver("user_removed_from_chat", map[string]any{
+		simcore.Delivered(t)(e.LiveChat.Deliver("user_removed_from_chat", map[string]any{
 			"chat_id": chatID, "thread_id": "T1", "user_id": ann.ID, "user_type": "agent", "reason": "manual",
 		}))
 		_, after := e.Do(t, "GET", "/v1/sessions/"+s["sessionId"].(string), nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // Bad input to the hand-off options and signals gets a clear 4xx and
@@ -116,16 +117,16 @@ func TestHandoffMetrics(t *testing.T) {
 func TestRatingAfterTheEndReachesTheBot(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		_, chatID := e.Handoff(t)
-		mustDeliver(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
-		mustDeliver(t)(e.LiveChat.AgentCloses(chatID))
-		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
-		mustDeliver(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
+		simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
+		simcore.Delivered(t)(e.LiveChat.AgentCloses(chatID))
+		simcore.Delivered(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
+		simcore.Delivered(t)(e.LiveChat.CustomerRates(chatID, 1, "thanks"))
 
 		zohoSession, convID := e.HandoffTo(t, "zoho")
 		if status, _ := e.Do(t, "POST", "/v1/sessions/"+zohoSession+"/stop", nil); status != http.StatusOK {
 			t.Fatal("stop failed")
 		}
-		mustDeliver(t)(e.Zoho.VisitorRates(convID, 4, "quick"))
+		simcore.Delivered(t)(e.Zoho.VisitorRates(convID, 4, "quick"))
 
 		var rated []hitl.Event
 		for _, ev := range e.Bot.Events() {

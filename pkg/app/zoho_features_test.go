@@ -7,6 +7,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -72,11 +73,11 @@ func TestZohoRoutedWhileOpening(t *testing.T) {
 			t.Errorf("bot message in SalesIQ: %+v", last)
 		}
 
-		mustDeliver(t)(z.OperatorReplies(convID, "Your parcel left this morning"))
+		simcore.Delivered(t)(z.OperatorReplies(convID, "Your parcel left this morning"))
 		omar := zohotest.Operator{ID: "40526000000002002", Name: "Omar"}
-		mustDeliver(t)(z.TransferAccepted(convID, omar))
-		mustDeliver(t)(z.VisitorRates(convID, 5, "Fast and friendly"))
-		mustDeliver(t)(z.Completes(convID))
+		simcore.Delivered(t)(z.TransferAccepted(convID, omar))
+		simcore.Delivered(t)(z.VisitorRates(convID, 5, "Fast and friendly"))
+		simcore.Delivered(t)(z.Completes(convID))
 		got = sessionEvents(e, sessionID)
 		want := "hitl.assigned hitl.message hitl.message hitl.transferred hitl.rated hitl.stopped"
 		if strings.Join(eventTypes(got), " ") != want {
@@ -122,7 +123,7 @@ func TestZohoWithoutOperator(t *testing.T) {
 		}
 
 		// An operator comes online and picks it up.
-		mustDeliver(t)(z.OperatorAccepts(convID, zohotest.Operator{ID: "40526000000002001", Name: "Olga"}))
+		simcore.Delivered(t)(z.OperatorAccepts(convID, zohotest.Operator{ID: "40526000000002001", Name: "Olga"}))
 		_, s = e.Do(t, "GET", "/v1/sessions/"+sessionID, nil)
 		if agent, _ := s["agent"].(map[string]any); s["status"] != "assigned" || agent["name"] != "Olga" {
 			t.Fatalf("session %v", s)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -65,11 +66,11 @@ func TestZohoHandoffEndToEnd(t *testing.T) {
 		}
 
 		op := zohotest.Operator{ID: "op-1", Name: "Olga", Email: "olga@example.com"}
-		mustDeliver(t)(z.OperatorAccepts(convID, op))
-		mustDeliver(t)(z.OperatorReplies(convID, "Hi Ada"))
-		mustDeliver(t)(z.OperatorSendsFile(convID, "label.pdf", "application/pdf", []byte("%PDF"), ""))
-		mustDeliver(t)(z.TransferAccepted(convID, zohotest.Operator{ID: "op-2", Name: "Omar", Email: "omar@example.com"}))
-		mustDeliver(t)(z.Completes(convID))
+		simcore.Delivered(t)(z.OperatorAccepts(convID, op))
+		simcore.Delivered(t)(z.OperatorReplies(convID, "Hi Ada"))
+		simcore.Delivered(t)(z.OperatorSendsFile(convID, "label.pdf", "application/pdf", []byte("%PDF"), ""))
+		simcore.Delivered(t)(z.TransferAccepted(convID, zohotest.Operator{ID: "op-2", Name: "Omar", Email: "omar@example.com"}))
+		simcore.Delivered(t)(z.Completes(convID))
 		var got []hitl.Event
 		for _, ev := range e.Bot.Events() {
 			if ev.SessionID == sessionID {
@@ -90,7 +91,7 @@ func TestZohoHandoffEndToEnd(t *testing.T) {
 func TestZohoMissedAndBotStop(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *apptest.Env) {
 		missedID, missedConv := e.HandoffTo(t, "zoho")
-		mustDeliver(t)(e.Zoho.Missed(missedConv))
+		simcore.Delivered(t)(e.Zoho.Missed(missedConv))
 		stoppedID, stoppedConv := e.HandoffTo(t, "zoho")
 		for range 2 {
 			if status, out := e.Do(t, "POST", "/v1/sessions/"+stoppedID+"/stop", nil); status != http.StatusOK {

@@ -19,6 +19,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/config"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
 )
 
@@ -116,17 +117,19 @@ func (d liveChatDesk) visitor(t *testing.T, conv string) (string, string) {
 func (d liveChatDesk) active(t *testing.T, conv string) bool { return d.chat(t, conv).Active }
 
 func (d liveChatDesk) join(t *testing.T, conv, id, name string) {
-	delivered(t)(d.lc.AgentJoins(conv, livechattest.Agent{ID: id, Name: name}))
+	simcore.Delivered(t)(d.lc.AgentJoins(conv, livechattest.Agent{ID: id, Name: name}))
 }
-func (d liveChatDesk) say(t *testing.T, conv, text string) { delivered(t)(d.lc.AgentSays(conv, text)) }
+func (d liveChatDesk) say(t *testing.T, conv, text string) {
+	simcore.Delivered(t)(d.lc.AgentSays(conv, text))
+}
 func (d liveChatDesk) sendFile(t *testing.T, conv, name, contentType string, body []byte) {
-	delivered(t)(d.lc.AgentSendsFile(conv, name, contentType, body))
+	simcore.Delivered(t)(d.lc.AgentSendsFile(conv, name, contentType, body))
 }
 func (d liveChatDesk) transfer(t *testing.T, conv, id, name string) {
-	delivered(t)(d.lc.TransferToQueue(conv, 1))
+	simcore.Delivered(t)(d.lc.TransferToQueue(conv, 1))
 	d.join(t, conv, id, name)
 }
-func (d liveChatDesk) close(t *testing.T, conv string) { delivered(t)(d.lc.AgentCloses(conv)) }
+func (d liveChatDesk) close(t *testing.T, conv string) { simcore.Delivered(t)(d.lc.AgentCloses(conv)) }
 
 type zohoDesk struct{ z *zohotest.Server }
 
@@ -162,25 +165,18 @@ func (d zohoDesk) visitor(t *testing.T, conv string) (string, string) {
 func (d zohoDesk) active(t *testing.T, conv string) bool { return !d.z.Closed(conv) }
 
 func (d zohoDesk) join(t *testing.T, conv, id, name string) {
-	delivered(t)(d.z.OperatorAccepts(conv, zohotest.Operator{ID: id, Name: name, Email: id}))
+	simcore.Delivered(t)(d.z.OperatorAccepts(conv, zohotest.Operator{ID: id, Name: name, Email: id}))
 }
-func (d zohoDesk) say(t *testing.T, conv, text string) { delivered(t)(d.z.OperatorReplies(conv, text)) }
+func (d zohoDesk) say(t *testing.T, conv, text string) {
+	simcore.Delivered(t)(d.z.OperatorReplies(conv, text))
+}
 func (d zohoDesk) sendFile(t *testing.T, conv, name, contentType string, body []byte) {
-	delivered(t)(d.z.OperatorSendsFile(conv, name, contentType, body, ""))
+	simcore.Delivered(t)(d.z.OperatorSendsFile(conv, name, contentType, body, ""))
 }
 func (d zohoDesk) transfer(t *testing.T, conv, id, name string) {
-	delivered(t)(d.z.TransferAccepted(conv, zohotest.Operator{ID: id, Name: name, Email: id}))
+	simcore.Delivered(t)(d.z.TransferAccepted(conv, zohotest.Operator{ID: id, Name: name, Email: id}))
 }
-func (d zohoDesk) close(t *testing.T, conv string) { delivered(t)(d.z.Completes(conv)) }
-
-func delivered(t *testing.T) func(int, error) {
-	return func(status int, err error) {
-		t.Helper()
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("webhook delivery: status %d, err %v", status, err)
-		}
-	}
-}
+func (d zohoDesk) close(t *testing.T, conv string) { simcore.Delivered(t)(d.z.Completes(conv)) }
 
 // integration replays what Botpress's plus/hitl-api integration sends:
 // POST <endpointBaseUrl>/<action>, JSON, no credentials. Every request is

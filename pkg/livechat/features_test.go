@@ -15,6 +15,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat"
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 // withBot gives the fixture's client a bot created in the group; it
@@ -58,15 +59,6 @@ func (f *fixture) webhooks(t *testing.T, botID string) func() []hitl.ProviderEve
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
-	}
-}
-
-func ok(t *testing.T) func(int, error) {
-	return func(status int, err error) {
-		t.Helper()
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("webhook: status %d, %v", status, err)
-		}
 	}
 }
 
@@ -174,7 +166,7 @@ func TestSendAsBot(t *testing.T) {
 		t.Fatalf("queued bot message %+v", last)
 	}
 
-	ok(t)(f.sim.AgentJoins(chatID, livechattest.Nora))
+	simcore.Delivered(t)(f.sim.AgentJoins(chatID, livechattest.Nora))
 	s.Status = hitl.StatusAssigned
 	for _, text := range []string{"your order ships Monday", "anything else?"} {
 		sent, err := f.client.SendAsBot(ctx, s, hitl.Message{Type: hitl.TypeText, Text: text})
@@ -197,7 +189,7 @@ func TestSendAsBot(t *testing.T) {
 	}
 	// The agent keeps the chat: still Nora's, and the bot's joining and
 	// messages reach no one as an agent's.
-	ok(t)(f.sim.AgentSays(chatID, "Thanks, bot"))
+	simcore.Delivered(t)(f.sim.AgentSays(chatID, "Thanks, bot"))
 	got := events()
 	var types []hitl.EventType
 	for _, e := range got {
@@ -213,8 +205,8 @@ func TestSendAsBot(t *testing.T) {
 	// The token expired, and the chat went to another agent meanwhile,
 	// which removed the bot: a new token, the bot joins again.
 	f.sim.ExpireBotTokens()
-	ok(t)(f.sim.TransferToQueue(chatID, groupID))
-	ok(t)(f.sim.AgentJoins(chatID, livechattest.Omar))
+	simcore.Delivered(t)(f.sim.TransferToQueue(chatID, groupID))
+	simcore.Delivered(t)(f.sim.AgentJoins(chatID, livechattest.Omar))
 	if _, err := f.client.SendAsBot(ctx, s, hitl.Message{Type: hitl.TypeImage, URL: "https://img.example.com/map.png"}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,16 +227,16 @@ func TestWebhooksCarryAgentIdentity(t *testing.T) {
 	chatID := s.ProviderConversationID
 	f.sim.SetRouting(livechattest.RoutingSilent, livechattest.Omar) // Omar is known to the directory only
 
-	ok(t)(f.sim.AgentJoins(chatID, livechattest.Nora))
-	ok(t)(f.sim.AgentSays(chatID, "Hi Ada"))
-	ok(t)(f.sim.AgentReads(chatID))
+	simcore.Delivered(t)(f.sim.AgentJoins(chatID, livechattest.Nora))
+	simcore.Delivered(t)(f.sim.AgentSays(chatID, "Hi Ada"))
+	simcore.Delivered(t)(f.sim.AgentReads(chatID))
 	// Another agent takes over without joining first, as a transfer does:
 	// the parser has never seen them and looks them up once.
-	ok(t)(f.sim.Deliver("chat_transferred", map[string]any{"chat_id": chatID, "thread_id": f.chat(t, chatID).ThreadID,
+	simcore.Delivered(t)(f.sim.Deliver("chat_transferred", map[string]any{"chat_id": chatID, "thread_id": f.chat(t, chatID).ThreadID,
 		"requester_id": livechattest.Nora.ID, "reason": "manual", "transferred_to": map[string]any{"agent_ids": []string{livechattest.Omar.ID}}}))
-	ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": livechattest.Omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
-	ok(t)(f.sim.CustomerRates(chatID, 1, "Quick and kind"))
-	ok(t)(f.sim.CustomerRates(chatID, 0, ""))
+	simcore.Delivered(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": livechattest.Omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
+	simcore.Delivered(t)(f.sim.CustomerRates(chatID, 1, "Quick and kind"))
+	simcore.Delivered(t)(f.sim.CustomerRates(chatID, 0, ""))
 
 	got := events()
 	var types []hitl.EventType
@@ -281,10 +273,10 @@ func TestAgentLookupFailureIsNotFatal(t *testing.T) {
 	chatID := s.ProviderConversationID
 	f.sim.FailNext("get_agent", 5, livechattest.Fault{Status: 403, Type: "authorization", Message: "Scope agents--all:ro missing"})
 	for range 2 {
-		ok(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": livechattest.Omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
+		simcore.Delivered(t)(f.sim.Deliver("events_marked_as_seen", map[string]any{"chat_id": chatID, "user_id": livechattest.Omar.ID, "seen_up_to": "2026-03-02T09:20:00.000000Z"}))
 	}
 	// A customer's id is never looked up as an agent's.
-	ok(t)(f.sim.Deliver("incoming_event", map[string]any{"chat_id": chatID, "event": map[string]any{
+	simcore.Delivered(t)(f.sim.Deliver("incoming_event", map[string]any{"chat_id": chatID, "event": map[string]any{
 		"id": "E1", "type": "message", "text": "hello?", "visibility": "all", "author_id": s.Visitor.ID}}))
 	got := events()
 	if len(got) != 3 || got[0].Agent == nil || got[0].Agent.ID != livechattest.Omar.ID || got[0].Agent.Name != "" || got[2].Agent.ID != s.Visitor.ID {

@@ -119,16 +119,22 @@ func sendForgeries(e *apptest.BotpressEnv, st *countedStore, forged []forgery, r
 	return o
 }
 
-// liveChatActs plays an agent's side of a chat: every kind of delivery the
-// bridge acts on, several messages among them.
-func liveChatActs(t testing.TB, lc *livechattest.Server, chatID string) {
-	t.Helper()
-	do := func(_ int, err error) {
+// acted returns a check that fails t when a simulator's action errs; what
+// the bridge answered to the delivery is for the tapped record to tell.
+func acted(t testing.TB) func(int, error) {
+	return func(_ int, err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// liveChatActs plays an agent's side of a chat: every kind of delivery the
+// bridge acts on, several messages among them.
+func liveChatActs(t testing.TB, lc *livechattest.Server, chatID string) {
+	t.Helper()
+	do := acted(t)
 	do(lc.AgentJoins(chatID, livechattest.Ann))
 	for i := range 6 {
 		do(lc.AgentSays(chatID, fmt.Sprintf("agent message %d", i)))
@@ -143,12 +149,7 @@ func liveChatActs(t testing.TB, lc *livechattest.Server, chatID string) {
 // zohoActs plays an operator's side of a conversation.
 func zohoActs(t testing.TB, z *zohotest.Server, convID string) {
 	t.Helper()
-	do := func(_ int, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	do := acted(t)
 	do(z.OperatorAccepts(convID, zohotest.Operator{ID: "op-1", Name: "Olga", Email: "olga@example.com"}))
 	for i := range 6 {
 		do(z.OperatorReplies(convID, fmt.Sprintf("operator message %d", i)))

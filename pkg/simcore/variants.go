@@ -14,6 +14,18 @@ type TB interface {
 	Cleanup(func())
 }
 
+// Delivered returns a check of what a simulator's agent-side action
+// answers (the status of the webhook it delivered, and its error): the
+// test fails unless the bridge took the delivery with a 200.
+func Delivered(t TB) func(status int, err error) {
+	return func(status int, err error) {
+		t.Helper()
+		if err != nil || status != 200 {
+			t.Fatal(fmt.Errorf("webhook delivery: status %d, err %v", status, err))
+		}
+	}
+}
+
 // unforeseen are the values WithUnknownFields adds, one per JSON kind.
 var unforeseen = map[string]any{
 	"object": map[string]any{"nested": []any{json.Number("1"), "two", nil, map[string]any{"deeper": true}}},
