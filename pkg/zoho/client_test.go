@@ -35,13 +35,20 @@ func openRequest() hitl.OpenRequest {
 	}
 }
 
-// open opens a conversation and returns the session the Bridge would keep.
-func (f *fixture) open(t *testing.T) hitl.Session {
+// opened opens a conversation and returns what Open answered.
+func (f *fixture) opened(t *testing.T) hitl.Opened {
 	t.Helper()
 	opened, err := f.client.Open(context.Background(), openRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return opened
+}
+
+// open opens a conversation and returns the session the Bridge would keep.
+func (f *fixture) open(t *testing.T) hitl.Session {
+	t.Helper()
+	opened := f.opened(t)
 	return hitl.Session{ID: "ses_1", UserID: "usr_1", Provider: hitl.Zoho, ProviderConversationID: opened.ConversationID, Visitor: opened.Visitor}
 }
 
@@ -56,10 +63,7 @@ func (f *fixture) conversation(t *testing.T, id string) zohotest.Conversation {
 
 func TestOpen(t *testing.T) {
 	f := newFixture(t)
-	opened, err := f.client.Open(context.Background(), openRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	opened := f.opened(t)
 	c := f.conversation(t, opened.ConversationID)
 	if opened.Visitor.ID != "usr_1" || c.UserID != "usr_1" {
 		t.Errorf("visitor %+v, user_id %q", opened.Visitor, c.UserID)
@@ -83,10 +87,7 @@ func TestOpenReadsEitherID(t *testing.T) {
 	for _, idOnly := range []bool{false, true} {
 		t.Run(fmt.Sprintf("id only %v", idOnly), func(t *testing.T) {
 			f := newFixture(t, withSim(zohotest.Options{AnswerIDOnly: idOnly}))
-			opened, err := f.client.Open(context.Background(), openRequest())
-			if err != nil {
-				t.Fatal(err)
-			}
+			opened := f.opened(t)
 			if c := f.conversation(t, opened.ConversationID); c.ID != opened.ConversationID {
 				t.Errorf("opened %q", opened.ConversationID)
 			}
@@ -471,10 +472,7 @@ func TestNewClientValidates(t *testing.T) {
 // other ids are aliases; ids above 2^53 keep every digit.
 func TestOpenKeepsEveryID(t *testing.T) {
 	f := newFixture(t)
-	opened, err := f.client.Open(context.Background(), openRequest())
-	if err != nil {
-		t.Fatal(err)
-	}
+	opened := f.opened(t)
 	c := f.conversation(t, opened.ConversationID)
 	if n, err := strconv.ParseUint(opened.ConversationID, 10, 64); err != nil || n <= 1<<53 {
 		t.Errorf("conversation id %q is not a number above 2^53", opened.ConversationID)

@@ -191,3 +191,13 @@ func (f *fixture) assertNoSecrets(t *testing.T, text string, more ...string) {
 		}
 	}
 }
+
+// accessToken is the access token f's Tokens hands out now.
+func (f *fixture) accessToken(t *testing.T) string {
+	t.Helper()
+	tok, err := f.tokens.AccessToken(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

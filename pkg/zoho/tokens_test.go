@@ -135,10 +135,7 @@ func TestRefreshReportsUnsavedToken(t *testing.T) {
 func TestInvalidateIsSingleFlight(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	bad, err := f.tokens.AccessToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bad := f.accessToken(t)
 	f.clock.Advance(2 * time.Minute) // past the first refresh's interval
 	calls := f.sim.TokenCalls()
 
@@ -160,10 +157,7 @@ func TestInvalidateIsSingleFlight(t *testing.T) {
 func TestInvalidateAcrossContainers(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	bad, err := f.tokens.AccessToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bad := f.accessToken(t)
 	// Another container sharing the store and the lease; it has the same
 	// token in memory.
 	other := f.newTokens(t, f.store)
@@ -210,11 +204,8 @@ func invalidateAll(t *testing.T, bad string, n int, containers ...*zoho.Tokens) 
 func TestRefusedRightAfterMinting(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	bad, err := f.tokens.AccessToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = f.tokens.Invalidate(ctx, bad)
+	bad := f.accessToken(t)
+	_, err := f.tokens.Invalidate(ctx, bad)
 	if hitl.ErrorCode(err) != hitl.CodeUnavailable || hitl.RetryAfter(err) <= 0 || f.sim.TokenCalls() != 1 {
 		t.Fatalf("err = %v (retry after %s), %d token calls", err, hitl.RetryAfter(err), f.sim.TokenCalls())
 	}
