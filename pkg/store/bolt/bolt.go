@@ -1,10 +1,13 @@
 // Package bolt is the embedded hitl.Store, on bbolt: one file, pure Go, for
 // local runs and single-binary installs.
 //
-// Each session is one JSON record holding its outbox and its delivery lease
-// (and, while pending, its transcript). The ids of its events are keys of a
-// bucket of their own, remembered for hitl.DedupeSpan, so that a record does
-// not grow with the pace of its conversation. Index buckets keyed by a
+// Each session is two JSON records: the session (with, while pending, its
+// transcript), and beside it its delivery state (outbox, delivery lease,
+// retry state) with the session's fields that events change, so that an
+// event's writes decode and encode that small record only. The ids of its
+// events are keys of a bucket of their own, remembered for
+// hitl.DedupeSpan, so that no record grows with the pace of its
+// conversation. Index buckets keyed by a
 // fixed-width UTC time make DueOutboxes, VisitorsExpiring, IdleSessions and
 // DeadLetters ordered range reads. bbolt serializes write transactions, so
 // every method is atomic.
@@ -22,20 +25,21 @@ import (
 
 // Buckets.
 var (
-	usersBucket    = []byte("users")    // user id → hitl.User
-	sessionsBucket = []byte("sessions") // session id → record
-	convsBucket    = []byte("convs")    // provider \x00 conversation id → session id
-	idemBucket     = []byte("idem")     // idempotency key → session id
-	dueBucket      = []byte("due")      // due time \x00 session id → nothing
-	visitorsBucket = []byte("visitors") // credentials expiry \x00 session id → nothing
-	idleBucket     = []byte("idle")     // idle deadline \x00 session id → nothing
-	deadBucket     = []byte("dead")     // dead time \x00 session id \x00 sequence → deadLetter
-	leasesBucket   = []byte("leases")   // lease name → lease
-	heldBucket     = []byte("held")     // provider \x00 conversation id \x00 held time \x00 event key → heldEvent
-	heldExpBucket  = []byte("heldexp")  // expiry \x00 held key → nothing
-	settingsBucket = []byte("settings") // setting name → value
-	seenBucket     = []byte("seen")     // session id \x00 event id → when it was recorded
-	seenExpBucket  = []byte("seenexp")  // when it may be forgotten \x00 seen key → nothing
+	usersBucket      = []byte("users")      // user id → hitl.User
+	sessionsBucket   = []byte("sessions")   // session id → sessionPart
+	deliveriesBucket = []byte("deliveries") // session id → delivery
+	convsBucket      = []byte("convs")      // provider \x00 conversation id → session id
+	idemBucket       = []byte("idem")       // idempotency key → session id
+	dueBucket        = []byte("due")        // due time \x00 session id → nothing
+	visitorsBucket   = []byte("visitors")   // credentials expiry \x00 session id → nothing
+	idleBucket       = []byte("idle")       // idle deadline \x00 session id → nothing
+	deadBucket       = []byte("dead")       // dead time \x00 session id \x00 sequence → deadLetter
+	leasesBucket     = []byte("leases")     // lease name → lease
+	heldBucket       = []byte("held")       // provider \x00 conversation id \x00 held time \x00 event key → heldEvent
+	heldExpBucket    = []byte("heldexp")    // expiry \x00 held key → nothing
+	settingsBucket   = []byte("settings")   // setting name → value
+	seenBucket       = []byte("seen")       // session id \x00 event id → when it was recorded
+	seenExpBucket    = []byte("seenexp")    // when it may be forgotten \x00 seen key → nothing
 )
 
 // Store is the embedded store. Its methods are safe for concurrent use.
@@ -54,7 +58,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{usersBucket, sessionsBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket, settingsBucket, seenBucket, seenExpBucket} {
+		for _, name := range [][]byte{usersBucket, sessionsBucket, deliveriesBucket, convsBucket, idemBucket, dueBucket, visitorsBucket, idleBucket, deadBucket, leasesBucket, heldBucket, heldExpBucket, settingsBucket, seenBucket, seenExpBucket} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

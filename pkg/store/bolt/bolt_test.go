@@ -113,7 +113,8 @@ func TestSharedCommitKeepsOthers(t *testing.T) {
 // BenchmarkAgentMessages is the store's part of agent messages handled
 // eight at a time, as the local server's throughput run sends them: a
 // Record, the bot's callback (simulated: botCall), then the Ack, over 20
-// sessions. Compare runs with benchstat.
+// open sessions, each with an agent and its visitor's credentials (512
+// bytes). Compare runs with benchstat.
 func BenchmarkAgentMessages(b *testing.B) {
 	const sessions, workers, botCall = 20, 8, 200 * time.Microsecond
 	ctx := context.Background()
@@ -123,8 +124,19 @@ func BenchmarkAgentMessages(b *testing.B) {
 	}
 	b.Cleanup(func() { st.Close() })
 	for i := range sessions {
-		s := hitl.Session{ID: fmt.Sprintf("s%d", i), UserID: "usr_1", Provider: hitl.LiveChat, Channel: hitl.ChannelNative, Status: hitl.StatusWaiting, CreatedAt: t0, UpdatedAt: t0}
+		s := hitl.Session{ID: fmt.Sprintf("s%d", i), UserID: "usr_1", Provider: hitl.LiveChat, Channel: hitl.ChannelNative, Status: hitl.StatusOpening, CreatedAt: t0, UpdatedAt: t0}
 		if _, err := st.CreateSession(ctx, s, ""); err != nil {
+			b.Fatal(err)
+		}
+		o := hitl.Opened{ConversationID: fmt.Sprintf("c%d", i), Visitor: hitl.Visitor{ID: "v1", Credentials: make([]byte, 512), CredentialsExpireAt: t0.Add(time.Hour)}}
+		if err := st.Opened(ctx, s.ID, o, t0); err != nil {
+			b.Fatal(err)
+		}
+		assigned := hitl.Change{SessionID: s.ID, Status: hitl.StatusAssigned, Agent: &hitl.Agent{ID: "agent@example.com", Name: "Agent"}, At: t0, Event: hitl.Event{ID: "assigned", Type: hitl.EventAssigned, SessionID: s.ID, Provider: hitl.LiveChat, OccurredAt: t0}}
+		if _, err := st.Record(ctx, assigned, "setup", t0.Add(time.Minute)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.Ack(ctx, s.ID, "setup", 1, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

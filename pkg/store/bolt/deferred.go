@@ -22,10 +22,10 @@ func (s *Store) BindUser(_ context.Context, id, userID string, at, staleBefore t
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		return change(tx, id, func(r *record) (bool, error) {
 			st := r.Session.Status
-			if st != hitl.StatusPending && !(st == hitl.StatusOpening && r.Session.UpdatedAt.Before(staleBefore)) {
+			if st != hitl.StatusPending && !(st == hitl.StatusOpening && r.UpdatedAt.Before(staleBefore)) {
 				return false, hitl.Errorf(hitl.CodeConflict, "session %s is %s, not pending", id, st)
 			}
-			r.Session.Status, r.Session.UserID, r.Session.UpdatedAt = hitl.StatusOpening, userID, at
+			r.Session.Status, r.Session.UserID, r.UpdatedAt = hitl.StatusOpening, userID, at
 			bound = r.session()
 			return false, nil
 		})
@@ -39,7 +39,7 @@ func (s *Store) BindUser(_ context.Context, id, userID string, at, staleBefore t
 func (s *Store) UnbindUser(_ context.Context, id string, boundAt time.Time) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		return change(tx, id, func(r *record) (bool, error) {
-			if r.Session.Status != hitl.StatusOpening || !r.Session.UpdatedAt.Equal(boundAt) {
+			if r.Session.Status != hitl.StatusOpening || !r.UpdatedAt.Equal(boundAt) {
 				return true, nil
 			}
 			r.Session.Status, r.Session.UserID = hitl.StatusPending, ""
@@ -74,7 +74,7 @@ func (s *Store) AppendTranscript(_ context.Context, id string, e hitl.Transcript
 				return false, hitl.Errorf(hitl.CodeRateLimited, "the transcript of session %s is full", id)
 			}
 			r.Transcript = append(slices.Clip(r.Transcript), e)
-			r.Session.UpdatedAt = at
+			r.UpdatedAt = at
 			return false, nil
 		})
 	})
@@ -91,9 +91,9 @@ func entryBytes(e hitl.TranscriptEntry) (int, error) {
 
 func (s *Store) ExtendIdle(_ context.Context, id string, until time.Time) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		return change(tx, id, func(r *record) (bool, error) {
-			r.Session.IdleUntil = until
-			return r.Session.Closed(), nil
+		return changeDelivery(tx, id, func(d *delivery) (bool, error) {
+			d.IdleUntil = until
+			return d.Closed, nil
 		})
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,11 +21,18 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 	// disk. The function may run again, alone: start afresh.
 	err := s.writes.update(func(tx *bbolt.Tx) error {
 		out = hitl.Recorded{}
+		if !changesSession(c) {
+			return changeDelivery(tx, c.SessionID, func(d *delivery) (bool, error) {
+				if ok, err := d.admits(tx, c); err != nil || !ok {
+					return true, err
+				}
+				var err error
+				out, err = d.add(tx, c, owner, leaseUntil)
+				return false, err
+			})
+		}
 		return change(tx, c.SessionID, func(r *record) (bool, error) {
-			if r.Session.Closed() && !c.AfterClose {
-				return true, nil
-			}
-			if seen, err := remembered(tx, c.SessionID, c.Event.ID, c.At); err != nil || seen {
+			if ok, err := r.admits(tx, c); err != nil || !ok {
 				return true, err
 			}
 			if c.Unassign != "" {
@@ -33,7 +41,6 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 				}
 				r.Session.Agent = nil
 			}
-			out.Applied = true
 			if c.Status != "" {
 				r.Session.Status = c.Status
 			}
@@ -47,31 +54,15 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 					r.Session.AssignedAt = c.At
 				}
 			}
-			if c.AgentReplied && r.Session.FirstReplyAt.IsZero() {
-				r.Session.FirstReplyAt = c.At
-			}
 			if c.Agent != nil {
 				r.Session.Agent = c.Agent
 			}
 			if c.Status == hitl.StatusClosed {
 				r.Session.CloseReason, r.Session.CloseNote, r.Session.ClosedAt = c.CloseReason, c.CloseNote, c.At
 			}
-			r.Session.UpdatedAt = c.At
-			r.Outbox = append(slices.Clip(r.Outbox), c.Event)
-			if err := remember(tx, c.SessionID, c.Event.ID, c.At); err != nil {
-				return false, err
-			}
-			if r.LeaseOwner == "" {
-				r.LeaseOwner, r.LeaseUntil = owner, leaseUntil
-			}
-			if r.Due.IsZero() {
-				r.Due = leaseUntil
-			}
-			if r.LeaseOwner == owner && r.LeaseUntil.Equal(leaseUntil) {
-				out.Leased, out.Pending = true, r.pending()
-			}
-			out.IdleUntil = r.Session.IdleUntil
-			return false, nil
+			var err error
+			out, err = r.add(tx, c, owner, leaseUntil)
+			return false, err
 		})
 	})
 	if err != nil {
@@ -80,18 +71,28 @@ func (s *Store) Record(_ context.Context, c hitl.Change, owner string, leaseUnti
 	return out, nil
 }
 
+// changesSession reports whether c changes the session's record, not only
+// its delivery state.
+func changesSession(c hitl.Change) bool {
+	return c.Status != "" || c.Agent != nil || c.Unassign != "" || c.Queue != nil
+}
+
 func (s *Store) Claim(_ context.Context, sessionID, owner string, now, leaseUntil time.Time) ([]hitl.Event, bool, error) {
 	var pending []hitl.Event
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		old, found, err := loadRecord(tx, sessionID)
-		if err != nil || !found || len(old.Outbox) == 0 || (old.LeaseOwner != "" && old.LeaseUntil.After(now)) {
-			return err
-		}
-		r := *old
-		r.LeaseOwner, r.LeaseUntil, r.Due = owner, leaseUntil, leaseUntil
-		pending = r.pending()
-		return save(tx, old, &r)
+		pending = nil
+		return changeDelivery(tx, sessionID, func(d *delivery) (bool, error) {
+			if len(d.Outbox) == 0 || (d.LeaseOwner != "" && d.LeaseUntil.After(now)) {
+				return true, nil
+			}
+			d.LeaseOwner, d.LeaseUntil, d.Due = owner, leaseUntil, leaseUntil
+			pending = d.pending()
+			return false, nil
+		})
 	})
+	if errors.Is(err, hitl.ErrNotFound) {
+		return nil, false, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("claim outbox of session %s: %w", sessionID, err)
 	}
@@ -108,22 +109,22 @@ func (s *Store) Ack(_ context.Context, sessionID, owner string, delivered int, n
 	// for it (settled), and the next commit reaches the disk after it.
 	err := s.writes.apply(func(tx *bbolt.Tx) error {
 		more = false
-		return change(tx, sessionID, func(r *record) (bool, error) {
-			if r.LeaseOwner != owner {
+		return changeDelivery(tx, sessionID, func(d *delivery) (bool, error) {
+			if d.LeaseOwner != owner {
 				return false, errNotHolder
 			}
-			if delivered < 0 || delivered > len(r.Outbox) {
-				return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(r.Outbox))
+			if delivered < 0 || delivered > len(d.Outbox) {
+				return false, hitl.Errorf(hitl.CodeInvalid, "%d events acknowledged, %d pending", delivered, len(d.Outbox))
 			}
-			r.Outbox = r.Outbox[delivered:]
-			r.LeaseOwner, r.LeaseUntil = "", time.Time{}
-			switch more = len(r.Outbox) > 0; {
+			d.Outbox = d.Outbox[delivered:]
+			d.LeaseOwner, d.LeaseUntil = "", time.Time{}
+			switch more = len(d.Outbox) > 0; {
 			case !more:
-				r.Outbox, r.Due, r.Retry = nil, time.Time{}, retry{}
+				d.Outbox, d.Due, d.Retry = nil, time.Time{}, retry{}
 			case next != nil:
-				r.Due, r.Retry = next.At, retry(*next)
+				d.Due, d.Retry = next.At, retry(*next)
 			default:
-				r.Retry = retry{}
+				d.Retry = retry{}
 			}
 			return false, nil
 		})
@@ -138,9 +139,9 @@ func (s *Store) RetryState(_ context.Context, sessionID string) (hitl.Retry, err
 	var state hitl.Retry
 	s.writes.settled() // an Ack answered is visible
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		r, err := loadExisting(tx, sessionID)
+		d, err := readDelivery(tx, sessionID)
 		if err == nil {
-			state = hitl.Retry(r.Retry)
+			state = hitl.Retry(d.Retry)
 		}
 		return err
 	})
@@ -175,12 +176,12 @@ type deadLetter struct {
 
 func (s *Store) Bury(_ context.Context, sessionID, owner string, at time.Time) error {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		return change(tx, sessionID, func(r *record) (bool, error) {
-			if r.LeaseOwner != owner {
+		return changeDelivery(tx, sessionID, func(d *delivery) (bool, error) {
+			if d.LeaseOwner != owner {
 				return false, errNotHolder
 			}
 			dead := tx.Bucket(deadBucket)
-			for _, e := range r.pending() {
+			for _, e := range d.pending() {
 				seq, err := dead.NextSequence()
 				if err != nil {
 					return false, err
@@ -190,7 +191,7 @@ func (s *Store) Bury(_ context.Context, sessionID, owner string, at time.Time) e
 					return false, err
 				}
 			}
-			r.Outbox, r.LeaseOwner, r.LeaseUntil, r.Due, r.Retry = nil, "", time.Time{}, time.Time{}, retry{}
+			d.Outbox, d.LeaseOwner, d.LeaseUntil, d.Due, d.Retry = nil, "", time.Time{}, time.Time{}, retry{}
 			return false, nil
 		})
 	})
@@ -245,9 +246,9 @@ func (s *Store) Replay(_ context.Context, sessionID string, now time.Time) (int,
 			}
 		}
 		n = len(events)
-		return change(tx, sessionID, func(r *record) (bool, error) {
-			r.Outbox = append(slices.Clip(r.Outbox), events...)
-			r.Due, r.Retry = now, retry{}
+		return changeDelivery(tx, sessionID, func(d *delivery) (bool, error) {
+			d.Outbox = append(slices.Clip(d.Outbox), events...)
+			d.Due, d.Retry = now, retry{}
 			return false, nil
 		})
 	})

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,19 +13,18 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
 )
 
-// record is a stored session with its delivery state.
+// record is a stored session: its part in sessionsBucket and its
+// delivery state in deliveriesBucket.
 type record struct {
+	sessionPart
+	delivery
+}
+
+// sessionPart is a session's record in sessionsBucket.
+type sessionPart struct {
 	Session hitl.Session `json:"session"`
 	// Visitor is stored apart: hitl.Visitor keeps its credentials out of JSON.
 	Visitor visitor `json:"visitor"`
-	// Outbox holds the undelivered events, oldest first. Their Channel and
-	// UserID are the session's and are restored on reading.
-	Outbox     []hitl.Event `json:"outbox,omitempty"`
-	LeaseOwner string       `json:"leaseOwner,omitempty"`
-	LeaseUntil time.Time    `json:"leaseUntil,omitzero"`
-	Retry      retry        `json:"retry,omitzero"`
-	// Due is when the outbox is next due for an attempt; zero when empty.
-	Due time.Time `json:"due,omitzero"`
 	// Transcript and Context are stored apart too: hitl.Session keeps them
 	// out of JSON.
 	Transcript []hitl.TranscriptEntry `json:"transcript,omitempty"`
@@ -67,66 +67,91 @@ func (v *visitor) upgrade() error {
 	return nil
 }
 
-type retry struct {
-	At       time.Time `json:"at"`
-	Attempts int       `json:"attempts"`
-	Since    time.Time `json:"since"`
-}
-
 func (r *record) session() hitl.Session {
 	s := r.Session
 	s.Visitor = hitl.Visitor{ID: r.Visitor.ID, Credentials: r.Visitor.Credentials, CredentialsExpireAt: r.Visitor.CredentialsExpireAt}
 	s.Transcript, s.Context = r.Transcript, r.Context
+	s.UpdatedAt, s.FirstReplyAt, s.IdleUntil = r.UpdatedAt, r.FirstReplyAt, r.IdleUntil
 	return s
 }
 
-func (r *record) pending() []hitl.Event {
-	if len(r.Outbox) == 0 {
-		return nil
-	}
-	events := make([]hitl.Event, len(r.Outbox))
-	for i, e := range r.Outbox {
-		e.Channel, e.UserID = r.Session.Channel, r.Session.UserID
-		events[i] = e
-	}
-	return events
-}
-
-// indexEntry is a key of a record in an index bucket.
+// indexEntry is a key of a session in an index bucket.
 type indexEntry struct {
 	bucket, key []byte
+}
+
+func entryOf(bucket []byte, at time.Time, id string) indexEntry {
+	return indexEntry{bucket, []byte(timeKey(at) + "\x00" + id)}
 }
 
 // indexEntries returns the record's keys in the due, visitors and idle
 // buckets, where it is indexed.
 func (r *record) indexEntries() []indexEntry {
-	var out []indexEntry
-	add := func(bucket []byte, t time.Time) {
-		out = append(out, indexEntry{bucket, []byte(timeKey(t) + "\x00" + r.Session.ID)})
-	}
-	if !r.Due.IsZero() {
-		add(dueBucket, r.Due)
-	}
+	out := r.delivery.indexEntries()
 	if !r.Session.Closed() && !r.Visitor.CredentialsExpireAt.IsZero() {
-		add(visitorsBucket, r.Visitor.CredentialsExpireAt)
-	}
-	if !r.Session.Closed() && !r.Session.IdleUntil.IsZero() {
-		add(idleBucket, r.Session.IdleUntil)
+		out = append(out, entryOf(visitorsBucket, r.Visitor.CredentialsExpireAt, r.Session.ID))
 	}
 	return out
 }
 
+// moveEntries deletes the index entries in old but not in entries, and
+// puts those in entries but not in old.
+func moveEntries(tx *bbolt.Tx, old, entries []indexEntry) error {
+	for _, e := range old {
+		if !slices.ContainsFunc(entries, e.equal) {
+			if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range entries {
+		if !slices.ContainsFunc(old, e.equal) {
+			if err := tx.Bucket(e.bucket).Put(e.key, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e indexEntry) equal(o indexEntry) bool {
+	return bytes.Equal(e.bucket, o.bucket) && bytes.Equal(e.key, o.key)
+}
+
 // loadRecord reads session id; found is false when there is none.
+//
+// A record stored before delivery state was stored apart holds that state
+// itself, under the names delivery uses, and the session's fields that
+// events change in its session: the next save moves them.
 func loadRecord(tx *bbolt.Tx, id string) (r *record, found bool, err error) {
+	raw := tx.Bucket(sessionsBucket).Get([]byte(id))
+	if raw == nil {
+		return nil, false, nil
+	}
 	r = &record{}
-	found, err = getJSON(tx.Bucket(sessionsBucket), id, r)
+	err = json.Unmarshal(raw, &r.sessionPart)
 	if err == nil {
 		err = r.Visitor.upgrade()
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("decode session %s: %w", id, err)
 	}
-	return r, found, nil
+	d, found, err := loadDelivery(tx, id)
+	switch {
+	case err != nil:
+		return nil, false, err
+	case found:
+		r.delivery = *d
+	default:
+		if err := json.Unmarshal(raw, &r.delivery); err != nil {
+			return nil, false, fmt.Errorf("decode delivery state in session %s: %w", id, err)
+		}
+		s := &r.Session
+		r.delivery.id, r.UpdatedAt, r.FirstReplyAt, r.IdleUntil = id, s.UpdatedAt, s.FirstReplyAt, s.IdleUntil
+		s.UpdatedAt, s.FirstReplyAt, s.IdleUntil = time.Time{}, time.Time{}, time.Time{}
+		r.Channel, r.UserID, r.Closed = s.Channel, s.UserID, s.Closed()
+	}
+	return r, true, nil
 }
 
 // loadExisting reads session id, or returns hitl.ErrNotFound.
@@ -138,28 +163,21 @@ func loadExisting(tx *bbolt.Tx, id string) (*record, error) {
 	return r, err
 }
 
-// save writes r and moves its index entries from where old had them.
+// save writes r, both parts, and moves its index entries from where old
+// had them.
 func save(tx *bbolt.Tx, old, r *record) error {
+	var entries []indexEntry
 	if old != nil {
-		if err := deleteEntries(tx, old.indexEntries()); err != nil {
-			return err
-		}
+		entries = old.indexEntries()
 	}
-	for _, e := range r.indexEntries() {
-		if err := tx.Bucket(e.bucket).Put(e.key, nil); err != nil {
-			return err
-		}
+	r.delivery.id, r.Channel, r.UserID, r.Closed = r.Session.ID, r.Session.Channel, r.Session.UserID, r.Session.Closed()
+	if err := moveEntries(tx, entries, r.indexEntries()); err != nil {
+		return err
 	}
-	return putJSON(tx.Bucket(sessionsBucket), r.Session.ID, r)
-}
-
-func deleteEntries(tx *bbolt.Tx, entries []indexEntry) error {
-	for _, e := range entries {
-		if err := tx.Bucket(e.bucket).Delete(e.key); err != nil {
-			return err
-		}
+	if err := putJSON(tx.Bucket(sessionsBucket), r.Session.ID, &r.sessionPart); err != nil {
+		return err
 	}
-	return nil
+	return putJSON(tx.Bucket(deliveriesBucket), r.Session.ID, &r.delivery)
 }
 
 // change loads session id, lets fn modify a copy and saves it, unless fn
@@ -230,7 +248,12 @@ func (s *Store) CreateSession(_ context.Context, sess hitl.Session, idempotencyK
 				return err
 			}
 		}
-		return save(tx, nil, &record{Session: sess, Visitor: newVisitor(sess.Visitor), Transcript: sess.Transcript, Context: sess.Context})
+		r := &record{
+			sessionPart: sessionPart{Session: sess, Visitor: newVisitor(sess.Visitor), Transcript: sess.Transcript, Context: sess.Context},
+			delivery:    delivery{UpdatedAt: sess.UpdatedAt, FirstReplyAt: sess.FirstReplyAt, IdleUntil: sess.IdleUntil},
+		}
+		r.Session.UpdatedAt, r.Session.FirstReplyAt, r.Session.IdleUntil = time.Time{}, time.Time{}, time.Time{}
+		return save(tx, nil, r)
 	})
 	switch {
 	case err != nil:
@@ -317,7 +340,7 @@ func (s *Store) Opened(_ context.Context, id string, o hitl.Opened, at time.Time
 			if err := mapConversation(tx, r, ids, at); err != nil {
 				return false, err
 			}
-			r.Session.UpdatedAt = at
+			r.UpdatedAt = at
 			r.Visitor, r.Transcript, r.Context = newVisitor(o.Visitor), nil, nil
 			return false, nil
 		})
@@ -386,7 +409,7 @@ func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) erro
 			if r.Session.Status != hitl.StatusOpening {
 				return hitl.Errorf(hitl.CodeConflict, "session %s has opened", id)
 			}
-			if err := deleteEntries(tx, r.indexEntries()); err != nil {
+			if err := moveEntries(tx, r.indexEntries(), nil); err != nil {
 				return err
 			}
 			for _, cid := range append([]string{r.Session.ProviderConversationID}, r.Session.AltConversationIDs...) {
@@ -398,6 +421,9 @@ func (s *Store) DeleteSession(_ context.Context, id, idempotencyKey string) erro
 				}
 			}
 			if err := tx.Bucket(sessionsBucket).Delete([]byte(id)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(deliveriesBucket).Delete([]byte(id)); err != nil {
 				return err
 			}
 		}
