@@ -38,12 +38,12 @@ const vCPUMB = 1769
 
 // procs is the GOMAXPROCS for a function of memoryMB (Lambda's
 // AWS_LAMBDA_FUNCTION_MEMORY_SIZE) on a machine showing cpus: one per
-// full vCPU the memory buys, at least one. Lambda shows every sandbox
-// several vCPUs whatever its share, so Go's default (one per vCPU shown)
+// 1,769 MB or part of it, at most cpus. Lambda shows a sandbox two vCPUs
+// or more whatever its share, so Go's default (one per vCPU shown)
 // has idle threads spin looking for work and hand goroutines between
 // threads on each network wait, CPU time a 128 MB function is billed for
-// at 1769/128 times its cost (pkg/bench measures about a sixth of a warm
-// webhook's CPU). Network waits need no P: calls still overlap.
+// at 1769/128 times its cost (a quarter of a warm webhook's CPU, measured
+// with pkg/bench). Network waits need no P: calls still overlap.
 func procs(memoryMB string, cpus int) int {
 	mb, err := strconv.Atoi(memoryMB)
 	if err != nil || mb <= 0 {
