@@ -38,6 +38,7 @@ func NewWebhooks(c config.Config, o Options) (*Webhooks, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.preload()
 	return &Webhooks{Handler: w.webhooks(), Bridge: w.bridge}, nil
 }
 
@@ -50,6 +51,7 @@ func NewActions(c config.Config, o Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	w.preload()
 	return w.actions(w.operator()), nil
 }
 
@@ -90,6 +92,16 @@ func NewTokenRefresh(c config.Config, o Options) (func(context.Context) error, e
 		return nil, err
 	}
 	return w.refreshCredentials, nil
+}
+
+// preload starts the platforms' Preload reads: the webhooks and actions
+// functions' events need them (the scheduled ones often do not).
+func (w *wiring) preload() {
+	for _, p := range w.platforms {
+		if p.Preload != nil {
+			p.Preload()
+		}
+	}
 }
 
 // webhooks is the handler of POST /webhooks/{provider}, counting refused

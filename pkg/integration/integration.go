@@ -117,6 +117,12 @@ type Parts struct {
 	// scheduled run calls it every 5 minutes. Visitor credentials are
 	// renewed through the Provider (hitl.VisitorRefresher).
 	Refresh func(ctx context.Context) error
+	// Preload starts, in the background, the reads the function's events
+	// will need (stored webhook keys with Runtime.Ingress, else a stored
+	// access token), so that they overlap the cold start of the webhooks
+	// and actions functions instead of delaying their first event. nil
+	// for none.
+	Preload func()
 	// Routes adds the platform's own routes to the actions function
 	// (connecting an account); they exist only when the operator routes do
 	// (an adminApiKey is set). operator guards a handler with the admin key.

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +120,10 @@ func (w *Webhooks) WithLogger(log *slog.Logger) *Webhooks {
 	return w
 }
 
-var licenseID = regexp.MustCompile(`^[0-9]{1,20}$`)
+// isLicenseID reports whether s is a license number: 1 to 20 digits.
+func isLicenseID(s string) bool {
+	return s != "" && len(s) <= 20 && strings.Trim(s, "0123456789") == ""
+}
 
 // Parse verifies a delivery's secret, then maps it to the events that
 // concern a conversation. Errors are *hitl.Error: CodeUnauthenticated for a
@@ -159,9 +161,9 @@ func (w *Webhooks) Parse(body []byte) ([]hitl.ProviderEvent, error) {
 	}
 	if raw, ok := env.m["license_id"]; ok {
 		var n json.Number
-		if json.Unmarshal(raw, &n) != nil || !licenseID.MatchString(n.String()) {
+		if json.Unmarshal(raw, &n) != nil || !isLicenseID(n.String()) {
 			var s string
-			if json.Unmarshal(raw, &s) != nil || !licenseID.MatchString(s) {
+			if json.Unmarshal(raw, &s) != nil || !isLicenseID(s) {
 				return nil, hitl.Errorf(hitl.CodeInvalid, "livechat webhook: license_id is malformed")
 			}
 		}

@@ -165,6 +165,7 @@ func TestParse(t *testing.T) {
 		{name: "event missing", body: envelope("incoming_event", `{"chat_id":"PJ0MRSHTDG"}`), wantCode: hitl.CodeInvalid},
 		{name: "event id missing", body: envelope("incoming_event", strings.Replace(agentMessage, `"id":"K600PKZON8_3",`, "", 1)), wantCode: hitl.CodeInvalid},
 		{name: "license_id malformed", body: strings.Replace(envelope("chat_deactivated", deactivatedByAgent), `"organization_id":"`+org+`"`, `"license_id":"x1"`, 1), wantCode: hitl.CodeInvalid},
+		{name: "license_id too long", body: strings.Replace(envelope("chat_deactivated", deactivatedByAgent), `"organization_id":"`+org+`"`, `"license_id":123456789012345678901`, 1), wantCode: hitl.CodeInvalid},
 		// Tolerated: optional fields of another shape are skipped.
 		{name: "text of the wrong type", body: envelope("incoming_event", strings.Replace(agentMessage, `"Hello, I'm Smith"`, `["x"]`, 1))},
 		{name: "user missing", body: envelope("user_added_to_chat", `{"chat_id":"PJ0MRSHTDG","user_type":"agent"}`)},

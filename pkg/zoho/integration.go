@@ -109,10 +109,12 @@ func (s *Settings) Wire(block json.RawMessage, rt integration.Runtime) (integrat
 		return integration.Parts{}, err
 	}
 	hooks := &webhookSetting{rt.Store}
-	parts := integration.Parts{Webhooks: NewVerifier(VerifierConfig{
+	verifier := NewVerifier(VerifierConfig{
 		ConfiguredKeys: sec.WebhookPublicKeys, Store: hooks, AppID: s.AppID, OrgID: s.OrgID, Now: rt.Now, Logger: rt.Log,
-	})}
+	})
+	parts := integration.Parts{Webhooks: verifier}
 	if rt.Ingress {
+		parts.Preload = verifier.Preload
 		return parts, nil
 	}
 	doc := rt.Documents(tokenDocument, s.TokenSecretARN)
@@ -153,6 +155,7 @@ func (s *Settings) Wire(block json.RawMessage, rt integration.Runtime) (integrat
 	}
 	parts.Provider = client
 	parts.Refresh = func(ctx context.Context) error { return tokens.Refresh(ctx, false) }
+	parts.Preload = tokens.Preload
 	parts.Routes = connect.Routes
 	parts.Inspect = ops.inspect
 	parts.Setup = ops.setup

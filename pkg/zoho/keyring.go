@@ -86,6 +86,18 @@ func (v *Verifier) Parse(h http.Header, body []byte) ([]hitl.ProviderEvent, erro
 	return evs, err
 }
 
+// Preload reads the stored keys in the background, so that the webhooks
+// function reads them at cold start, beside its other start-up work,
+// rather than before verifying its first delivery (which waits for this
+// read instead of making its own).
+func (v *Verifier) Preload() {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		v.keys(ctx, v.cfg.Reload)
+	}()
+}
+
 // try parses with each parser in turn; it returns the stored key index that
 // verified (-1 for a configured key) or the last error.
 func try(parsers []keyParser, h http.Header, body []byte) ([]hitl.ProviderEvent, int, error) {

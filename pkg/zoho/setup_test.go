@@ -24,12 +24,20 @@ type hookStore struct {
 	mu    sync.Mutex
 	state zoho.WebhookState
 	saves int
+	loads int
 }
 
 func (s *hookStore) LoadWebhook(context.Context) (zoho.WebhookState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.loads++
 	return s.state, nil
+}
+
+func (s *hookStore) loaded() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads
 }
 
 func (s *hookStore) SaveWebhook(_ context.Context, st zoho.WebhookState) error {
@@ -317,6 +325,29 @@ func TestInspectWebhook(t *testing.T) {
 	f.sim.DisableWebhook(f.sim.Webhooks()[0].ID)
 	if c := status(); c.Status != health.Fail || !strings.Contains(c.Detail, "disabled") {
 		t.Fatalf("disabled: %+v", c)
+	}
+}
+
+// Preload reads the stored keys before the first delivery, which then
+// reads nothing.
+func TestVerifierPreload(t *testing.T) {
+	f := newHookFixture(t)
+	f.setup(t)
+	o := f.sim.Options()
+	v := zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.Logger()})
+	before := f.store.loaded()
+	v.Preload()
+	for deadline := time.Now().Add(5 * time.Second); f.store.loaded() == before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Preload read no keys")
+		}
+	}
+	h, body := f.delivery(t, "conv-1")
+	if _, err := v.Parse(h, body); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.store.loaded() - before; n != 1 {
+		t.Errorf("%d key loads, want the preload's alone", n)
 	}
 }
 

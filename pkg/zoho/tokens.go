@@ -93,6 +93,9 @@ type Tokens struct {
 	// far enough away has nothing to do and reads nothing.
 	storedUntil time.Time
 	flight      *flight
+	// preload closes when the read Preload started has ended; nil when
+	// none is under way.
+	preload chan struct{}
 	// failures counts token answers that failed in a row; no token
 	// request is made before retryAt.
 	failures int
@@ -186,6 +189,33 @@ func memoryLease() AcquireLease {
 	}
 }
 
+// Preload reads the stored token in the background and keeps it if it is
+// valid, so that a function whose events call Zoho reads it at cold start,
+// beside its other start-up work, rather than before its first call. It
+// never mints a token: AccessToken waits for the read, then renews as
+// usual if it found nothing usable.
+func (t *Tokens) Preload() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.preload != nil || t.flight != nil {
+		return
+	}
+	done := make(chan struct{})
+	t.preload = done
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stored, err := t.load(ctx)
+		t.mu.Lock()
+		if err == nil && stored.valid(t.now(), useMargin) && !t.current.valid(t.now(), useMargin) {
+			t.current = stored
+		}
+		t.preload = nil
+		t.mu.Unlock()
+		close(done)
+	}()
+}
+
 // AccessToken returns a token valid for at least a minute: from memory, or
 // else from the store, or else freshly minted.
 func (t *Tokens) AccessToken(ctx context.Context) (string, error) {
@@ -194,6 +224,15 @@ func (t *Tokens) AccessToken(ctx context.Context) (string, error) {
 		tok := t.current.AccessToken
 		t.mu.Unlock()
 		return tok, nil
+	}
+	if done := t.preload; done != nil {
+		t.mu.Unlock()
+		select {
+		case <-done:
+			return t.AccessToken(ctx)
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
 	f := t.startLocked(renewal{reason: "expired", bad: t.current.AccessToken, margin: useMargin})
 	t.mu.Unlock()

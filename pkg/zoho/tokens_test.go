@@ -42,6 +42,63 @@ func TestAccessTokenFromMemoryThenStore(t *testing.T) {
 	f.assertNoSecrets(t, f.logs.String())
 }
 
+// gatedStore holds every Load until open is closed.
+type gatedStore struct {
+	*memStore
+	open chan struct{}
+}
+
+func (s gatedStore) Load(ctx context.Context) (zoho.Token, error) {
+	<-s.open
+	return s.memStore.Load(ctx)
+}
+
+// Preload's read is the one the first callers use: they wait for it rather
+// than read again; a stored token too old for use is then renewed as
+// without Preload, and Preload itself never mints one.
+func TestPreload(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		left          time.Duration // the stored token's validity
+		loads, minted int
+	}{
+		{"valid", 30 * time.Minute, 1, 0},
+		{"expiring", 30 * time.Second, 2, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			mem := &memStore{}
+			mem.Save(ctx, zoho.Token{AccessToken: "stored-token", ExpiresAt: f.clock.Now().Add(c.left)})
+			store := gatedStore{mem, make(chan struct{})}
+			tokens := f.newTokens(t, store)
+			tokens.Preload()
+			var wg sync.WaitGroup
+			got := make([]string, 3)
+			for i := range got {
+				wg.Go(func() {
+					tok, err := tokens.AccessToken(ctx)
+					if err != nil {
+						t.Error(err)
+					}
+					got[i] = tok
+				})
+			}
+			time.Sleep(20 * time.Millisecond) // the callers are waiting
+			close(store.open)
+			wg.Wait()
+			for _, tok := range got {
+				if (tok == "stored-token") != (c.minted == 0) || tok != got[0] {
+					t.Errorf("tokens %q", got)
+				}
+			}
+			if loads, _ := mem.counts(); loads != c.loads || f.sim.TokenCalls() != c.minted {
+				t.Errorf("%d store loads, %d token calls; want %d and %d", loads, f.sim.TokenCalls(), c.loads, c.minted)
+			}
+		})
+	}
+}
+
 func TestRefreshScheduled(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
