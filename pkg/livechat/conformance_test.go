@@ -319,3 +319,23 @@ func TestConformanceAPIAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownIntegrationAgentForwardsMessagesAndWarnsOnce: while the
+// integration's agent cannot be looked up (the ingress secret does not
+// carry it yet), agent messages still reach the bot, and the warning is
+// logged once per parser, not once per message.
+func TestUnknownIntegrationAgentForwardsMessagesAndWarnsOnce(t *testing.T) {
+	body := loadCorpus(t, "webhook_incoming_event_message")["webhook_incoming_event_message"].Body
+	logs := &simcore.Logs{}
+	w := livechat.NewWebhooks(conformanceSecret, conformanceOrg).WithLogger(logs.Logger()).
+		WithIntegrationAgent(func(context.Context) (string, error) { return "", errors.New("not in the ingress secret yet") })
+	for i := range 3 {
+		events, err := w.Parse(body)
+		if err != nil || len(events) != 1 || events[0].Type != hitl.EventMessage {
+			t.Fatalf("delivery %d: %+v, %v; want the message forwarded", i, events, err)
+		}
+	}
+	if n := strings.Count(logs.String(), "integration agent unknown"); n != 1 {
+		t.Fatalf("warned %d times over 3 messages, want once:\n%s", n, logs.String())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -55,7 +56,10 @@ type Webhooks struct {
 	// misses are agents whose look-up failed lately; they are reported by
 	// id until it is tried again.
 	misses *expirable.LRU[string, struct{}]
-	log    *slog.Logger
+	// warnedSelf is set once the failed look-up of the integration's
+	// agent has been logged.
+	warnedSelf atomic.Bool
+	log        *slog.Logger
 }
 
 // Bounds of the agent cache: agents are few, names and avatars change
@@ -247,7 +251,11 @@ func parseIncomingEvent(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 		return nil, nil
 	}
 	if self, err := w.selfID(); err != nil {
-		w.log.Warn("livechat webhook: integration agent unknown; event forwarded", "action", "incoming_event", "chat_id", chatID)
+		// Once per process: until the ingress secret carries the id, every
+		// message would say the same.
+		if !w.warnedSelf.Swap(true) {
+			w.log.Warn("livechat webhook: integration agent unknown; messages are forwarded unfiltered until it is known", "action", "incoming_event", "chat_id", chatID, "err", err)
+		}
 	} else if strings.EqualFold(author, self) || w.isBot(author) {
 		return nil, nil
 	}
