@@ -162,13 +162,6 @@ func (a *App) RefreshCredentials(ctx context.Context) error { return a.w.refresh
 // Redeliver is the redelivery function's work (see NewRedelivery).
 func (a *App) Redeliver(ctx context.Context) error { return a.w.redeliver(ctx) }
 
-// Setup registers the platforms' webhooks to base (the bridge's public
-// URL). Problems come back as checks; the error is only for a run that
-// could not start.
-func (a *App) Setup(ctx context.Context, base string) (admin.SetupReport, error) {
-	return a.w.setup(ctx, base)
-}
-
 // Status runs the self-check against base (the bridge's public URL; the
 // configured one when empty).
 func (a *App) Status(ctx context.Context, base string) admin.Status {

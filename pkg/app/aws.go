@@ -94,8 +94,10 @@ type awsFunction struct {
 
 // loadAWS reads the settings and the function's secret: the ingress
 // secret with ingress (the webhooks function), else the config secret.
-// The secret is the one read at cold start; the clients, store and
-// metrics are built while it is under way.
+// The secret is the one read before the function is wired (building the
+// SDK clients takes microseconds: nothing worth overlapping with it);
+// platforms start their own reads in the background once wired
+// (integration.Parts.Preload).
 func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (awsFunction, error) {
 	var f awsFunction
 	c, err := config.Env(os.Getenv, Integrations())
@@ -118,10 +120,10 @@ func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (awsFunction, 
 		return f, err
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	read := make(chan error, 1)
 	var raw json.RawMessage
-	go func() { read <- (secrets.Document{API: sm, ID: secretARN}).Load(ctx, &raw) }()
-
+	if err := (secrets.Document{API: sm, ID: secretARN}).Load(ctx, &raw); err != nil {
+		return f, err
+	}
 	f.sm = sm
 	f.o = Options{
 		Store: dynamo.New(dynamodb.NewFromConfig(awsCfg), c.TableName), Log: log, Metrics: metrics.New(os.Stdout, nil),
@@ -131,9 +133,6 @@ func loadAWS(ctx context.Context, log *slog.Logger, ingress bool) (awsFunction, 
 			}
 			return secrets.Document{API: sm, ID: secretARN}
 		},
-	}
-	if err := <-read; err != nil {
-		return f, err
 	}
 	if c.Secret, err = config.ParseSecret(raw); err != nil {
 		return f, err

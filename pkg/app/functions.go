@@ -140,9 +140,10 @@ func (w *wiring) redeliver(ctx context.Context) error {
 
 func (w *wiring) refreshCredentials(ctx context.Context) error {
 	n, err := w.bridge.RefreshVisitors(ctx, time.Hour)
-	w.o.Log.Info("visitor tokens refreshed", "count", n)
+	w.o.Log.Info("visitor credentials refreshed", "count", n)
+	visitorErr := err // the platforms' own refreshes add to err below
 	for _, p := range w.platforms {
-		if _, ok := p.Provider.(hitl.VisitorRefresher); ok && err != nil {
+		if _, ok := p.Provider.(hitl.VisitorRefresher); ok && visitorErr != nil {
 			w.o.Metrics.Count(metrics.TokenRefreshFailures, p.name, 1)
 		}
 		if p.Refresh == nil {

@@ -271,8 +271,8 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id, idempotencyKey string) error
 	// VisitorsExpiring lists the visitors of sessions not closed whose
 	// credentials expire before t, soonest first; cost grows with the
-	// result, not the table, and a store reads no more of each session than
-	// ExpiringVisitor holds.
+	// result, not the table (the DynamoDB store reads only the session
+	// items, not their delivery items).
 	VisitorsExpiring(ctx context.Context, t time.Time, limit int) ([]ExpiringVisitor, error)
 
 	// Record applies c and appends c.Event to the session's outbox in one

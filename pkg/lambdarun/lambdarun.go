@@ -41,9 +41,10 @@ const vCPUMB = 1769
 // 1,769 MB or part of it, at most cpus. Lambda shows a sandbox two vCPUs
 // or more whatever its share, so Go's default (one per vCPU shown)
 // has idle threads spin looking for work and hand goroutines between
-// threads on each network wait, CPU time a 128 MB function is billed for
-// at 1769/128 times its cost (a quarter of a warm webhook's CPU, measured
-// with pkg/bench). Network waits need no P: calls still overlap.
+// threads on each network wait: CPU that uses up a 128 MB function's
+// 128/1769 share of a vCPU and so lengthens its billed duration (a quarter
+// of a warm webhook's CPU, measured with pkg/bench). Network waits need no
+// P: calls still overlap.
 func procs(memoryMB string, cpus int) int {
 	mb, err := strconv.Atoi(memoryMB)
 	if err != nil || mb <= 0 {

@@ -327,15 +327,34 @@ func TestConformanceAPIAnswers(t *testing.T) {
 func TestUnknownIntegrationAgentForwardsMessagesAndWarnsOnce(t *testing.T) {
 	body := loadCorpus(t, "webhook_incoming_event_message")["webhook_incoming_event_message"].Body
 	logs := &simcore.Logs{}
+	known := false
 	w := livechat.NewWebhooks(conformanceSecret, conformanceOrg).WithLogger(logs.Logger()).
-		WithIntegrationAgent(func(context.Context) (string, error) { return "", errors.New("not in the ingress secret yet") })
-	for i := range 3 {
-		events, err := w.Parse(body)
-		if err != nil || len(events) != 1 || events[0].Type != hitl.EventMessage {
-			t.Fatalf("delivery %d: %+v, %v; want the message forwarded", i, events, err)
+		WithIntegrationAgent(func(context.Context) (string, error) {
+			if known {
+				return integrationAgent, nil
+			}
+			return "", errors.New("not in the ingress secret yet")
+		})
+	deliver := func(n int) {
+		t.Helper()
+		for i := range n {
+			events, err := w.Parse(body)
+			if err != nil || len(events) != 1 || events[0].Type != hitl.EventMessage {
+				t.Fatalf("delivery %d: %+v, %v; want the message forwarded", i, events, err)
+			}
 		}
 	}
-	if n := strings.Count(logs.String(), "integration agent unknown"); n != 1 {
+	warnings := func() int { return strings.Count(logs.String(), "integration agent unknown") }
+	deliver(3)
+	if n := warnings(); n != 1 {
 		t.Fatalf("warned %d times over 3 messages, want once:\n%s", n, logs.String())
+	}
+	// Once a look-up works, a later failure is warned about again.
+	known = true
+	deliver(1)
+	known = false
+	deliver(2)
+	if n := warnings(); n != 2 {
+		t.Fatalf("warned %d times, want a second warning after the look-up worked in between", n)
 	}
 }

@@ -56,8 +56,8 @@ type Webhooks struct {
 	// misses are agents whose look-up failed lately; they are reported by
 	// id until it is tried again.
 	misses *expirable.LRU[string, struct{}]
-	// warnedSelf is set once the failed look-up of the integration's
-	// agent has been logged.
+	// warnedSelf is set once a failed look-up of the integration's agent
+	// has been logged, until a look-up works.
 	warnedSelf atomic.Bool
 	log        *slog.Logger
 }
@@ -250,14 +250,17 @@ func parseIncomingEvent(w *Webhooks, p object) (*hitl.ProviderEvent, error) {
 	if strings.TrimSpace(m.Text) == "" && m.URL == "" {
 		return nil, nil
 	}
-	if self, err := w.selfID(); err != nil {
-		// Once per process: until the ingress secret carries the id, every
-		// message would say the same.
+	switch self, err := w.selfID(); {
+	case err != nil:
+		// Once until a look-up works: until the ingress secret carries the
+		// id, every message would say the same.
 		if !w.warnedSelf.Swap(true) {
 			w.log.Warn("livechat webhook: integration agent unknown; messages are forwarded unfiltered until it is known", "action", "incoming_event", "chat_id", chatID, "err", err)
 		}
-	} else if strings.EqualFold(author, self) || w.isBot(author) {
+	case strings.EqualFold(author, self) || w.isBot(author):
 		return nil, nil
+	default:
+		w.warnedSelf.Store(false)
 	}
 	return &hitl.ProviderEvent{
 		ConversationID: chatID,

@@ -131,6 +131,9 @@ func (v *Verifier) keys(ctx context.Context, maxAge time.Duration) []keyParser {
 		s, err := v.cfg.Store.LoadWebhook(ctx)
 		if err != nil {
 			v.cfg.Logger.LogAttrs(ctx, slog.LevelError, "zoho webhook keys not loaded", slog.String("error", err.Error()))
+			// Not a fresh load: the next delivery reads the store again
+			// (a failed Preload must not hide a stored key for maxAge).
+			v.loadedAt = time.Time{}
 		} else {
 			state = s
 		}

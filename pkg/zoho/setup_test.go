@@ -3,6 +3,7 @@ package zoho_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,16 +22,21 @@ import (
 
 // hookStore is a WebhookStore in memory.
 type hookStore struct {
-	mu    sync.Mutex
-	state zoho.WebhookState
-	saves int
-	loads int
+	mu       sync.Mutex
+	state    zoho.WebhookState
+	saves    int
+	loads    int
+	failLoad int // loads that fail before they work again
 }
 
 func (s *hookStore) LoadWebhook(context.Context) (zoho.WebhookState, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.loads++
+	if s.failLoad > 0 {
+		s.failLoad--
+		return zoho.WebhookState{}, errors.New("store unavailable")
+	}
 	return s.state, nil
 }
 
@@ -348,6 +354,30 @@ func TestVerifierPreload(t *testing.T) {
 	}
 	if n := f.store.loaded() - before; n != 1 {
 		t.Errorf("%d key loads, want the preload's alone", n)
+	}
+}
+
+// TestVerifierPreloadThatFailed: a failed read of the stored keys is not
+// kept as if it were fresh; the first delivery reads them again and its
+// stored key verifies it.
+func TestVerifierPreloadThatFailed(t *testing.T) {
+	f := newHookFixture(t)
+	f.setup(t)
+	o := f.sim.Options()
+	v := zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.Logger()})
+	f.store.mu.Lock()
+	f.store.failLoad = 1
+	before := f.store.loads
+	f.store.mu.Unlock()
+	v.Preload()
+	for deadline := time.Now().Add(5 * time.Second); f.store.loaded() == before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Preload read no keys")
+		}
+	}
+	h, body := f.delivery(t, "conv-1")
+	if _, err := v.Parse(h, body); err != nil {
+		t.Fatalf("delivery after a failed preload: %v", err)
 	}
 }
 
