@@ -336,48 +336,42 @@ func TestInspectWebhook(t *testing.T) {
 
 // Preload reads the stored keys before the first delivery, which then
 // reads nothing.
-func TestVerifierPreload(t *testing.T) {
-	f := newHookFixture(t)
-	f.setup(t)
-	o := f.sim.Options()
-	v := zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.Logger()})
-	before := f.store.loaded()
-	v.Preload()
-	for deadline := time.Now().Add(5 * time.Second); f.store.loaded() == before; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Preload read no keys")
-		}
-	}
-	h, body := f.delivery(t, "conv-1")
-	if _, err := v.Parse(h, body); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.store.loaded() - before; n != 1 {
-		t.Errorf("%d key loads, want the preload's alone", n)
-	}
-}
-
-// TestVerifierPreloadThatFailed: a failed read of the stored keys is not
-// kept as if it were fresh; the first delivery reads them again and its
+// TestVerifierPreload: the stored keys read in the background at start-up
+// serve the first delivery without another read; a failed read is not
+// kept as if it were fresh: the first delivery reads them again and its
 // stored key verifies it.
-func TestVerifierPreloadThatFailed(t *testing.T) {
-	f := newHookFixture(t)
-	f.setup(t)
-	o := f.sim.Options()
-	v := zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.Logger()})
-	f.store.mu.Lock()
-	f.store.failLoad = 1
-	before := f.store.loads
-	f.store.mu.Unlock()
-	v.Preload()
-	for deadline := time.Now().Add(5 * time.Second); f.store.loaded() == before; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Preload read no keys")
-		}
-	}
-	h, body := f.delivery(t, "conv-1")
-	if _, err := v.Parse(h, body); err != nil {
-		t.Fatalf("delivery after a failed preload: %v", err)
+func TestVerifierPreload(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failLoad  int
+		wantLoads int
+	}{
+		{"read", 0, 1},
+		{"failed", 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newHookFixture(t)
+			f.setup(t)
+			o := f.sim.Options()
+			v := zoho.NewVerifier(zoho.VerifierConfig{Store: f.store, AppID: o.AppID, OrgID: o.OrgID, Logger: f.logs.Logger()})
+			f.store.mu.Lock()
+			f.store.failLoad = tc.failLoad
+			before := f.store.loads
+			f.store.mu.Unlock()
+			v.Preload()
+			for deadline := time.Now().Add(5 * time.Second); f.store.loaded() == before; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("Preload read no keys")
+				}
+			}
+			h, body := f.delivery(t, "conv-1")
+			if _, err := v.Parse(h, body); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.store.loaded() - before; n != tc.wantLoads {
+				t.Errorf("%d key loads, want %d", n, tc.wantLoads)
+			}
+		})
 	}
 }
 
