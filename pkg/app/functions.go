@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/admin"
@@ -130,10 +131,18 @@ func (w *wiring) actions(op *admin.Handler) http.Handler {
 	return op.Mount(timeHandoffs(h, w.o.Metrics, w.o.Now))
 }
 
+// redeliver runs the sweep and the idle sessions' ending side by side:
+// they read different items and call different parties.
 func (w *wiring) redeliver(ctx context.Context) error {
+	var (
+		ended   int
+		idleErr error
+		idle    sync.WaitGroup
+	)
+	idle.Go(func() { ended, idleErr = w.bridge.ExpireIdle(ctx) })
 	n, err := w.dispatcher.Sweep(ctx)
 	w.o.Log.Info("outbox sweep", "sessions", n)
-	ended, idleErr := w.bridge.ExpireIdle(ctx)
+	idle.Wait()
 	w.o.Log.Info("idle sessions ended", "count", ended)
 	return errors.Join(err, idleErr)
 }

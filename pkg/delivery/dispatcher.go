@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
@@ -21,6 +23,7 @@ const (
 	maxBackoff         = 15 * time.Minute
 	storeTimeout       = 5 * time.Second
 	sweepBatch         = 50
+	sweepWorkers       = 8 // sessions a sweep delivers at once
 	maxFlushRepeats    = 20
 )
 
@@ -185,31 +188,41 @@ func Backoff(n int) time.Duration {
 }
 
 // Sweep retries every outbox that is due: sessions whose delivery failed
-// earlier, or whose deliverer died holding the lease. It returns how many
-// sessions it attempted.
+// earlier, or whose deliverer died holding the lease. Sessions are
+// independent, so up to sweepWorkers are delivered at once: one slow bot
+// answer does not hold up the others. It returns how many sessions it
+// attempted.
 func (d *Dispatcher) Sweep(ctx context.Context) (int, error) {
 	ids, err := d.Store.DueOutboxes(ctx, d.now(), sweepBatch)
 	if err != nil {
 		return 0, fmt.Errorf("list due outboxes: %w", err)
 	}
-	n := 0
+	var (
+		wg        sync.WaitGroup
+		attempted atomic.Int64
+		slots     = make(chan struct{}, sweepWorkers)
+	)
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			break
 		}
-		owner := hitl.NewID("own")
-		pending, ok, err := d.Store.Claim(ctx, id, owner, d.now(), d.now().Add(hitl.DeliveryLease))
-		if err != nil {
-			d.Log.Error("claim outbox", "session_id", id, "err", err)
-			continue
-		}
-		if !ok {
-			continue
-		}
-		n++
-		d.Flush(ctx, id, owner, pending)
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			owner := hitl.NewID("own")
+			pending, ok, err := d.Store.Claim(ctx, id, owner, d.now(), d.now().Add(hitl.DeliveryLease))
+			if err != nil {
+				d.Log.Error("claim outbox", "session_id", id, "err", err)
+				return
+			}
+			if ok {
+				attempted.Add(1)
+				d.Flush(ctx, id, owner, pending)
+			}
+		})
 	}
-	return n, nil
+	wg.Wait()
+	return int(attempted.Load()), nil
 }
 
 // Replay moves a session's dead letters back to its outbox and delivers them.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -587,22 +588,28 @@ func query[T any](ctx context.Context, s *Store, expr expression.Expression, con
 }
 
 // deliveryItems reads the delivery items of every shard that filter keeps,
-// with the attributes of projection only.
+// with the attributes of projection only: one query per shard, all at once.
 func (s *Store) deliveryItems(ctx context.Context, filter expression.ConditionBuilder, projection expression.ProjectionBuilder) ([]deliveryItem, error) {
-	var out []deliveryItem
+	var (
+		wg     sync.WaitGroup
+		shards [deliveryShards][]deliveryItem
+		errs   [deliveryShards]error
+	)
 	for shard := range deliveryShards {
-		expr, err := expression.NewBuilder().
-			WithKeyCondition(expression.Key("pk").Equal(value(fmt.Sprintf("%s%d", deliveryPrefix, shard)))).
-			WithFilter(filter).WithProjection(projection).Build()
-		if err != nil {
-			return nil, err
-		}
-		// The sweep and the operator's list can afford to lag a little.
-		items, err := query[deliveryItem](ctx, s, expr, false)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, items...)
+		wg.Go(func() {
+			expr, err := expression.NewBuilder().
+				WithKeyCondition(expression.Key("pk").Equal(value(fmt.Sprintf("%s%d", deliveryPrefix, shard)))).
+				WithFilter(filter).WithProjection(projection).Build()
+			if err == nil {
+				// The sweep and the operator's list can afford to lag a little.
+				shards[shard], err = query[deliveryItem](ctx, s, expr, false)
+			}
+			errs[shard] = err
+		})
 	}
-	return out, nil
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return slices.Concat(shards[:]...), nil
 }
