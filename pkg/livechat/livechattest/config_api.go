@@ -133,8 +133,8 @@ func (s *Server) handleConfiguration(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	action := r.PathValue("action")
-	if f, ok := s.record("configuration", action); ok {
-		writeError(w, errorf(f.Status, f.Type, "%s", f.Message))
+	if err := s.fault("configuration", action); err != nil {
+		writeError(w, err)
 		return
 	}
 	if r.Header.Get("Authorization") != "Basic "+s.AgentToken() {

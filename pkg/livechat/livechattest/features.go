@@ -100,15 +100,6 @@ func (s *Server) requester(r *http.Request) (requester, botID string) {
 	return "", ""
 }
 
-// present checks the requester is among the chat's users, unless ignored.
-// Callers hold s.mu.
-func (s *Server) present(c *Chat, requester string, ignore bool) *apiError {
-	if ignore || slices.ContainsFunc(c.Users, func(u User) bool { return u.ID == requester }) {
-		return nil
-	}
-	return errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
-}
-
 // queue is chat_transferred's "queue" for c, now queued: its position among
 // the group's queued chats, oldest first, and wait_time, the approximate
 // wait in seconds (https://platform.text.com/docs/management/webhooks#chat_transferred,

@@ -306,6 +306,16 @@ func (s *Server) Customer(id string) (Customer, bool) {
 // answer, if any.
 func (s *Server) record(api, action string) (Fault, bool) { return s.Record(api+"/"+action, action) }
 
+// fault records a call of an action API ("agent", "customer",
+// "configuration") and returns the queued fault as that API's error
+// answer, or nil.
+func (s *Server) fault(api, action string) *apiError {
+	if f, ok := s.record(api, action); ok {
+		return errorf(f.Status, f.Type, "%s", f.Message)
+	}
+	return nil
+}
+
 // apiError is an error answer of the Agent and Customer APIs.
 type apiError struct {
 	status       int
@@ -457,11 +467,12 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		webhooks [][]byte
 	)
 	requester, botID := s.requester(r)
-	if f, ok := s.record("agent", action); ok {
-		err = errorf(f.Status, f.Type, "%s", f.Message)
-	} else if requester == "" {
+	if err = s.fault("agent", action); err == nil && requester == "" {
 		err = errorf(http.StatusUnauthorized, "authentication", "Invalid access token")
-	} else if err = s.misdirected(r); err == nil && botID != "" && action != "send_event" && action != "add_user_to_chat" {
+	} else if err == nil {
+		err = s.misdirected(r)
+	}
+	if err == nil && botID != "" && action != "send_event" && action != "add_user_to_chat" {
 		err = errorf(http.StatusForbidden, "authorization", "Only send_event and add_user_to_chat are simulated for bots")
 	} else if err == nil {
 		switch action {
@@ -474,9 +485,9 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		case "list_routing_statuses":
 			out, err = s.listRoutingStatuses(r)
 		case "transfer_chat":
-			out, webhooks, err = s.transferChat(r)
+			out, webhooks, err = s.transferChat(r, requester)
 		case "deactivate_chat":
-			out, err = s.deactivateChat(r)
+			out, err = s.deactivateChat(r, requester)
 		case "upload_file":
 			out, err = s.uploadFile(r)
 		case "list_chats":
@@ -502,8 +513,8 @@ func (s *Server) handleCustomer(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	action := r.PathValue("action")
-	if f, ok := s.record("customer", action); ok {
-		writeError(w, errorf(f.Status, f.Type, "%s", f.Message))
+	if err := s.fault("customer", action); err != nil {
+		writeError(w, err)
 		return
 	}
 	if r.URL.Query().Get("organization_id") != s.opts.OrganizationID {
@@ -630,11 +641,17 @@ func (s *Server) activeChat(id string) (*Chat, *apiError) {
 	return c, nil
 }
 
-func (s *Server) requesterPresent(c *Chat, ignore bool) *apiError {
-	if ignore || slices.ContainsFunc(c.Users, func(u User) bool { return u.ID == s.opts.IntegrationAgentID }) {
-		return nil
+// requesterChat finds an active chat the requester is in; ignore
+// (ignore_requester_presence) skips the presence check.
+func (s *Server) requesterChat(id, requester string, ignore bool) (*Chat, *apiError) {
+	c, err := s.activeChat(id)
+	if err != nil {
+		return nil, err
 	}
-	return errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
+	if !ignore && !slices.ContainsFunc(c.Users, func(u User) bool { return u.ID == requester }) {
+		return nil, errorf(http.StatusBadRequest, "validation", "Requester is not present in the chat")
+	}
+	return c, nil
 }
 
 // addUserToChat is the Agent API's add_user_to_chat
@@ -655,11 +672,8 @@ func (s *Server) addUserToChat(r *http.Request, requester string) (any, [][]byte
 	if err := decodeBody(r, &in); err != nil {
 		return nil, nil, err
 	}
-	c, err := s.activeChat(in.ChatID)
+	c, err := s.requesterChat(in.ChatID, requester, in.IgnoreRequesterPresence)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.present(c, requester, in.IgnoreRequesterPresence); err != nil {
 		return nil, nil, err
 	}
 	switch {
@@ -709,7 +723,7 @@ func (s *Server) addUserToChat(r *http.Request, requester string) (any, [][]byte
 // transfer causes (https://platform.text.com/docs/management/webhooks#chat_transferred,
 // #user_removed_from_chat, #user_added_to_chat, #incoming_event), which
 // the caller delivers before answering. Callers hold s.mu.
-func (s *Server) transferChat(r *http.Request) (any, [][]byte, *apiError) {
+func (s *Server) transferChat(r *http.Request, requester string) (any, [][]byte, *apiError) {
 	var in struct {
 		ID     string `json:"id"`
 		Target *struct {
@@ -722,11 +736,8 @@ func (s *Server) transferChat(r *http.Request) (any, [][]byte, *apiError) {
 	if err := decodeBody(r, &in); err != nil {
 		return nil, nil, err
 	}
-	c, err := s.activeChat(in.ID)
+	c, err := s.requesterChat(in.ID, requester, in.IgnoreRequesterPresence)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
 		return nil, nil, err
 	}
 	if in.Target != nil && (in.Target.Type != "group" || len(in.Target.IDs) == 0) {
@@ -750,7 +761,6 @@ func (s *Server) transferChat(r *http.Request) (any, [][]byte, *apiError) {
 	if s.routing == RoutingSilent {
 		return map[string]any{}, nil, nil
 	}
-	requester := s.opts.IntegrationAgentID
 	var webhooks [][]byte
 	add := func(action string, payload any) {
 		if body, err := s.envelope(action, payload); err == nil {
@@ -785,7 +795,7 @@ func (s *Server) transferChat(r *http.Request) (any, [][]byte, *apiError) {
 	return map[string]any{}, webhooks, nil
 }
 
-func (s *Server) deactivateChat(r *http.Request) (any, *apiError) {
+func (s *Server) deactivateChat(r *http.Request, requester string) (any, *apiError) {
 	var in struct {
 		ID                      string `json:"id"`
 		IgnoreRequesterPresence bool   `json:"ignore_requester_presence"`
@@ -793,11 +803,8 @@ func (s *Server) deactivateChat(r *http.Request) (any, *apiError) {
 	if err := decodeBody(r, &in); err != nil {
 		return nil, err
 	}
-	c, err := s.activeChat(in.ID)
+	c, err := s.requesterChat(in.ID, requester, in.IgnoreRequesterPresence)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.requesterPresent(c, in.IgnoreRequesterPresence); err != nil {
 		return nil, err
 	}
 	c.Active, c.Queued = false, false
