@@ -229,10 +229,11 @@ func (p *process) cpuTime() (time.Duration, error) {
 
 // coldStart is one start of a function to its first answer.
 type coldStart struct {
-	init  time.Duration // exec to the first GET …/next: Lambda's Init Duration
-	first time.Duration // the first invocation
-	total time.Duration // exec to the first answer
-	aws   time.Duration // of total, spent waiting on moto_server (set by the caller)
+	init  time.Duration  // exec to the first GET …/next: Lambda's Init Duration
+	first time.Duration  // the first invocation
+	total time.Duration  // exec to the first answer
+	aws   time.Duration  // of total, spent waiting on moto_server (set by the caller)
+	calls map[string]int // the AWS calls of that wait, by operation (set by the caller)
 }
 
 // startCold starts bin with the first event already queued, as a cold

@@ -162,7 +162,8 @@ func (b *bench) coldStarts(p provider, e *env, c conversation) error {
 			if err != nil {
 				return err
 			}
-			cs.aws = e.lane.proxy.snapshot().minus(before).Busy
+			spent := e.lane.proxy.snapshot().minus(before)
+			cs.aws, cs.calls = spent.Busy, spent.Calls
 			proc.stop()
 			starts[name] = append(starts[name], cs)
 		}
@@ -187,11 +188,21 @@ func (b *bench) coldStarts(p provider, e *env, c conversation) error {
 		own := med(name, func(cs coldStart) time.Duration { return cs.total - cs.aws })
 		b.r.add(figure{Section: section, Name: name, Value: ratio, Unit: "ratio", Text: fmt.Sprintf("%.2f (%s)", ratio, ms(d))}.
 			atMost(maxColdStartRatio, "%.1f").
-			note("init %s, first invocation %s, waiting on moto_server %s (the Secrets Manager read at init and the first event's DynamoDB calls); without that wait %s, %.2f × hello",
+			note("init %s, first invocation %s, waiting on moto_server %s (the Secrets Manager read at init and the first event's DynamoDB calls: %s in the last start); without that wait %s, %.2f × hello",
 				ms(med(name, initPart)), ms(med(name, func(cs coldStart) time.Duration { return cs.first })),
-				ms(med(name, func(cs coldStart) time.Duration { return cs.aws })), ms(own), own.Seconds()/hello.Seconds()))
+				ms(med(name, func(cs coldStart) time.Duration { return cs.aws })), callList(starts[name][len(starts[name])-1].calls),
+				ms(own), own.Seconds()/hello.Seconds()))
 	}
 	return nil
+}
+
+// callList lists calls by operation, in name order: "dynamodb.GetItem 2, …".
+func callList(calls map[string]int) string {
+	var parts []string
+	for _, op := range slices.Sorted(maps.Keys(calls)) {
+		parts = append(parts, fmt.Sprintf("%s %d", op, calls[op]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // prefixed names provider actions "provider.<action>" for perOp.
