@@ -2,9 +2,6 @@ package app_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,31 +15,17 @@ import (
 // the redirect's target (here a service on loopback) receives nothing, and
 // the event stays in the outbox until the endpoint accepts it.
 func TestARedirectingBotGetsTheEventLaterAndItsTargetNothing(t *testing.T) {
-	var internal atomic.Int32
-	loopback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { internal.Add(1) }))
-	defer loopback.Close()
-	var redirecting atomic.Bool
-	redirecting.Store(true)
-	var bot http.Handler
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if redirecting.Load() {
-			http.Redirect(w, r, loopback.URL+"/internal", http.StatusTemporaryRedirect)
-			return
-		}
-		bot.ServeHTTP(w, r)
-	}))
-	defer front.Close()
-	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) { c.BotCallbackURL = front.URL + "/hitl" })
-	bot = e.Bot
+	endpoint := apptest.NewRedirect(t)
+	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) { c.BotCallbackURL = endpoint.URL + "/hitl" })
 	_, chatID := e.Handoff(t)
 	simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))
 	simcore.Delivered(t)(e.LiveChat.AgentSays(chatID, "Hi Ada"))
-	if n := internal.Load(); n != 0 || len(e.Bot.Events()) != 0 {
+	if n := endpoint.Followed(); n != 0 || len(e.Bot.Events()) != 0 {
 		t.Fatalf("redirect followed: target got %d requests, bot %d events", n, len(e.Bot.Events()))
 	}
 
 	// The endpoint now answers itself: the outbox's retry delivers both.
-	redirecting.Store(false)
+	endpoint.Serve(e.Bot)
 	e.Clock.Advance(time.Hour)
 	if err := e.App.Redeliver(context.Background()); err != nil {
 		t.Fatal(err)
@@ -50,7 +33,7 @@ func TestARedirectingBotGetsTheEventLaterAndItsTargetNothing(t *testing.T) {
 	if got := eventTypes(e.Bot.Events()); len(got) != 2 || got[0] != "hitl.assigned" || got[1] != "hitl.message" {
 		t.Fatalf("after the retry the bot got %v", got)
 	}
-	if n := internal.Load(); n != 0 {
+	if n := endpoint.Followed(); n != 0 {
 		t.Fatalf("the redirect target received %d requests", n)
 	}
 }

@@ -82,8 +82,9 @@ func (b *bench) launchMoto() (endpoint string, stop func(), err error) {
 	return "", nil, fmt.Errorf("moto_server did not listen on %s within 30s", addr)
 }
 
-// launchLane is a lane on a moto_server of its own.
-func (b *bench) launchLane() (*lane, func(), error) {
+// launchEnv is a bridge, through the counted client, on a lane of its
+// own: a moto_server that stop ends.
+func (b *bench) launchEnv(p provider) (*env, func(), error) {
 	endpoint, stop, err := b.launchMoto()
 	if err != nil {
 		return nil, nil, err
@@ -93,7 +94,12 @@ func (b *bench) launchLane() (*lane, func(), error) {
 		stop()
 		return nil, nil, err
 	}
-	return l, stop, nil
+	e, err := b.newEnv(l, p, counted)
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return e, stop, nil
 }
 
 // newTable creates a fresh table with the store's schema on l.

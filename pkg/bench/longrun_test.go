@@ -31,20 +31,16 @@ type longRunResult struct {
 // table: with nothing due they read nothing either way, and moto_server's
 // index queries go through every item of a table.
 func (b *bench) longRuns(p provider, main *env, convs []conversation) error {
-	second, stop, err := b.launchLane()
+	other, stop, err := b.launchEnv(p)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	other, err := b.newEnv(second, p, counted)
-	if err != nil {
-		return err
-	}
 	var otherConvs []conversation
 	for range len(convs) {
 		otherConvs = append(otherConvs, p.handoff(b.t, other.Env))
 	}
-	idle, err := b.newTable(second)
+	idle, err := b.newTable(other.lane)
 	if err != nil {
 		return err
 	}

@@ -103,16 +103,12 @@ func perOp(calls map[string]int, service string, n int) string {
 // scheduledRun measures the scheduled functions' first run on a table of
 // closed sessions with some work due, and a second with nothing due.
 func (b *bench) scheduledRun(p provider) error {
-	l, stop, err := b.launchLane()
+	e, stop, err := b.launchEnv(p)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	e, err := b.newEnv(l, p, counted)
-	if err != nil {
-		return err
-	}
-	if err := closedSessions(b.t, b.ctx, e.Env, p, l.direct, e.table, b.size.closedSessions); err != nil {
+	if err := closedSessions(b.t, b.ctx, e.Env, p, e.lane.direct, e.table, b.size.closedSessions); err != nil {
 		return err
 	}
 	if err := dueWork(b.t, b.ctx, e.Env, p, b.size.dueItems); err != nil {
