@@ -109,51 +109,47 @@ func (m *Meter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns .
 	return out, err
 }
 
-func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	before, err := m.item(ctx, m.keyOf(in.Item))
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.API.PutItem(ctx, in, optFns...)
-	if err == nil {
-		m.wrote(before, in.Item)
-	}
+func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.PutItemOutput, err error) {
+	err = m.write(ctx, m.keyOf(in.Item),
+		func() (err error) { out, err = m.API.PutItem(ctx, in, optFns...); return err },
+		func() (map[string]types.AttributeValue, error) { return in.Item, nil })
 	return out, err
 }
 
-func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	before, err := m.item(ctx, in.Key)
+func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.UpdateItemOutput, err error) {
+	err = m.write(ctx, in.Key,
+		func() (err error) { out, err = m.API.UpdateItem(ctx, in, optFns...); return err },
+		func() (map[string]types.AttributeValue, error) { return m.item(ctx, in.Key) })
+	return out, err
+}
+
+func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.DeleteItemOutput, err error) {
+	err = m.write(ctx, in.Key,
+		func() (err error) { out, err = m.API.DeleteItem(ctx, in, optFns...); return err },
+		func() (map[string]types.AttributeValue, error) { return nil, nil })
+	return out, err
+}
+
+// write meters a write of the item at key: call makes it, after gives the
+// item it left (nil: deleted). A failed condition still costs the write of
+// the item as it is.
+func (m *Meter) write(ctx context.Context, key map[string]types.AttributeValue, call func() error, after func() (map[string]types.AttributeValue, error)) error {
+	before, err := m.item(ctx, key)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out, err := m.API.UpdateItem(ctx, in, optFns...)
-	if err != nil {
-		// A failed condition still costs the write of the item as it is.
+	if err := call(); err != nil {
 		if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
 			m.wrote(before, before)
 		}
-		return out, err
+		return err
 	}
-	after, err := m.item(ctx, in.Key)
+	item, err := after()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	m.wrote(before, after)
-	return out, nil
-}
-
-func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	before, err := m.item(ctx, in.Key)
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.API.DeleteItem(ctx, in, optFns...)
-	if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
-		m.wrote(before, before)
-	} else if err == nil {
-		m.wrote(before, nil)
-	}
-	return out, err
+	m.wrote(before, item)
+	return nil
 }
 
 // Query is billed on the items it reads, its filter notwithstanding:
