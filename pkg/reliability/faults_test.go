@@ -64,9 +64,7 @@ func liveChatDesk(e *apptest.Env) *desk {
 	d := &desk{provider: "livechat", calls: lc.Calls, refused: map[string]int{}, expire: lc.ExpireTokens}
 	d.applied = func(conv, text string) int {
 		chat, _ := lc.Chat(conv)
-		return countOf(chat.Events, func(ev livechattest.Event) bool {
-			return ev.Text == text || (ev.Type == "file" && ev.Name == text) || strings.Contains(ev.Text, "/"+text)
-		})
+		return countOf(chat.Events, func(ev livechattest.Event) bool { return carries(ev.Text, ev.Name, text) }) // Name: of a file
 	}
 	d.opened = func() int {
 		d.mu.Lock()
@@ -87,9 +85,7 @@ func zohoDesk(e *apptest.Env) *desk {
 	d := &desk{provider: "zoho", calls: z.Calls, refused: map[string]int{}, expire: z.ExpireTokens}
 	d.applied = func(conv, text string) int {
 		c, _ := z.Conversation(conv)
-		return countOf(c.Messages, func(m zohotest.Message) bool {
-			return m.Text == text || m.FileName == text || strings.Contains(m.Text, "/"+text)
-		})
+		return countOf(c.Messages, func(m zohotest.Message) bool { return carries(m.Text, m.FileName, text) })
 	}
 	d.opened = func() int { return len(z.Conversations()) }
 	d.live = func() int {
@@ -97,6 +93,13 @@ func zohoDesk(e *apptest.Env) *desk {
 	}
 	d.closed = z.Closed
 	return d
+}
+
+// carries tells whether a message with that text and file name is what a
+// call with text left: the text itself, the file of that name, or a link
+// to it.
+func carries(msg, file, text string) bool {
+	return msg == text || file == text || strings.Contains(msg, "/"+text)
 }
 
 // countOf counts the elements of s that f accepts.
