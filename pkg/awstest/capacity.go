@@ -109,51 +109,47 @@ func (m *Meter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns .
 	return out, err
 }
 
-func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	before, err := m.item(ctx, m.keyOf(in.Item))
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.API.PutItem(ctx, in, optFns...)
-	if err == nil {
-		m.wrote(before, in.Item)
-	}
+func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.PutItemOutput, err error) {
+	err = m.write(ctx, m.keyOf(in.Item),
+		func() (err error) { out, err = m.API.PutItem(ctx, in, optFns...); return err },
+		func() (map[string]types.AttributeValue, error) { return in.Item, nil })
 	return out, err
 }
 
-func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	before, err := m.item(ctx, in.Key)
+func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.UpdateItemOutput, err error) {
+	err = m.write(ctx, in.Key,
+		func() (err error) { out, err = m.API.UpdateItem(ctx, in, optFns...); return err },
+		func() (map[string]types.AttributeValue, error) { return m.item(ctx, in.Key) })
+	return out, err
+}
+
+func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (out *dynamodb.DeleteItemOutput, err error) {
+	err = m.write(ctx, in.Key,
+		func() (err error) { out, err = m.API.DeleteItem(ctx, in, optFns...); return err },
+		func() (map[string]types.AttributeValue, error) { return nil, nil })
+	return out, err
+}
+
+// write meters a write of the item at key: call makes it, after gives the
+// item it left (nil: deleted). A failed condition still costs the write of
+// the item as it is.
+func (m *Meter) write(ctx context.Context, key map[string]types.AttributeValue, call func() error, after func() (map[string]types.AttributeValue, error)) error {
+	before, err := m.item(ctx, key)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out, err := m.API.UpdateItem(ctx, in, optFns...)
-	if err != nil {
-		// A failed condition still costs the write of the item as it is.
+	if err := call(); err != nil {
 		if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
 			m.wrote(before, before)
 		}
-		return out, err
+		return err
 	}
-	after, err := m.item(ctx, in.Key)
+	item, err := after()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	m.wrote(before, after)
-	return out, nil
-}
-
-func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	before, err := m.item(ctx, in.Key)
-	if err != nil {
-		return nil, err
-	}
-	out, err := m.API.DeleteItem(ctx, in, optFns...)
-	if _, failed := errors.AsType[*types.ConditionalCheckFailedException](err); failed {
-		m.wrote(before, before)
-	} else if err == nil {
-		m.wrote(before, nil)
-	}
-	return out, err
+	m.wrote(before, item)
+	return nil
 }
 
 // Query is billed on the items it reads, its filter notwithstanding:
@@ -339,37 +335,26 @@ func valueSize(v types.AttributeValue) int {
 	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
 		return 1
 	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + valueSize(e)
-		}
-		return n
+		return 3 + sumOf(v.Value, func(e types.AttributeValue) int { return 1 + valueSize(e) })
 	case *types.AttributeValueMemberM:
-		n := 3
-		for k, e := range v.Value {
-			n += 1 + len(k) + valueSize(e)
-		}
-		return n
+		return 3 + len(v.Value) + itemSize(v.Value) // 1 a member, beside its name and value
 	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
+		return sumOf(v.Value, func(s string) int { return len(s) })
 	case *types.AttributeValueMemberNS:
-		n := 0
-		for _, s := range v.Value {
-			n += numberSize(s)
-		}
-		return n
+		return sumOf(v.Value, numberSize)
 	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
+		return sumOf(v.Value, func(b []byte) int { return len(b) })
 	}
 	return 0
+}
+
+// sumOf sums size over the elements of s.
+func sumOf[T any](s []T, size func(T) int) int {
+	n := 0
+	for _, e := range s {
+		n += size(e)
+	}
+	return n
 }
 
 // numberSize is 1 byte per two significant digits, plus 1.

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +14,7 @@ import (
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt/bolttest"
 )
 
 // fakeProvider is a hitl.Provider made of function fields.
@@ -82,15 +80,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "b.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := bolttest.Open(t)
+	log := slog.New(slog.DiscardHandler)
 	f := &fixture{provider: &fakeProvider{}, bot: &bot{}, store: st}
 	d := &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{hitl.ChannelNative: f.bot}}
 	f.bridge = &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"fake": f.provider}, DefaultProvider: "fake", Outbox: d, Log: log}
+	var err error
 	f.user, err = f.bridge.CreateUser(context.Background(), hitl.UserDetails{Name: "Ada", Email: "ada@example.com"})
 	if err != nil {
 		t.Fatal(err)

@@ -85,23 +85,13 @@ func (m Message) MarshalJSON() ([]byte, error) {
 		p = struct {
 			Text string `json:"text"`
 		}{m.Text}
-	case TypeImage:
-		p = struct {
-			ImageURL string `json:"imageUrl"`
-		}{m.URL}
-	case TypeAudio:
-		p = struct {
-			AudioURL string `json:"audioUrl"`
-		}{m.URL}
-	case TypeVideo:
-		p = struct {
-			VideoURL string `json:"videoUrl"`
-		}{m.URL}
-	case TypeFile:
-		p = struct {
-			FileURL string `json:"fileUrl"`
-			Title   string `json:"title,omitempty"`
-		}{m.URL, m.Title}
+	case TypeImage, TypeAudio, TypeVideo, TypeFile:
+		// The URL's key names the type: imageUrl, audioUrl, videoUrl, fileUrl.
+		media := map[string]string{m.Type + "Url": m.URL}
+		if m.Type == TypeFile && m.Title != "" {
+			media["title"] = m.Title
+		}
+		p = media
 	case TypeLocation:
 		p = struct {
 			Latitude  float64 `json:"latitude"`

@@ -62,6 +62,8 @@ func TestMessageJSONRoundTrip(t *testing.T) {
 	for _, m := range []Message{
 		{Type: TypeText, Text: "hello"},
 		{Type: TypeImage, URL: "https://x.test/a.png"},
+		{Type: TypeAudio, URL: "https://x.test/a.mp3"},
+		{Type: TypeVideo, URL: "https://x.test/a.mp4"},
 		{Type: TypeFile, URL: "https://x.test/a.pdf", Title: "a.pdf"},
 		{Type: TypeLocation, Latitude: 1.5, Longitude: 2.5, Title: "Here"},
 	} {

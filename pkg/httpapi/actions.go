@@ -269,25 +269,23 @@ func (a *actions) typing(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Text string `json:"text"`
 	}
-	if err := decodeOptional(w, r, &in); err != nil {
-		return err
-	}
-	forwarded, err := a.Bridge.Typing(r.Context(), r.PathValue("id"), in.Text)
-	if err != nil {
-		return err
-	}
-	WriteJSON(w, http.StatusOK, map[string]bool{"forwarded": forwarded})
-	return nil
+	return forward(w, r, &in, func() (bool, error) { return a.Bridge.Typing(r.Context(), r.PathValue("id"), in.Text) })
 }
 
 func (a *actions) seen(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		SeenUpTo time.Time `json:"seenUpTo"`
 	}
-	if err := decodeOptional(w, r, &in); err != nil {
+	return forward(w, r, &in, func() (bool, error) { return a.Bridge.MarkSeen(r.Context(), r.PathValue("id"), in.SeenUpTo) })
+}
+
+// forward serves a hint the provider may not take (typing, seen): it
+// decodes the optional body into in, then answers whether call forwarded it.
+func forward(w http.ResponseWriter, r *http.Request, in any, call func() (bool, error)) error {
+	if err := decodeOptional(w, r, in); err != nil {
 		return err
 	}
-	forwarded, err := a.Bridge.MarkSeen(r.Context(), r.PathValue("id"), in.SeenUpTo)
+	forwarded, err := call()
 	if err != nil {
 		return err
 	}

@@ -25,8 +25,10 @@ type conversation struct {
 
 // openConversations starts n handoffs, alternating LiveChat and Zoho, and
 // taps, for each, an agent joining and then perSession-1 messages, each
-// event delivered copies times as the provider's retries do.
-func openConversations(t testing.TB, e *apptest.Env, n, perSession, copies int) []*conversation {
+// event delivered copies times as the provider's retries do. It returns
+// them, the messages the bot must receive by session, and how many events
+// were tapped (each to reach the bot once).
+func openConversations(t testing.TB, e *apptest.Env, n, perSession, copies int) ([]*conversation, map[string][]string, int) {
 	t.Helper()
 	e.LiveChat.SetDeliveries(copies)
 	e.Zoho.SetDeliveries(copies)
@@ -70,7 +72,12 @@ func openConversations(t testing.TB, e *apptest.Env, n, perSession, copies int) 
 		}
 	}
 	untap(e)
-	return out
+	want, events := map[string][]string{}, 0
+	for _, c := range out {
+		want[c.sessionID] = c.texts
+		events += len(c.events)
+	}
+	return out, want, events
 }
 
 // TestRetriedWebhooksReachTheBotOnce delivers every provider event three
@@ -84,7 +91,7 @@ func TestRetriedWebhooksReachTheBotOnce(t *testing.T) {
 			perSession = 15 // moto_server takes one request at a time
 		}
 		e := apptest.New(t, st)
-		convs := openConversations(t, e, sessions, perSession, 3)
+		convs, want, n := openConversations(t, e, sessions, perSession, 3)
 
 		var mu sync.Mutex
 		statuses := map[int]int{}
@@ -107,12 +114,7 @@ func TestRetriedWebhooksReachTheBotOnce(t *testing.T) {
 		}
 		wg.Wait()
 
-		want := map[string][]string{}
-		for _, c := range convs {
-			want[c.sessionID] = c.texts
-		}
 		got := tallyEvents(e.Bot.Events())
-		n := sessions * perSession
 		disorder := outOfOrder(got.sessions, want)
 		ok := got.distinct == n && got.twice == 0 && disorder == 0 && statuses[http.StatusOK] == 3*n
 		record(t, "duplicates", storeName, ok, "%d of %d · %d · %d (%d deliveries, %d answered 200)",

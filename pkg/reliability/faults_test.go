@@ -64,13 +64,7 @@ func liveChatDesk(e *apptest.Env) *desk {
 	d := &desk{provider: "livechat", calls: lc.Calls, refused: map[string]int{}, expire: lc.ExpireTokens}
 	d.applied = func(conv, text string) int {
 		chat, _ := lc.Chat(conv)
-		n := 0
-		for _, ev := range chat.Events {
-			if ev.Text == text || (ev.Type == "file" && ev.Name == text) || strings.Contains(ev.Text, "/"+text) {
-				n++
-			}
-		}
-		return n
+		return countOf(chat.Events, func(ev livechattest.Event) bool { return carries(ev.Text, ev.Name, text) }) // Name: of a file
 	}
 	d.opened = func() int {
 		d.mu.Lock()
@@ -91,26 +85,32 @@ func zohoDesk(e *apptest.Env) *desk {
 	d := &desk{provider: "zoho", calls: z.Calls, refused: map[string]int{}, expire: z.ExpireTokens}
 	d.applied = func(conv, text string) int {
 		c, _ := z.Conversation(conv)
-		n := 0
-		for _, m := range c.Messages {
-			if m.Text == text || m.FileName == text || strings.Contains(m.Text, "/"+text) {
-				n++
-			}
-		}
-		return n
+		return countOf(c.Messages, func(m zohotest.Message) bool { return carries(m.Text, m.FileName, text) })
 	}
 	d.opened = func() int { return len(z.Conversations()) }
 	d.live = func() int {
-		n := 0
-		for _, c := range z.Conversations() {
-			if !z.Closed(c.ID) {
-				n++
-			}
-		}
-		return n
+		return countOf(z.Conversations(), func(c zohotest.Conversation) bool { return !z.Closed(c.ID) })
 	}
 	d.closed = z.Closed
 	return d
+}
+
+// carries tells whether a message with that text and file name is what a
+// call with text left: the text itself, the file of that name, or a link
+// to it.
+func carries(msg, file, text string) bool {
+	return msg == text || file == text || strings.Contains(msg, "/"+text)
+}
+
+// countOf counts the elements of s that f accepts.
+func countOf[T any](s []T, f func(T) bool) int {
+	n := 0
+	for _, v := range s {
+		if f(v) {
+			n++
+		}
+	}
+	return n
 }
 
 // Faults of each kind, as the simulators and the network give them.

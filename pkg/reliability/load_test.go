@@ -67,8 +67,7 @@ func (r loadResult) String() string {
 // delivers them inFlight at a time.
 func loadRun(t *testing.T, e *apptest.Env, st *countedStore, sessions, perSession, inFlight int) loadResult {
 	t.Helper()
-	convs := openConversations(t, e, sessions, perSession, 1)
-	want, n := expected(convs)
+	convs, want, n := openConversations(t, e, sessions, perSession, 1)
 	botBefore := len(e.Bot.Events())
 
 	writesBefore := st.Writes()

@@ -56,16 +56,6 @@ func deliverAll(e *apptest.Env, convs []*conversation) *webhookRun {
 	return run
 }
 
-// expected is every conversation's messages, by session.
-func expected(convs []*conversation) (map[string][]string, int) {
-	want, n := map[string][]string{}, 0
-	for _, c := range convs {
-		want[c.sessionID] = c.texts
-		n += len(c.events)
-	}
-	return want, n
-}
-
 // TestNothingIsLostWhileTheBotIsDown makes the bot refuse (503) or hang
 // past the callback timeout for two hours of the clock while agents write:
 // every webhook is still answered 200 at once, and after the bot recovers
@@ -84,8 +74,7 @@ func TestNothingIsLostWhileTheBotIsDown(t *testing.T) {
 			forEachStore(t, func(t *testing.T, storeName string, st *countedStore) {
 				e := apptest.New(t, st)
 				e.App.Dispatcher.SendTimeout = sendTimeout
-				convs := openConversations(t, e, sessions, perSession, 1)
-				want, n := expected(convs)
+				convs, want, n := openConversations(t, e, sessions, perSession, 1)
 
 				mode.down(e.Bot, true)
 				run := deliverAll(e, convs)
@@ -146,8 +135,7 @@ func TestDeadLettersAreReplayedByTheOperator(t *testing.T) {
 	sessions, perSession := size(3, 6), size(6, 20)
 	forEachStore(t, func(t *testing.T, storeName string, st *countedStore) {
 		e := apptest.New(t, st)
-		convs := openConversations(t, e, sessions, perSession, 1)
-		want, n := expected(convs)
+		convs, want, n := openConversations(t, e, sessions, perSession, 1)
 		e.Bot.SetDown(true)
 		deliverAll(e, convs)
 		for range 26 { // hourly sweeps past the 25 h window
@@ -195,8 +183,7 @@ func TestAKilledDeliveryIsSweptLater(t *testing.T) {
 	sessions, perSession := size(4, 20), size(4, 10)
 	forEachStore(t, func(t *testing.T, storeName string, st *countedStore) {
 		e := apptest.New(t, st)
-		convs := openConversations(t, e, sessions, perSession, 1)
-		want, n := expected(convs)
+		convs, want, n := openConversations(t, e, sessions, perSession, 1)
 
 		dying := &hitl.Bridge{Store: e.Store, Providers: e.App.Bridge.Providers, DefaultProvider: e.App.Bridge.DefaultProvider,
 			Outbox: killed{}, Log: e.App.Log, Now: e.Clock.Now}

@@ -38,9 +38,7 @@ func (d Document) Load(ctx context.Context, v any) error {
 		return fmt.Errorf("read secret %s: %w", d.ID, err)
 	}
 	if s := aws.ToString(out.SecretString); s != "" {
-		if err := json.Unmarshal([]byte(s), v); err != nil {
-			return fmt.Errorf("decode secret %s: the document is not the expected JSON", d.ID)
-		}
+		return decode([]byte(s), v, "secret "+d.ID)
 	}
 	return nil
 }
@@ -69,8 +67,14 @@ func (f File) Load(_ context.Context, v any) error {
 	} else if err != nil {
 		return err
 	}
+	return decode(b, v, f.Path)
+}
+
+// decode unmarshals the document named name into v. Its error does not
+// carry JSON's, which may quote the secret content.
+func decode(b []byte, v any, name string) error {
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("decode %s: the document is not the expected JSON", f.Path)
+		return fmt.Errorf("decode %s: the document is not the expected JSON", name)
 	}
 	return nil
 }

@@ -6,30 +6,31 @@ package httpapitest
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt/bolttest"
 )
 
 // EchoBridge returns a Bridge on a fresh embedded store whose one
 // provider, "echo", accepts everything, so that a fuzzer explores the
-// decoders and the Bridge rather than provider failures. Its Log discards.
-func EchoBridge(tb testing.TB) *hitl.Bridge {
+// decoders and the Bridge rather than provider failures, and an end user of
+// it, Ada, for the seeds to address. Its Log discards.
+func EchoBridge(tb testing.TB) (*hitl.Bridge, hitl.User) {
 	tb.Helper()
-	st, err := bolt.Open(filepath.Join(tb.TempDir(), "b.db"))
+	st := bolttest.Open(tb)
+	log := slog.New(slog.DiscardHandler)
+	b := &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"echo": echoProvider{}}, DefaultProvider: "echo", Log: log,
+		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
+	user, err := b.CreateUser(context.Background(), hitl.UserDetails{Name: "Ada"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &hitl.Bridge{Store: st, Providers: map[string]hitl.Provider{"echo": echoProvider{}}, DefaultProvider: "echo", Log: log,
-		Outbox: &delivery.Dispatcher{Store: st, Log: log, Senders: map[string]delivery.Sender{}}}
+	return b, user
 }
 
 type echoProvider struct{}
@@ -42,12 +43,15 @@ func (echoProvider) Send(context.Context, hitl.Session, hitl.Message) (hitl.Sent
 }
 func (echoProvider) Close(context.Context, hitl.Session) error { return nil }
 
-// CheckAnswer fails t when the answer rec gave to body on path is a 5xx,
-// or an error without the documented JSON error object.
-func CheckAnswer(t *testing.T, path string, body []byte, rec *httptest.ResponseRecorder) {
+// Serve has h answer req, whose body is body, and fails t when the answer
+// is a 5xx, or an error without the documented JSON error object. It
+// returns the answer for the caller's own checks.
+func Serve(t *testing.T, h http.Handler, req *http.Request, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
 	if rec.Code >= 500 {
-		t.Fatalf("%s answered %d to %q: %s", path, rec.Code, body, rec.Body)
+		t.Fatalf("%s answered %d to %q: %s", req.URL.Path, rec.Code, body, rec.Body)
 	}
 	if rec.Code >= 400 {
 		var e struct {
@@ -57,4 +61,5 @@ func CheckAnswer(t *testing.T, path string, body []byte, rec *httptest.ResponseR
 			t.Fatalf("%d without the error object: %s", rec.Code, rec.Body)
 		}
 	}
+	return rec
 }

@@ -3,7 +3,6 @@ package bolt_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -11,26 +10,12 @@ import (
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt/bolttest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/storetest"
 )
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) hitl.Store { return open(t) })
-}
-
-func open(t *testing.T) *bolt.Store {
-	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "hitl.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return st
+	storetest.Run(t, func(t *testing.T) hitl.Store { return bolttest.Open(t) })
 }
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -54,7 +39,7 @@ func change(id, event string, at time.Time) hitl.Change {
 // span has passed, so the store does not grow with the events recorded.
 func TestRememberedIDsForgotten(t *testing.T) {
 	ctx := context.Background()
-	st := open(t)
+	st := bolttest.Open(t)
 	session(t, st, "s1")
 	deliver := func(prefix string, n int, from time.Time) {
 		for i := range n {
@@ -81,7 +66,7 @@ func TestRememberedIDsForgotten(t *testing.T) {
 // apply.
 func TestSharedCommitKeepsOthers(t *testing.T) {
 	ctx := context.Background()
-	st := open(t)
+	st := bolttest.Open(t)
 	const sessions = 8
 	for i := range sessions {
 		session(t, st, fmt.Sprintf("s%d", i))
@@ -118,11 +103,7 @@ func TestSharedCommitKeepsOthers(t *testing.T) {
 func BenchmarkAgentMessages(b *testing.B) {
 	const sessions, workers, botCall = 20, 8, 200 * time.Microsecond
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "hitl.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	st := bolttest.Open(b)
 	for i := range sessions {
 		s := hitl.Session{ID: fmt.Sprintf("s%d", i), UserID: "usr_1", Provider: hitl.LiveChat, Channel: hitl.ChannelNative, Status: hitl.StatusOpening, CreatedAt: t0, UpdatedAt: t0}
 		if _, err := st.CreateSession(ctx, s, ""); err != nil {

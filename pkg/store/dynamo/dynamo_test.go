@@ -41,6 +41,15 @@ func newStore(t *testing.T, db *dynamodb.Client) *dynamo.Store {
 	return dynamo.New(db, newTable(t, db))
 }
 
+// onNewTable returns a client, a fresh table and a store on it, for the
+// tests that also read or write the table's items directly.
+func onNewTable(t *testing.T) (*dynamodb.Client, string, *dynamo.Store) {
+	t.Helper()
+	db := awstest.DynamoDB(t)
+	table := newTable(t, db)
+	return db, table, dynamo.New(db, table)
+}
+
 func TestContract(t *testing.T) {
 	db := awstest.DynamoDB(t)
 	storetest.Run(t, func(t *testing.T) hitl.Store { return newStore(t, db) })
@@ -276,9 +285,7 @@ func TestOutboxFull(t *testing.T) {
 
 func TestRememberedIDsBounded(t *testing.T) {
 	ctx := context.Background()
-	db := awstest.DynamoDB(t)
-	table := newTable(t, db)
-	st := dynamo.New(db, table)
+	db, table, st := onNewTable(t)
 	s := openSession(t, st, "s1")
 	const n = 130
 	deliver(t, st, s, n, time.Second)
@@ -321,9 +328,7 @@ func TestRememberedIDsBounded(t *testing.T) {
 // it, after 1,000 events, by reading the spills once.
 func TestDedupeAcrossStores(t *testing.T) {
 	ctx := context.Background()
-	db := awstest.DynamoDB(t)
-	table := newTable(t, db)
-	a := dynamo.New(db, table)
+	_, table, a := onNewTable(t)
 	s := openSession(t, a, "s1")
 	const n = 1000
 	deliver(t, a, s, n, 500*time.Millisecond) // 1,000 events in 8 minutes
@@ -552,9 +557,7 @@ func TestVisitorsExpiringReadsSessionItemsOnly(t *testing.T) {
 // of their own and indexed by that expiry, reads in the new shape.
 func TestLegacyVisitor(t *testing.T) {
 	ctx := context.Background()
-	db := awstest.DynamoDB(t)
-	table := newTable(t, db)
-	st := dynamo.New(db, table)
+	db, table, st := onNewTable(t)
 	s := openSession(t, st, "s1")
 	expiry := t0.Add(30 * time.Minute)
 	str := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
