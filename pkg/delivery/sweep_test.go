@@ -5,24 +5,19 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt/bolttest"
 )
 
 // A sweep delivers due sessions side by side: a bot slow to answer for one
 // session does not hold up the others. (Equally due, the slow one is
 // listed first.)
 func TestSweepDeliversSessionsSideBySide(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "b.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := bolttest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	for _, id := range []string{"ses_1_slow", "ses_2_quick"} {

@@ -4,21 +4,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/delivery"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt/bolttest"
 )
 
 func TestAHangingBotIsGivenUpOnAfterSendTimeout(t *testing.T) {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "b.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := bolttest.Open(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
 	s := hitl.Session{ID: "ses_1", UserID: "usr_1", Provider: "livechat", Channel: hitl.ChannelNative, Status: hitl.StatusWaiting, CreatedAt: now}

@@ -38,7 +38,7 @@ import (
 	"github.com/hitl-bridge/hitl-bridge/pkg/livechat/livechattest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/metrics"
 	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
-	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt"
+	"github.com/hitl-bridge/hitl-bridge/pkg/store/bolt/bolttest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/store/dynamo"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho"
 	"github.com/hitl-bridge/hitl-bridge/pkg/zoho/zohotest"
@@ -87,14 +87,7 @@ type Env struct {
 type StoreFactory func(t testing.TB) hitl.Store
 
 // Bolt is the embedded store in a temporary directory.
-func Bolt(t testing.TB) hitl.Store {
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "bridge.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func Bolt(t testing.TB) hitl.Store { return bolttest.Open(t) }
 
 // Dynamo is the DynamoDB store on a fresh table of the test binary's
 // moto_server.
