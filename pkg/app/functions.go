@@ -131,8 +131,9 @@ func (w *wiring) actions(op *admin.Handler) http.Handler {
 	return op.Mount(timeHandoffs(h, w.o.Metrics, w.o.Now))
 }
 
-// redeliver runs the sweep and the idle sessions' ending side by side:
-// they read different items and call different parties.
+// redeliver runs the sweep and the idle sessions' ending side by side. Both
+// may deliver to the same session (ending one records hitl.stopped in its
+// outbox); its delivery lease keeps that in order.
 func (w *wiring) redeliver(ctx context.Context) error {
 	var (
 		ended   int

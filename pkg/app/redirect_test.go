@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // the redirect's target (here a service on loopback) receives nothing, and
 // the event stays in the outbox until the endpoint accepts it.
 func TestARedirectingBotGetsTheEventLaterAndItsTargetNothing(t *testing.T) {
-	endpoint := apptest.NewRedirect(t)
+	endpoint := simcore.NewRedirect(t, http.StatusTemporaryRedirect)
 	e := apptest.New(t, apptest.Bolt(t), func(c *config.Config) { c.BotCallbackURL = endpoint.URL + "/hitl" })
 	_, chatID := e.Handoff(t)
 	simcore.Delivered(t)(e.LiveChat.AgentJoins(chatID, livechattest.Ann))

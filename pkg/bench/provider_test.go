@@ -51,9 +51,6 @@ type provider struct {
 	// agentNote, if any, explains the provider's agent-message DynamoDB
 	// calls.
 	agentNote string
-	// scheduled says the scheduled-run figures apply: their due work is
-	// visitor tokens to renew, which only LiveChat has.
-	scheduled bool
 }
 
 // secret keeps, of a config secret, what the functions need for this
@@ -123,7 +120,6 @@ func liveChat(t testing.TB) provider {
 		},
 		callLog:    func(e *apptest.Env) []string { return e.LiveChat.CallLog() },
 		tokenCalls: []string{"accounts/token"},
-		scheduled:  true,
 	}
 }
 

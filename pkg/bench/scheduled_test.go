@@ -96,7 +96,8 @@ func renamedValue(v types.AttributeValue, ids *strings.Replacer) types.Attribute
 // dueWork makes n/2 visitor credentials due for renewal and n/2 outboxes due
 // for delivery, on sessions opened through the bridge: tokens that expire
 // within the refresh horizon, and events recorded under a delivery lease
-// that ended (a deliverer that died).
+// that ended (a deliverer that died). A platform whose visitors hold no
+// credentials (SalesIQ) gets n outboxes due.
 func dueWork(t testing.TB, ctx context.Context, e *apptest.Env, p provider, n int) error {
 	now := time.Now().UTC()
 	for i := range n {
@@ -105,7 +106,7 @@ func dueWork(t testing.TB, ctx context.Context, e *apptest.Env, p provider, n in
 		if err != nil {
 			return err
 		}
-		if i%2 == 0 {
+		if i%2 == 0 && len(s.Visitor.Credentials) > 0 {
 			v := s.Visitor
 			v.CredentialsExpireAt = now.Add(30 * time.Minute)
 			if err := e.Store.SaveVisitor(ctx, s.ID, v); err != nil {

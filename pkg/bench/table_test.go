@@ -236,9 +236,7 @@ func dynamoKey(pk, sk string) map[string]types.AttributeValue {
 
 // measureProvider takes every per-provider figure.
 func (b *bench) measureProvider(p provider) {
-	if p.scheduled {
-		b.step("scheduled run on 10,000 closed sessions ("+p.name+")", func() error { return b.scheduledRun(p) })
-	}
+	b.step("scheduled run on 10,000 closed sessions ("+p.name+")", func() error { return b.scheduledRun(p) })
 	var main *env
 	var convs []conversation
 	ok := b.step("bridge on moto, "+fmt.Sprint(b.size.conversations)+" conversations ("+p.name+")", func() error {

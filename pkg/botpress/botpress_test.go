@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hitl-bridge/hitl-bridge/pkg/app"
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/awstest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
@@ -542,6 +543,40 @@ func TestCallbacksWaitForTheWebhook(t *testing.T) {
 	wantCallbacks(t, got, "/agent-assigned ann@example.com", "/message-from-agent ann@example.com text", "/message-from-agent ann@example.com text")
 	if got[1].Payload["text"] != "one" || got[2].Payload["text"] != "two" {
 		t.Fatalf("out of order: %v", got)
+	}
+}
+
+// The redelivery function's run delivers a session's refused events and
+// ends it for inactivity side by side: the bot hears them in order, the
+// ending last.
+func TestRedeliveryEndsAnIdleSessionAfterItsRefusedEvents(t *testing.T) {
+	for name, newStore := range apptest.Stores {
+		t.Run(name, func(t *testing.T) {
+			e := apptest.NewBotpress(t, newStore(t))
+			desk := liveChatDesk{e.LiveChat}
+			bp := newIntegration(t, e)
+			user := bp.createUser("Ada Lovelace", "ada@example.com")
+			conv := bp.startHitl("Help", "")
+			bp.mustSend(conv, user, map[string]any{"type": "text", "text": "hello"})
+			chat := session(t, e, conv).ProviderConversationID
+
+			e.Webhook.SetDown(true)
+			desk.join(t, chat, "ann@example.com", "Ann")
+			desk.say(t, chat, "one")
+			e.Webhook.SetDown(false)
+			e.Clock.Advance(time.Hour) // past every backoff and the inactivity timeout
+			run, err := app.NewRedelivery(e.Config, e.Options)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			wantCallbacks(t, callbacks(t, e, conv), "/agent-assigned ann@example.com", "/message-from-agent ann@example.com text", "/stop-hitl")
+			if s := session(t, e, conv); s.CloseReason != hitl.ReasonTimeout || desk.active(t, chat) {
+				t.Fatalf("session %+v; provider conversation active %v", s, desk.active(t, chat))
+			}
+		})
 	}
 }
 

@@ -5,13 +5,13 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
 	"github.com/hitl-bridge/hitl-bridge/pkg/botpress"
 	"github.com/hitl-bridge/hitl-bridge/pkg/hitl"
+	"github.com/hitl-bridge/hitl-bridge/pkg/simcore"
 )
 
 func TestSenderNeverFollowsARedirect(t *testing.T) {
-	webhook := apptest.NewRedirect(t)
+	webhook := simcore.NewRedirect(t, http.StatusTemporaryRedirect)
 	s := &botpress.Sender{WebhookURL: webhook.URL + "/hook-id", Client: &http.Client{}}
 	err := s.Send(context.Background(), hitl.Event{ID: "evt_1", Type: hitl.EventStopped, SessionID: "ses_1"})
 	if err == nil {

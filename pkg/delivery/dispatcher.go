@@ -202,11 +202,13 @@ func (d *Dispatcher) Sweep(ctx context.Context) (int, error) {
 		attempted atomic.Int64
 		slots     = make(chan struct{}, sweepWorkers)
 	)
+claims:
 	for _, id := range ids {
-		if ctx.Err() != nil {
-			break
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break claims
 		}
-		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
 			owner := hitl.NewID("own")

@@ -590,10 +590,13 @@ func query[T any](ctx context.Context, s *Store, expr expression.Expression, con
 // deliveryItems reads the delivery items of every shard that filter keeps,
 // with the attributes of projection only: one query per shard, all at once.
 func (s *Store) deliveryItems(ctx context.Context, filter expression.ConditionBuilder, projection expression.ProjectionBuilder) ([]deliveryItem, error) {
+	ctx, cancel := context.WithCancel(ctx) // the first failure ends the others
+	defer cancel()
 	var (
 		wg     sync.WaitGroup
 		shards [deliveryShards][]deliveryItem
-		errs   [deliveryShards]error
+		failed sync.Once
+		first  error
 	)
 	for shard := range deliveryShards {
 		wg.Go(func() {
@@ -604,12 +607,14 @@ func (s *Store) deliveryItems(ctx context.Context, filter expression.ConditionBu
 				// The sweep and the operator's list can afford to lag a little.
 				shards[shard], err = query[deliveryItem](ctx, s, expr, false)
 			}
-			errs[shard] = err
+			if err != nil {
+				failed.Do(func() { first = err; cancel() })
+			}
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
-		return nil, err
+	if first != nil {
+		return nil, first
 	}
 	return slices.Concat(shards[:]...), nil
 }

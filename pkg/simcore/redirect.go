@@ -1,4 +1,4 @@
-package apptest
+package simcore
 
 import (
 	"net/http"
@@ -8,8 +8,8 @@ import (
 )
 
 // Redirect is an endpoint (a bot's callback URL, a Botpress webhook) that
-// answers with a 307 to a service on loopback, the way an endpoint could
-// point the bridge at its own internal network, until Serve hands its
+// answers with a redirect to a service on loopback, the way an endpoint
+// could point the bridge at its own internal network, until Serve hands its
 // requests to a handler instead.
 type Redirect struct {
 	URL      string // the endpoint
@@ -17,8 +17,9 @@ type Redirect struct {
 	handler  atomic.Pointer[http.Handler]
 }
 
-// NewRedirect starts a Redirect; it stops when the test ends.
-func NewRedirect(t testing.TB) *Redirect {
+// NewRedirect starts a Redirect answering status (a 3xx); it stops when
+// the test ends.
+func NewRedirect(t testing.TB, status int) *Redirect {
 	r := &Redirect{}
 	internal := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { r.followed.Add(1) }))
 	t.Cleanup(internal.Close)
@@ -27,7 +28,7 @@ func NewRedirect(t testing.TB) *Redirect {
 			(*h).ServeHTTP(w, req)
 			return
 		}
-		http.Redirect(w, req, internal.URL+req.URL.Path, http.StatusTemporaryRedirect)
+		http.Redirect(w, req, internal.URL+req.URL.Path, status)
 	}))
 	t.Cleanup(endpoint.Close)
 	r.URL = endpoint.URL
