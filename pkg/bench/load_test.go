@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,14 @@ func throughput(ctx context.Context, base string, workers, n int, limit time.Dur
 	return float64(len(took)) / elapsed.Seconds(), took, nil
 }
 
+// heapInUse is the live heap of this process, after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
 // echo measures the echo server's throughput on sample's body.
 func (b *bench) echo(section string, sample request) (float64, error) {
 	srv := echoServer()
@@ -231,6 +240,7 @@ func (b *bench) latency(p provider) error {
 			for i := range reqs {
 				reqs[i] = path.next(offset + i)
 			}
+			heap := heapInUse()
 			rps, took, err := throughput(b.ctx, e.Server.URL, loadWorkers, len(reqs), 30*time.Second, func(i int) request { return reqs[i] })
 			if err != nil {
 				return fmt.Errorf("%s throughput: %w", path.name, err)
@@ -238,7 +248,7 @@ func (b *bench) latency(p provider) error {
 			ratio := rps / echoRPS
 			b.r.add(figure{Section: section, Name: path.name + " throughput, " + s.name, Value: ratio, Unit: "ratio to echo",
 				Text: fmt.Sprintf("%.2f × echo (%.0f req/s)", ratio, rps)}.atLeast(minThroughputRatio, "%.1f").
-				note("%d requests, %d concurrent, over %d conversations", len(took), loadWorkers, len(convs)))
+				note("%d requests, %d concurrent, over %d conversations; heap in use in this process (server and harness) at the start: %.0f MB", len(took), loadWorkers, len(convs), float64(heap)/1e6))
 			// In milliseconds: targets are checked on values rounded to two
 			// decimals, which in seconds would pass a 12 ms p99 as 0.01.
 			loaded := figure{Section: section, Name: fmt.Sprintf("%s p50 / p99 at %d concurrent, %s", path.name, loadWorkers, s.name), Value: float64(percentile(took, 99).Microseconds()) / 1000, Unit: "ms",
