@@ -521,35 +521,10 @@ func TestConcurrentFirstMessagesOpenOneConversation(t *testing.T) {
 	})
 }
 
+// Callbacks the webhook refused wait for it. The redelivery function's run
+// delivers them, and ends the session idle meanwhile, side by side: the bot
+// hears them in order, the ending last.
 func TestCallbacksWaitForTheWebhook(t *testing.T) {
-	e := apptest.NewBotpress(t, apptest.Bolt(t))
-	desk := liveChatDesk{e.LiveChat}
-	bp := newIntegration(t, e)
-	user := bp.createUser("Ada Lovelace", "ada@example.com")
-	conv := bp.startHitl("Help", "")
-	bp.mustSend(conv, user, map[string]any{"type": "text", "text": "hello"})
-	chat := session(t, e, conv).ProviderConversationID
-
-	e.Webhook.SetDown(true)
-	desk.join(t, chat, "ann@example.com", "Ann")
-	desk.say(t, chat, "one")
-	desk.say(t, chat, "two")
-	e.Webhook.SetDown(false)
-	e.Clock.Advance(time.Hour) // past every backoff
-	if _, err := e.App.Dispatcher.Sweep(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	got := callbacks(t, e, conv)
-	wantCallbacks(t, got, "/agent-assigned ann@example.com", "/message-from-agent ann@example.com text", "/message-from-agent ann@example.com text")
-	if got[1].Payload["text"] != "one" || got[2].Payload["text"] != "two" {
-		t.Fatalf("out of order: %v", got)
-	}
-}
-
-// The redelivery function's run delivers a session's refused events and
-// ends it for inactivity side by side: the bot hears them in order, the
-// ending last.
-func TestRedeliveryEndsAnIdleSessionAfterItsRefusedEvents(t *testing.T) {
 	for name, newStore := range apptest.Stores {
 		t.Run(name, func(t *testing.T) {
 			e := apptest.NewBotpress(t, newStore(t))
@@ -563,6 +538,7 @@ func TestRedeliveryEndsAnIdleSessionAfterItsRefusedEvents(t *testing.T) {
 			e.Webhook.SetDown(true)
 			desk.join(t, chat, "ann@example.com", "Ann")
 			desk.say(t, chat, "one")
+			desk.say(t, chat, "two")
 			e.Webhook.SetDown(false)
 			e.Clock.Advance(time.Hour) // past every backoff and the inactivity timeout
 			run, err := app.NewRedelivery(e.Config, e.Options)
@@ -572,7 +548,11 @@ func TestRedeliveryEndsAnIdleSessionAfterItsRefusedEvents(t *testing.T) {
 			if err := run(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			wantCallbacks(t, callbacks(t, e, conv), "/agent-assigned ann@example.com", "/message-from-agent ann@example.com text", "/stop-hitl")
+			got := callbacks(t, e, conv)
+			wantCallbacks(t, got, "/agent-assigned ann@example.com", "/message-from-agent ann@example.com text", "/message-from-agent ann@example.com text", "/stop-hitl")
+			if got[1].Payload["text"] != "one" || got[2].Payload["text"] != "two" {
+				t.Fatalf("out of order: %v", got)
+			}
 			if s := session(t, e, conv); s.CloseReason != hitl.ReasonTimeout || desk.active(t, chat) {
 				t.Fatalf("session %+v; provider conversation active %v", s, desk.active(t, chat))
 			}
