@@ -35,7 +35,7 @@ type awsProxy struct {
 type awsCounts struct {
 	Calls     map[string]int // "dynamodb.GetItem", "secretsmanager.GetSecretValue", …
 	ItemsRead int            // DynamoDB items returned or scanned by reads
-	Busy      time.Duration  // time spent waiting on moto_server
+	Busy      time.Duration  // time spent waiting on moto_server, queue included
 	Slow      int            // answers that took over a second
 	Slowest   time.Duration  // the slowest answer so far (not a difference)
 }
@@ -101,8 +101,9 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Header = r.Header.Clone()
-	p.forward.Lock()
+	// Timed from before the queue: a call waits behind the others' too.
 	t0 := time.Now()
+	p.forward.Lock()
 	resp, err := p.client.Do(out)
 	var answer []byte
 	if err == nil {
@@ -111,14 +112,12 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	busy := time.Since(t0)
 	p.forward.Unlock()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadGateway)
-		return
-	}
 	read := 0
-	if resp.StatusCode == http.StatusOK {
+	if err == nil && resp.StatusCode == http.StatusOK {
 		read = itemsRead(op, answer)
 	}
+	// A call its caller gave up on (a function's budget) counts too: it
+	// reached moto_server, which may have applied it.
 	p.mu.Lock()
 	p.counts.Calls[op]++
 	p.counts.ItemsRead += read
@@ -128,6 +127,10 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.counts.Slow++
 	}
 	p.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}

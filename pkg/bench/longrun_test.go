@@ -176,7 +176,7 @@ func (b *bench) longRun(p provider, e *env, settings map[string]string, convs []
 		note("warm duration p50 %s, p99 %s, CPU %s per event; billed at 128 MB (est.) %s; the run took %s", ms(percentile(durations, 50)), ms(percentile(durations, 99)), ms(cpuPer), ms(r.billed), elapsed.Round(time.Second)))
 	fail := figure{Section: forProvider(sectionFailures, p.name), Name: name, Value: float64(len(failed)), Text: fmt.Sprint(len(failed))}.exactly(0, "%.0f")
 	if len(failed) > 0 {
-		fail = fail.note("moto_server answers over 1 s during the run: %d, the slowest %s (the webhook budget is %s). The first failure: %v (function logs in .bench/logs)",
+		fail = fail.note("calls to moto_server over 1 s during the run, its queue and calls given up on included: %d; the slowest of the bench so far %s (the webhook budget is %s). The first failure: %v (function logs in .bench/logs)",
 			c.aws.Slow, c.aws.Slowest.Round(time.Millisecond), httpapi.WebhookBudget, failed[0])
 	}
 	add(fail)
