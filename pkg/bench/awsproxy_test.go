@@ -27,17 +27,19 @@ type awsProxy struct {
 
 	forward sync.Mutex // one request at a time to moto_server
 
-	mu     sync.Mutex
-	counts awsCounts
+	mu        sync.Mutex
+	counts    awsCounts
+	inFlight  int       // calls arrived and not yet answered
+	busySince time.Time // when inFlight last went from 0 to 1
 }
 
 // awsCounts is what the proxy counted.
 type awsCounts struct {
 	Calls     map[string]int // "dynamodb.GetItem", "secretsmanager.GetSecretValue", …
 	ItemsRead int            // DynamoDB items returned or scanned by reads
-	Busy      time.Duration  // time spent waiting on moto_server, queue included
-	Slow      int            // answers that took over a second
-	Slowest   time.Duration  // the slowest answer so far (not a difference)
+	Busy      time.Duration  // time during which a call waited on moto_server (in the proxy's queue or there)
+	Slow      int            // calls that took over a second, queue included
+	Slowest   time.Duration  // the slowest call so far (not a difference)
 }
 
 // service sums the calls of one service ("dynamodb", "secretsmanager").
@@ -102,7 +104,7 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out.Header = r.Header.Clone()
 	// Timed from before the queue: a call waits behind the others' too.
-	t0 := time.Now()
+	t0 := p.arrived()
 	p.forward.Lock()
 	resp, err := p.client.Do(out)
 	var answer []byte
@@ -110,7 +112,6 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
-	busy := time.Since(t0)
 	p.forward.Unlock()
 	read := 0
 	if err == nil && resp.StatusCode == http.StatusOK {
@@ -119,11 +120,14 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A call its caller gave up on (a function's budget) counts too: it
 	// reached moto_server, which may have applied it.
 	p.mu.Lock()
+	took := time.Since(t0)
+	if p.inFlight--; p.inFlight == 0 {
+		p.counts.Busy += time.Since(p.busySince)
+	}
 	p.counts.Calls[op]++
 	p.counts.ItemsRead += read
-	p.counts.Busy += busy
-	p.counts.Slowest = max(p.counts.Slowest, busy)
-	if busy > time.Second {
+	p.counts.Slowest = max(p.counts.Slowest, took)
+	if took > time.Second {
 		p.counts.Slow++
 	}
 	p.mu.Unlock()
@@ -136,6 +140,19 @@ func (p *awsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	w.Write(answer)
+}
+
+// arrived notes a call's arrival and returns its time. Busy counts the
+// time with calls in flight once, however many overlap.
+func (p *awsProxy) arrived() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if p.inFlight == 0 {
+		p.busySince = now
+	}
+	p.inFlight++
+	return now
 }
 
 // operation names a request by its X-Amz-Target, e.g. "dynamodb.GetItem".
