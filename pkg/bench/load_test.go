@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/hitl-bridge/hitl-bridge/pkg/app/apptest"
@@ -182,8 +184,19 @@ func echoServer() *httptest.Server {
 
 // latency measures the local server's HTTP path (App.Handler, as
 // functions/local serves it) on the embedded store and on moto, and its
-// throughput on the embedded store against the echo server.
+// throughput on the embedded store against the echo server. Each run's
+// environments live in a subtest of their own, so that their simulators'
+// records are garbage once it ends: the next run's server shares this
+// process's heap.
 func (b *bench) latency(p provider) error {
+	var err error
+	if !b.t.Run("latency "+p.name, func(t *testing.T) { err = b.latencyIn(t, p) }) && err == nil {
+		err = errors.New("the run failed (see the test log)")
+	}
+	return err
+}
+
+func (b *bench) latencyIn(t *testing.T, p provider) error {
 	section := forProvider(sectionLatency, p.name)
 	var echoRPS float64
 	stores := []struct {
@@ -193,7 +206,7 @@ func (b *bench) latency(p provider) error {
 		load  bool
 		note  string
 	}{
-		{"embedded", func() (hitl.Store, error) { return apptest.Bolt(b.t), nil }, b.size.latencyEmbedded, true, "bbolt in a temporary file, synced on each commit"},
+		{"embedded", func() (hitl.Store, error) { return apptest.Bolt(t), nil }, b.size.latencyEmbedded, true, "bbolt in a temporary file, synced on each commit"},
 		{"moto", func() (hitl.Store, error) {
 			table, err := b.newTable(b.aws)
 			return dynamo.New(b.aws.direct, table), err
@@ -205,10 +218,10 @@ func (b *bench) latency(p provider) error {
 		if err != nil {
 			return err
 		}
-		e := apptest.New(b.t, st)
+		e := apptest.New(t, st)
 		var convs []conversation
 		for range b.size.latencyConversations {
-			convs = append(convs, p.handoff(b.t, e))
+			convs = append(convs, p.handoff(t, e))
 		}
 		if echoRPS == 0 {
 			if echoRPS, err = b.echo(section, p.agentMessage(e, convs[0], 0)); err != nil {
